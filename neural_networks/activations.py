@@ -1,0 +1,117 @@
+"""Activation functions.
+
+Every activation maps Z to Y elementwise (softmax row-wise over the last
+axis). ``forward(Z)`` returns Y; ``backward(Z, dY)`` returns dL/dZ given
+dY = dL/dY. Shapes are preserved; the dtype of Z is kept.
+"""
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Activation(ABC):
+    """Base class: ``activation(Z)`` is ``activation.forward(Z)``."""
+
+    def __call__(self, Z):
+        return self.forward(Z)
+
+    @abstractmethod
+    def forward(self, Z):
+        """Parameters: Z, any shape. Returns: Y, same shape."""
+
+    @abstractmethod
+    def backward(self, Z, dY):
+        """Parameters: Z and dY of the same shape. Returns: dL/dZ, same shape."""
+
+
+class Linear(Activation):
+    """Identity: f(z) = z."""
+
+    def forward(self, Z):
+        return Z
+
+    def backward(self, Z, dY):
+        return dY
+
+
+class Sigmoid(Activation):
+    """Logistic function f(z) = 1 / (1 + exp(-z))."""
+
+    def forward(self, Z):
+        # exp of a non-positive number never overflows, so split by sign.
+        E = np.exp(-np.abs(Z))
+        return np.where(Z >= 0, 1 / (1 + E), E / (1 + E))
+
+    def backward(self, Z, dY):
+        S = self.forward(Z)
+        return dY * S * (1 - S)
+
+
+class TanH(Activation):
+    """Hyperbolic tangent."""
+
+    def forward(self, Z):
+        return np.tanh(Z)
+
+    def backward(self, Z, dY):
+        T = np.tanh(Z)
+        return dY * (1 - T * T)
+
+
+class ArcTan(Activation):
+    """Inverse tangent, f'(z) = 1 / (1 + z^2)."""
+
+    def forward(self, Z):
+        return np.arctan(Z)
+
+    def backward(self, Z, dY):
+        return dY / (1 + Z * Z)
+
+
+class ReLU(Activation):
+    """Rectified linear unit max(0, z); the derivative at 0 is taken as 0."""
+
+    def forward(self, Z):
+        return np.maximum(Z, 0)
+
+    def backward(self, Z, dY):
+        return np.where(Z > 0, dY, 0).astype(dY.dtype, copy=False)
+
+
+class SoftMax(Activation):
+    """Softmax over the last axis, stable for any finite input."""
+
+    def forward(self, Z):
+        # Shifting by the row max leaves softmax unchanged and keeps exp <= 1.
+        E = np.exp(Z - np.max(Z, axis=-1, keepdims=True))
+        return E / np.sum(E, axis=-1, keepdims=True)
+
+    def backward(self, Z, dY):
+        # Jacobian-vector product without the (k, k) Jacobian:
+        # dZ_i = y_i * (dY_i - sum_j dY_j y_j).
+        Y = self.forward(Z)
+        return Y * (dY - np.sum(dY * Y, axis=-1, keepdims=True))
+
+
+ACTIVATIONS = {
+    "linear": Linear,
+    "sigmoid": Sigmoid,
+    "tanh": TanH,
+    "arctan": ArcTan,
+    "relu": ReLU,
+    "softmax": SoftMax,
+}
+
+
+def initialize_activation(name):
+    """Build an activation from its name (one of ``ACTIVATIONS``)."""
+    if name is None:
+        name = "linear"
+    if isinstance(name, Activation):
+        return name
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}"
+        )
+    return ACTIVATIONS[name]()

@@ -1,0 +1,85 @@
+"""Loss functions over a batch of m rows.
+
+``forward(Y, Y_hat)`` returns the scalar loss and ``backward(Y, Y_hat)``
+returns dL/dY_hat, an array of Y_hat's shape and dtype.
+"""
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+def _check_pair(name, Y, Y_hat):
+    """Raise ValueError unless labels and predictions have the same shape."""
+    Y = np.asarray(Y)
+    Y_hat = np.asarray(Y_hat)
+    if Y.shape != Y_hat.shape:
+        raise ValueError(
+            f"{name}: labels and predictions must have the same shape, "
+            f"got labels {Y.shape} and predictions {Y_hat.shape}"
+        )
+    if Y.ndim == 0 or Y.shape[0] == 0:
+        raise ValueError(f"{name}: expected a non-empty batch, got shape {Y.shape}")
+    return Y, Y_hat
+
+
+class Loss(ABC):
+    """Base class: ``loss(Y, Y_hat)`` is ``loss.forward(Y, Y_hat)``."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, Y, Y_hat):
+        return self.forward(Y, Y_hat)
+
+    @abstractmethod
+    def forward(self, Y, Y_hat):
+        """Parameters: Y, Y_hat of shape (m, k). Returns: the loss, a float."""
+
+    @abstractmethod
+    def backward(self, Y, Y_hat):
+        """Parameters: Y, Y_hat of shape (m, k). Returns: dL/dY_hat, shape (m, k)."""
+
+
+class CrossEntropy(Loss):
+    """J = -(1/m) * sum(Y * ln(Y_hat)) for one-hot (or soft) label rows Y."""
+
+    @staticmethod
+    def _floor(Y_hat):
+        # A probability of exactly 0 would give log(0) = -inf and 0/0 = nan;
+        # the smallest normal number of the dtype changes nothing else.
+        return np.maximum(Y_hat, np.finfo(Y_hat.dtype).tiny)
+
+    def forward(self, Y, Y_hat):
+        Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
+        m = Y.shape[0]
+        return float(-np.sum(Y * np.log(self._floor(Y_hat))) / m)
+
+    def backward(self, Y, Y_hat):
+        Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
+        m = Y.shape[0]
+        return (-Y / (m * self._floor(Y_hat))).astype(Y_hat.dtype, copy=False)
+
+
+class L2(Loss):
+    """J = (1/(2m)) * sum((Y - Y_hat)**2)."""
+
+    def forward(self, Y, Y_hat):
+        Y, Y_hat = _check_pair("L2", Y, Y_hat)
+        m = Y.shape[0]
+        return float(np.sum((Y - Y_hat) ** 2) / (2 * m))
+
+    def backward(self, Y, Y_hat):
+        Y, Y_hat = _check_pair("L2", Y, Y_hat)
+        m = Y.shape[0]
+        return ((Y_hat - Y) / m).astype(Y_hat.dtype, copy=False)
+
+
+LOSSES = {"cross_entropy": CrossEntropy, "l2": L2}
+
+
+def initialize_loss(name):
+    """Build a loss from its name: ``"cross_entropy"`` or ``"l2"``."""
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
+    return LOSSES[name](name)

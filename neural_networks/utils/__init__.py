@@ -1,0 +1,15 @@
+"""Helpers shared by the package: data structures, data processing,
+gradient checking and the array math behind convolution and pooling."""
+
+from .data_structures import AttrDict, integers_to_one_hot
+from .data_processing import center, normalize, standardize
+from .grad_check import check_gradients
+
+__all__ = [
+    "AttrDict",
+    "integers_to_one_hot",
+    "center",
+    "normalize",
+    "standardize",
+    "check_gradients",
+]

@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="neural_networks",
+    version="0.1.0",
+    description="Fully connected and convolutional neural networks in plain numpy",
+    packages=find_packages(include=["neural_networks", "neural_networks.*"]),
+    python_requires=">=3.9",
+    install_requires=["numpy", "matplotlib", "scikit-learn", "pandas", "tqdm"],
+    extras_require={
+        "dev": [
+            "torch==2.13.0",
+            "hypothesis",
+            "nbclient",
+            "nbformat",
+            "ipykernel",
+            "threadpoolctl",
+        ],
+    },
+)
