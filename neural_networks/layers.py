@@ -316,11 +316,150 @@ class Flatten(Layer):
         return dLdY.reshape(self.cache["in_dims"])
 
 
+class BatchNorm(Layer):
+    """Batch normalisation over every axis but the last, then an activation.
+
+    Serves fully connected inputs (batch, features) and NHWC images
+    (batch, rows, cols, channels) alike. In training mode it normalises with
+    the batch's mean and (biased) variance and updates the running statistics
+    as PyTorch's BatchNorm does: running = (1 - momentum) * running +
+    momentum * batch statistic, with the unbiased variance. In eval mode it
+    uses the running statistics.
+
+    Parameters
+    ----------
+    momentum    weight of the newest batch in the running statistics
+    eps         added to the variance before the square root
+    activation  name of the activation applied after normalising
+
+    Attributes
+    ----------
+    parameters  "gamma", "beta": shape (1, channels), trained
+    buffers     "running_mean", "running_var": shape (1, channels), not trained
+    """
+
+    def __init__(self, momentum=0.1, eps=1e-5, activation="linear"):
+        super().__init__()
+        if not 0 <= momentum <= 1:
+            raise ValueError(f"BatchNorm momentum must be in [0, 1], got {momentum!r}")
+        if eps <= 0:
+            raise ValueError(f"BatchNorm eps must be > 0, got {eps!r}")
+        self.momentum = momentum
+        self.eps = eps
+        self.activation_name = activation or "linear"
+        self.activation = initialize_activation(self.activation_name)
+        self.buffers = OrderedDict()
+
+    def _init_parameters(self, X_shape, dtype=np.float64):
+        """Set n_in = n_out = X_shape[-1]; gamma ones, beta zeros, running mean 0, var 1."""
+        self.n_in = self.n_out = X_shape[-1]
+        self.parameters = OrderedDict(
+            [("gamma", np.ones((1, self.n_in))), ("beta", np.zeros((1, self.n_in)))]
+        )
+        self._set_parameter_dtype(dtype)
+        self.buffers = OrderedDict(
+            [("running_mean", np.zeros((1, self.n_in), dtype=dtype)),
+             ("running_var", np.ones((1, self.n_in), dtype=dtype))]
+        )
+
+    def forward(self, X):
+        """Parameters: X (batch, ..., channels). Returns: same shape."""
+        X = _as_float_array(X, "BatchNorm")
+        if X.ndim < 2:
+            raise ValueError(
+                f"BatchNorm: expected an input of shape (batch, ..., channels), got {X.shape}"
+            )
+        if self.n_in is None:
+            self._init_parameters(X.shape, X.dtype)
+        elif X.shape[-1] != self.n_in:
+            raise ValueError(
+                f"BatchNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
+                f"(input shape {X.shape})"
+            )
+        flat = X.reshape(-1, self.n_in)
+        if self.training:
+            n = flat.shape[0]
+            if n < 2:
+                raise ValueError(
+                    f"BatchNorm needs more than one value per channel in training mode, "
+                    f"got input shape {X.shape}"
+                )
+            mean = flat.mean(axis=0, keepdims=True)
+            var = flat.var(axis=0, keepdims=True)
+            m = self.momentum
+            self.buffers["running_mean"] = (1 - m) * self.buffers["running_mean"] + m * mean
+            self.buffers["running_var"] = (
+                (1 - m) * self.buffers["running_var"] + m * var * (n / (n - 1))
+            )
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+        inv_std = 1 / np.sqrt(var + self.eps)
+        X_hat = ((flat - mean) * inv_std).reshape(X.shape)
+        Z = X_hat * self.parameters["gamma"].reshape(-1) + self.parameters["beta"].reshape(-1)
+        self.cache["X_hat"] = X_hat
+        self.cache["inv_std"] = inv_std
+        self.cache["Z"] = Z
+        self.cache["training"] = self.training
+        return self.activation(Z)
+
+    def backward(self, dLdY):
+        """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
+        X_hat, inv_std = self.cache["X_hat"], self.cache["inv_std"]
+        dZ = self.activation.backward(self.cache["Z"], dLdY).reshape(-1, self.n_in)
+        X_hat_flat = X_hat.reshape(-1, self.n_in)
+        gamma = self.parameters["gamma"]
+        self.gradients["gamma"] = np.sum(dZ * X_hat_flat, axis=0, keepdims=True)
+        self.gradients["beta"] = dZ.sum(axis=0, keepdims=True)
+        if not self.cache["training"]:
+            return (dZ * (gamma * inv_std)).reshape(X_hat.shape)
+        # d/dX of gamma * (X - mean(X)) / std(X) + beta, batch statistics included.
+        dX = dZ - self.gradients["beta"] / dZ.shape[0]
+        dX -= X_hat_flat * (self.gradients["gamma"] / dZ.shape[0])
+        dX *= gamma * inv_std
+        return dX.reshape(X_hat.shape)
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each value with probability p and scale
+    the rest by 1 / (1 - p); in eval mode, the identity.
+
+    Parameters
+    ----------
+    p  probability of dropping a value, 0 <= p < 1
+    """
+
+    def __init__(self, p=0.5):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"Dropout p must be in [0, 1), got {p!r}")
+        self.p = p
+        self.activation = initialize_activation("linear")
+
+    def forward(self, X):
+        """Parameters: X, any shape (batch first). Returns: same shape."""
+        X = _as_float_array(X, "Dropout")
+        self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else None
+        if not self.training or self.p == 0:
+            self.cache["mask"] = None
+            return X
+        keep = np.random.random_sample(X.shape) >= self.p
+        mask = keep.astype(X.dtype) * X.dtype.type(1 / (1 - self.p))
+        self.cache["mask"] = mask
+        return X * mask
+
+    def backward(self, dLdY):
+        """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
+        mask = self.cache["mask"]
+        return dLdY if mask is None else dLdY * mask
+
+
 LAYERS = {
     "fully_connected": FullyConnected,
     "conv2d": Conv2D,
     "pool2d": Pool2D,
     "flatten": Flatten,
+    "batchnorm": BatchNorm,
+    "dropout": Dropout,
 }
 
 

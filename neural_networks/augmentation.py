@@ -1,0 +1,73 @@
+"""Image augmentation for NHWC training batches.
+
+An augmentation is a callable ``augment(X) -> X'`` on a batch
+(batch, rows, cols, channels); ``Data`` applies it to the training batches it
+serves when ``Data.augment`` is set. Random draws come from numpy's global
+generator, so a model's seed (and a checkpoint's saved generator state)
+makes them reproducible.
+"""
+
+import numpy as np
+
+
+class RandomCropFlip:
+    """Random crop after zero padding, and random horizontal flip.
+
+    Each image is padded with ``pad`` zeros on every side, a window of the
+    original size is cut at a random offset in [0, 2*pad] per axis, and with
+    probability ``flip_probability`` the result is mirrored left-right. All
+    of it is one gather over the batch; no loop over examples.
+
+    Parameters
+    ----------
+    pad               zeros added on each side before cropping (0: no crop)
+    flip              whether to flip horizontally at random
+    flip_probability  chance of a flip per image
+    """
+
+    def __init__(self, pad=4, flip=True, flip_probability=0.5):
+        if not isinstance(pad, (int, np.integer)) or pad < 0:
+            raise ValueError(f"pad must be an int >= 0, got {pad!r}")
+        if not 0 <= flip_probability <= 1:
+            raise ValueError(f"flip_probability must be in [0, 1], got {flip_probability!r}")
+        self.pad = int(pad)
+        self.flip = flip
+        self.flip_probability = flip_probability
+
+    def __call__(self, X):
+        """Parameters: X (batch, rows, cols, channels). Returns: a new array of that shape."""
+        X = np.asarray(X)
+        if X.ndim != 4:
+            raise ValueError(
+                f"RandomCropFlip expects NHWC batches (batch, rows, cols, channels), "
+                f"got shape {X.shape}"
+            )
+        n, rows, cols, channels = X.shape
+        p = self.pad
+        if p:
+            padded = np.zeros((n, rows + 2 * p, cols + 2 * p, channels), dtype=X.dtype)
+            padded[:, p:p + rows, p:p + cols] = X
+        else:
+            padded = X
+        row_offsets = np.random.randint(0, 2 * p + 1, size=n)
+        col_offsets = np.random.randint(0, 2 * p + 1, size=n)
+        row_index = row_offsets[:, None] + np.arange(rows)
+        col_index = col_offsets[:, None] + np.arange(cols)
+        if self.flip:
+            flipped = np.random.random_sample(n) < self.flip_probability
+            col_index = np.where(flipped[:, None], col_index[:, ::-1], col_index)
+        return padded[np.arange(n)[:, None, None], row_index[:, :, None], col_index[:, None, :]]
+
+
+AUGMENTATIONS = {"crop_flip": RandomCropFlip}
+
+
+def initialize_augmentation(name, **options):
+    """Build an augmentation by name (``"crop_flip"``); None gives None (no augmentation)."""
+    if name is None:
+        return None
+    if name not in AUGMENTATIONS:
+        raise ValueError(
+            f"unknown augmentation {name!r}; expected one of {sorted(AUGMENTATIONS)}"
+        )
+    return AUGMENTATIONS[name](**options)
