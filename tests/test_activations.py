@@ -1,0 +1,85 @@
+"""The course's activation tests, replayed against PyTorch reference data.
+
+Each test loads ``tests/data/<TestClass>.npz`` (written by
+``tests/make_reference_data.py``) and, for every case, compares
+``forward(Z)`` with the stored output and ``backward(Z, dY=upstream_grad)``
+with the stored gradient, to 4 decimals and to a relative error of 1e-7.
+"""
+
+import unittest
+
+from neural_networks.activations import initialize_activation
+from tests.reference_configs import assert_matches, load_reference
+
+
+def check_activation_forward(test, class_name):
+    data, cases = load_reference(class_name)
+    for i, config, batch, size in cases:
+        with test.subTest(case=i, config=config, batch=batch, size=size):
+            activation = initialize_activation(config["name"])
+            inputs = data[f"{i}input"]
+            assert_matches(activation.forward(*inputs), data[f"{i}output"], f"case {i} output")
+
+
+def check_activation_backward(test, class_name):
+    data, cases = load_reference(class_name)
+    for i, config, batch, size in cases:
+        with test.subTest(case=i, config=config, batch=batch, size=size):
+            activation = initialize_activation(config["name"])
+            inputs = data[f"{i}input"]
+            activation.forward(*inputs)
+            dZ = activation.backward(*inputs, dY=data[f"{i}upstream_grad"])
+            assert_matches(dZ, data[f"{i}backward"], f"case {i} backward")
+
+
+class TestLinear(unittest.TestCase):
+    def test_forward(self):
+        check_activation_forward(self, "TestLinear")
+
+    def test_backward(self):
+        check_activation_backward(self, "TestLinear")
+
+
+class TestSigmoid(unittest.TestCase):
+    def test_forward(self):
+        check_activation_forward(self, "TestSigmoid")
+
+    def test_backward(self):
+        check_activation_backward(self, "TestSigmoid")
+
+
+class TestTanH(unittest.TestCase):
+    def test_forward(self):
+        check_activation_forward(self, "TestTanH")
+
+    def test_backward(self):
+        check_activation_backward(self, "TestTanH")
+
+
+class TestReLU(unittest.TestCase):
+    def test_forward(self):
+        check_activation_forward(self, "TestReLU")
+
+    def test_backward(self):
+        # The reference inputs contain exact zeros, where the derivative is 0.
+        check_activation_backward(self, "TestReLU")
+
+
+class TestSoftMax(unittest.TestCase):
+    def test_forward(self):
+        check_activation_forward(self, "TestSoftMax")
+
+    def test_backward(self):
+        check_activation_backward(self, "TestSoftMax")
+
+
+class TestArcTan(unittest.TestCase):
+    def test_forward(self):
+        check_activation_forward(self, "TestArcTan")
+
+    def test_backward(self):
+        check_activation_backward(self, "TestArcTan")
+
+
+if __name__ == "__main__":
+    unittest.main()
