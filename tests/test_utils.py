@@ -1,0 +1,118 @@
+"""AttrDict, integers_to_one_hot and the feature-scaling helpers."""
+
+import pickle
+import unittest
+
+import numpy as np
+
+from neural_networks.utils import (AttrDict, center, integers_to_one_hot, normalize,
+                                   standardize)
+
+
+class TestAttrDict(unittest.TestCase):
+    def test_attribute_and_key_access_agree(self):
+        d = AttrDict({"name": "relu", "n_out": 4})
+        self.assertEqual(d.name, "relu")
+        self.assertEqual(d.n_out, 4)
+        d.stride = 2
+        self.assertEqual(d["stride"], 2)
+        d["pad"] = "same"
+        self.assertEqual(d.pad, "same")
+        self.assertIsInstance(d, dict)
+        self.assertEqual(dict(d), {"name": "relu", "n_out": 4, "stride": 2, "pad": "same"})
+
+    def test_keyword_construction_and_unpacking(self):
+        d = AttrDict(name="conv2d", n_out=8)
+        self.assertEqual(d.n_out, 8)
+        self.assertEqual((lambda name, n_out: (name, n_out))(**d), ("conv2d", 8))
+
+    def test_missing_attribute(self):
+        d = AttrDict(a=1)
+        with self.assertRaises(AttributeError):
+            d.b
+        self.assertFalse(hasattr(d, "b"))
+        self.assertEqual(getattr(d, "b", None), None)
+
+    def test_delete(self):
+        d = AttrDict(a=1, b=2)
+        del d.a
+        self.assertNotIn("a", d)
+        with self.assertRaises(AttributeError):
+            del d.a
+
+    def test_pickle_round_trip(self):
+        d = AttrDict(a=1, nested=AttrDict(b=[1, 2]))
+        back = pickle.loads(pickle.dumps(d))
+        self.assertIsInstance(back, AttrDict)
+        self.assertEqual(back.nested.b, [1, 2])
+        self.assertEqual(back, d)
+
+
+class TestIntegersToOneHot(unittest.TestCase):
+    def test_values(self):
+        Y = integers_to_one_hot(np.array([2, 0, 1, 2]))
+        expected = np.array([[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=float)
+        self.assertEqual(Y.shape, (4, 3))
+        self.assertTrue(np.issubdtype(Y.dtype, np.floating))
+        np.testing.assert_array_equal(Y, expected)
+
+    def test_max_val_widens(self):
+        Y = integers_to_one_hot([1, 3], max_val=5)
+        expected = np.zeros((2, 6))
+        expected[0, 1] = expected[1, 3] = 1
+        np.testing.assert_array_equal(Y, expected)
+
+    def test_large_vector(self):
+        labels = np.random.default_rng(0).integers(0, 10, size=10000)
+        Y = integers_to_one_hot(labels, max_val=9)
+        self.assertEqual(Y.shape, (10000, 10))
+        np.testing.assert_array_equal(Y.argmax(axis=1), labels)
+        np.testing.assert_array_equal(Y.sum(axis=1), np.ones(10000))
+
+    def test_rejects_out_of_range(self):
+        with self.assertRaises(ValueError):
+            integers_to_one_hot([0, 4], max_val=3)
+        with self.assertRaises(ValueError):
+            integers_to_one_hot([-1, 2])
+
+
+class TestScaling(unittest.TestCase):
+    def setUp(self):
+        self.X = np.array([[1.0, -4.0], [3.0, 0.0], [5.0, 2.0]])
+
+    def test_center(self):
+        # column means 3 and -2/3
+        expected = np.array([[-2.0, -10 / 3], [0.0, 2 / 3], [2.0, 8 / 3]])
+        np.testing.assert_allclose(center(self.X), expected, rtol=1e-14)
+        np.testing.assert_allclose(center(self.X, mean=np.array([[1.0, 1.0]])),
+                                   self.X - 1.0, rtol=1e-14)
+
+    def test_normalize(self):
+        # divided by the column maxima of |X|: 5 and 4
+        expected = np.array([[0.2, -1.0], [0.6, 0.0], [1.0, 0.5]])
+        np.testing.assert_allclose(normalize(self.X), expected, rtol=1e-14)
+
+    def test_standardize(self):
+        # column 0: mean 3, population std sqrt(8/3);
+        # column 1: mean -2/3, population std sqrt(56/9)
+        s0, s1 = np.sqrt(8 / 3), np.sqrt(56 / 9)
+        expected = np.array([
+            [-2 / s0, (-4 + 2 / 3) / s1],
+            [0.0, (2 / 3) / s1],
+            [2 / s0, (2 + 2 / 3) / s1],
+        ])
+        np.testing.assert_allclose(standardize(self.X), expected, rtol=1e-13)
+
+    def test_standardize_with_given_statistics(self):
+        out = standardize(self.X, mean=np.array([[1.0, 2.0]]), std=np.array([[2.0, 4.0]]))
+        np.testing.assert_allclose(out, np.array([[0.0, -1.5], [1.0, -0.5], [2.0, 0.0]]))
+
+    def test_constant_column_does_not_divide_by_zero(self):
+        X = np.array([[1.0, 7.0], [3.0, 7.0]])
+        out = standardize(X)
+        self.assertTrue(np.all(np.isfinite(out)))
+        np.testing.assert_array_equal(out[:, 1], [0.0, 0.0])
+
+
+if __name__ == "__main__":
+    unittest.main()
