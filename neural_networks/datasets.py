@@ -19,6 +19,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATASETS_DIR = REPO_ROOT / "datasets"
 
 
+def _check_finite(values, what):
+    """Raise ValueError if a numeric array holds NaN or infinity."""
+    if np.issubdtype(values.dtype, np.inexact) and not np.all(np.isfinite(values)):
+        bad = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(
+            f"{what} must be finite, but entry {tuple(int(i) for i in bad)} is "
+            f"{values[tuple(bad)]}"
+        )
+
+
 class Data:
     """One split, served in shuffled mini-batches.
 
@@ -28,15 +38,18 @@ class Data:
     batch_size  examples per batch; the last batch of an epoch may be smaller
     labels      array (n, k) of one-hot labels, or None
     out_dim     number of classes / outputs
+    augment     optional callable applied to every batch ``sample()`` returns
+                (e.g. ``augmentation.RandomCropFlip``); set it on training data only
 
     ``sample()`` returns the next ``(X, Y)`` and draws a fresh permutation at
     the start of every epoch (``samples_per_epoch = ceil(n / batch_size)``).
     """
 
-    def __init__(self, data, batch_size=50, labels=None, out_dim=None):
+    def __init__(self, data, batch_size=50, labels=None, out_dim=None, augment=None):
         data = np.asarray(data)
         if data.ndim < 1 or data.shape[0] == 0:
             raise ValueError(f"Data needs at least one example, got an array of shape {data.shape}")
+        _check_finite(data, "data")
         if labels is not None:
             labels = np.asarray(labels)
             if labels.shape[0] != data.shape[0]:
@@ -44,6 +57,7 @@ class Data:
                     f"data and labels differ in length: {data.shape[0]} examples "
                     f"but {labels.shape[0]} labels"
                 )
+            _check_finite(labels, "labels")
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.data = data
@@ -54,6 +68,8 @@ class Data:
         self.samples_per_epoch = math.ceil(self.n_samples / batch_size)
         self.iteration = 0
         self.order = np.arange(self.n_samples)
+        # A callable applied to every batch sample() returns (training only).
+        self.augment = augment
 
     def shuffle(self):
         """Draw a new order of the examples."""
@@ -67,6 +83,8 @@ class Data:
         idx = self.order[low:low + self.batch_size]
         self.iteration = (self.iteration + 1) % self.samples_per_epoch
         X = self.data[idx]
+        if self.augment is not None:
+            X = self.augment(X)
         Y = self.labels[idx] if self.labels is not None else None
         return X, Y
 
@@ -322,16 +340,17 @@ def read_idx(path, magic):
             raw = f.read()
     except (OSError, EOFError, zlib.error) as err:
         raise ValueError(f"{path} is not a readable gzip file: {err}") from None
+    # The magic number's last byte is the number of dimensions.
     n_dims = magic & 0xFF
     header_size = 4 * (1 + n_dims)
+    found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
+    if found is not None and found != magic:
+        raise ValueError(f"{path} has IDX magic number {found}, expected {magic}")
     if len(raw) < header_size:
         raise ValueError(
             f"{path} is too short for an IDX header: {len(raw)} bytes, expected at least "
             f"{header_size}"
         )
-    found = int.from_bytes(raw[:4], "big")
-    if found != magic:
-        raise ValueError(f"{path} has IDX magic number {found}, expected {magic}")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=n_dims, offset=4))
     expected = header_size + math.prod(shape)
     if len(raw) != expected:
