@@ -548,6 +548,8 @@ def _jsonable_n_in(n_in):
 
 def write_predictions_csv(path, categories):
     """Write a Kaggle submission: a header ``Id,Category`` then one row per example."""
+    # A logger that neither saves nor plots has not created its folder yet.
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.tmp"
     with open(tmp, "w") as f:
         f.write("Id,Category\n")
