@@ -1,0 +1,126 @@
+"""float32 stays float32 (and float64 stays float64) through a
+conv -> pool -> flatten -> fc -> softmax stack: outputs, parameters,
+gradients, dX and the model's update."""
+
+import unittest
+
+import numpy as np
+
+from neural_networks.datasets import Dataset
+from neural_networks.layers import Conv2D, Flatten, FullyConnected, Pool2D
+from neural_networks.losses import initialize_loss
+from neural_networks.models import NeuralNetwork
+from neural_networks.utils import AttrDict
+
+
+def stack(pool_mode):
+    return [
+        Conv2D(4, (3, 3), "relu", stride=1, pad="same"),
+        Pool2D((2, 2), mode=pool_mode, stride=2),
+        Flatten(),
+        FullyConnected(3, "softmax"),
+    ]
+
+
+def layer_args(pool_mode):
+    return [
+        AttrDict(name="conv2d", n_out=4, kernel_shape=(3, 3), activation="tanh", pad="same"),
+        AttrDict(name="pool2d", kernel_shape=2, mode=pool_mode, stride=2),
+        AttrDict(name="flatten"),
+        AttrDict(name="fully_connected", n_out=None, activation="softmax"),
+    ]
+
+
+class TestDtypeThroughAStack(unittest.TestCase):
+    def setUp(self):
+        rng = np.random.default_rng(0)
+        self.X = rng.normal(size=(5, 6, 6, 2))
+        self.Y = np.eye(3)[[0, 1, 2, 0, 1]]
+
+    def run_stack(self, dtype, pool_mode):
+        np.random.seed(0)
+        layers = stack(pool_mode)
+        out = self.X.astype(dtype)
+        outputs = []
+        for layer in layers:
+            out = layer.forward(out)
+            outputs.append(out)
+        loss = initialize_loss("cross_entropy")
+        dY = loss.backward(self.Y, out)
+        grads = [dY]
+        for layer in reversed(layers):
+            dY = layer.backward(dY)
+            grads.append(dY)
+        return layers, outputs, grads
+
+    def check(self, dtype):
+        for pool_mode in ("max", "average"):
+            with self.subTest(dtype=dtype.__name__, pool=pool_mode):
+                layers, outputs, grads = self.run_stack(dtype, pool_mode)
+                for i, out in enumerate(outputs):
+                    self.assertEqual(out.dtype, dtype, f"output of layer {i}")
+                for i, g in enumerate(grads):
+                    self.assertEqual(g.dtype, dtype, f"gradient {i} of the backward pass")
+                self.assertEqual(grads[-1].shape, self.X.shape)
+                for i, layer in enumerate(layers):
+                    for name, value in layer.parameters.items():
+                        self.assertEqual(value.dtype, dtype, f"layer {i} parameter {name}")
+                        self.assertEqual(layer.gradients[name].dtype, dtype,
+                                         f"layer {i} gradient {name}")
+                self.assertEqual(set(layers[0].parameters), {"W", "b"})
+                self.assertEqual(set(layers[3].parameters), {"W", "b"})
+
+    def test_float32(self):
+        self.check(np.float32)
+
+    def test_float64(self):
+        self.check(np.float64)
+
+    def test_float32_agrees_with_float64(self):
+        # Same seed, same weights (drawn in float64, then cast): the float32
+        # pass is the float64 pass to single precision.
+        _, out32, grads32 = self.run_stack(np.float32, "max")
+        _, out64, grads64 = self.run_stack(np.float64, "max")
+        np.testing.assert_allclose(out32[-1], out64[-1], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(grads32[-1], grads64[-1], rtol=1e-3, atol=1e-5)
+
+
+class TestDtypeThroughTraining(unittest.TestCase):
+    def train(self, dtype, pool_mode):
+        rng = np.random.default_rng(1)
+        X = rng.normal(size=(12, 6, 6, 2)).astype(dtype)
+        Y = np.eye(3)[rng.integers(0, 3, size=12)]
+        dataset = Dataset(X, Y, batch_size=5, validation_set=X[:4], validation_labels=Y[:4])
+        optimizer_args = AttrDict(name="SGD", lr=0.05, momentum=0.9, clip_norm=5.0,
+                                  lr_scheduler="exponential", lr_decay=0.9, stage_length=1)
+        model = NeuralNetwork("cross_entropy", layer_args(pool_mode), optimizer_args, seed=0)
+        model.train(dataset, 2, verbose=False)
+        return model, X, Y
+
+    def test_parameters_keep_the_dtype_after_updates(self):
+        for dtype in (np.float32, np.float64):
+            for pool_mode in ("max", "average"):
+                with self.subTest(dtype=dtype.__name__, pool=pool_mode):
+                    model, X, Y = self.train(dtype, pool_mode)
+                    for i, layer in enumerate(model.layers):
+                        for name, value in layer.parameters.items():
+                            self.assertEqual(value.dtype, dtype, f"layer {i} parameter {name}")
+                            self.assertEqual(layer.gradients[name].dtype, dtype,
+                                             f"layer {i} gradient {name}")
+                    Y_hat, loss = model.predict(X, Y)
+                    self.assertEqual(Y_hat.dtype, dtype)
+                    self.assertTrue(np.isfinite(loss))
+
+    def test_one_update_keeps_the_dtype(self):
+        model, X, Y = self.train(np.float32, "max")
+        model.backward(Y, model.forward(X))
+        before = [{k: v.copy() for k, v in layer.parameters.items()} for layer in model.layers]
+        model.update(3)
+        for layer, old in zip(model.layers, before):
+            for name, value in layer.parameters.items():
+                self.assertEqual(value.dtype, np.float32)
+                self.assertFalse(np.array_equal(value, old[name]), f"{name} did not move")
+
+
+if __name__ == "__main__":
+    unittest.main()
