@@ -1,15 +1,126 @@
-"""Train the course's default two-layer network on Iris."""
+"""Train the course's default two-layer network on Iris, or sweep lr x hidden size.
 
-from neural_networks import AttrDict, initialize_dataset, initialize_model
+    python train_ffnn.py                      # one run, saved to experiments/iris_ffnn/
+    python train_ffnn.py --lr 0.05 --hidden 25 --name my_run
+    python train_ffnn.py --sweep              # lr 0.001,0.01,0.1 x hidden 5,10,25
+    python train_ffnn.py --sweep --lrs 0.01,0.1 --hiddens 10,25
 
-layer_args = [
-    AttrDict(name="fully_connected", activation="relu", weight_init="xavier_uniform", n_out=10),
-    AttrDict(name="fully_connected", activation="softmax", weight_init="xavier_uniform", n_out=None),
-]
-optimizer_args = AttrDict(name="SGD", lr=0.01, lr_scheduler="constant", momentum=0.9)
+The logic lives in ``neural_networks.runs``; this script parses arguments and
+prints a summary. The last line is always
+``Test accuracy: 0.XXXX (test error 0.XXXX)``.
+"""
 
-dataset = initialize_dataset("iris", batch_size=25)
-model = initialize_model("feed_forward", "cross_entropy", layer_args, optimizer_args, seed=0)
-model.train(dataset, epochs=100)
-results = model.test(dataset)
-print(f"Test accuracy: {1 - results['test_error']:.4f} (test error {results['test_error']:.4f})")
+import argparse
+import sys
+
+from neural_networks import runs
+
+D = runs.DEFAULTS
+
+
+def positive(kind):
+    """argparse type: a ``kind`` value > 0."""
+    def parse(text):
+        what = "a whole number > 0" if kind is int else "a number > 0"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+def number_list(kind, what):
+    """argparse type: a comma-separated list of ``kind`` values > 0."""
+    def parse(text):
+        try:
+            return runs.parse_list(text, kind, what)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
+def momentum_value(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
+    return value
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train a two-layer network (ReLU hidden layer, softmax output, "
+                    "cross-entropy, SGD with momentum) on Iris, or sweep lr x hidden size "
+                    "and pick the combination with the lowest validation error.",
+    )
+    parser.add_argument("--hidden", type=positive(int), default=None,
+                        help=f"hidden units (default {D.hidden}; not with --sweep)")
+    parser.add_argument("--lr", type=positive(float), default=None,
+                        help=f"learning rate (default {D.lr}; not with --sweep)")
+    parser.add_argument("--momentum", type=momentum_value, default=D.momentum,
+                        help="SGD momentum (default %(default)s)")
+    parser.add_argument("--epochs", type=positive(int), default=D.epochs,
+                        help="epochs (default %(default)s)")
+    parser.add_argument("--batch-size", type=positive(int), default=D.batch_size,
+                        help="training batch size (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=D.seed,
+                        help="random seed for weights and shuffling (default %(default)s)")
+    parser.add_argument("--name", default=None,
+                        help=f"run folder under --save-dir (default {runs.DEFAULT_RUN_NAME}, "
+                             f"or {runs.DEFAULT_SWEEP_NAME} with --sweep; a taken default "
+                             f"gets a suffix _2, _3, ...; a taken --name is refused)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="reuse the run folder even if it holds an earlier run")
+    parser.add_argument("--save-dir", default="experiments", help="parent folder of the run folders (default %(default)s)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="train every (lr, hidden) pair of --lrs x --hiddens")
+    parser.add_argument("--lrs", type=number_list(float, "--lrs"), default=None,
+                        help="sweep learning rates, comma-separated (default "
+                             + ",".join(f"{v:g}" for v in runs.SWEEP_LRS) + ")")
+    parser.add_argument("--hiddens", type=number_list(int, "--hiddens"), default=None,
+                        help="sweep hidden sizes, comma-separated (default "
+                             + ",".join(str(v) for v in runs.SWEEP_HIDDENS) + ")")
+    args = parser.parse_args(argv)
+    if args.sweep and (args.lr is not None or args.hidden is not None):
+        parser.error("--lr and --hidden set a single run; with --sweep use --lrs and --hiddens")
+    if not args.sweep and (args.lrs is not None or args.hiddens is not None):
+        parser.error("--lrs and --hiddens need --sweep")
+    if args.name is not None:
+        try:
+            runs.check_run_name(args.name)
+        except ValueError as err:
+            parser.error(str(err))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    common = dict(momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size,
+                  seed=args.seed)
+    try:
+        if args.sweep:
+            folder, rows, best, table = runs.sweep_and_save(
+                args.save_dir, args.name, args.overwrite,
+                lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
+                **common)
+            print(table, end="")
+            print(f"Saved results.csv, results.md and best_loss.png to {folder}")
+            test_error = rows[best]["test_error"]
+        else:
+            folder, summary = runs.train_and_save(
+                args.save_dir, args.name, args.overwrite,
+                hidden=args.hidden or D.hidden, lr=args.lr or D.lr, **common)
+            print(f"Saved the run to {folder}")
+            test_error = summary["test_error"]
+    except FileExistsError as err:
+        sys.exit(f"error: {err}")
+    print(runs.accuracy_line(test_error))
+
+
+if __name__ == "__main__":
+    main()

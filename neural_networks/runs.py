@@ -1,0 +1,301 @@
+"""Training runs on Iris: one network, or a sweep over learning rate x hidden size.
+
+This module holds the logic behind ``train_ffnn.py``: the course's default
+two-layer network, run folders that never overwrite an earlier run, and the
+sweep that picks a model by its validation error and writes
+``results.csv``, ``results.md`` and ``best_loss.png``.
+"""
+
+import csv
+import itertools
+import os
+
+from tqdm import tqdm
+
+from .datasets import initialize_dataset
+from .logs import Logger, plot_curves
+from .models import initialize_model
+from .utils import AttrDict
+
+#: The course's default network and training settings.
+DEFAULTS = AttrDict(
+    hidden=10,
+    lr=0.01,
+    momentum=0.9,
+    epochs=100,
+    batch_size=25,
+    seed=0,
+)
+
+#: The default sweep grid.
+SWEEP_LRS = (0.001, 0.01, 0.1)
+SWEEP_HIDDENS = (5, 10, 25)
+
+#: Folder names used when no name is given.
+DEFAULT_RUN_NAME = "iris_ffnn"
+DEFAULT_SWEEP_NAME = "iris_sweep"
+
+#: Columns of results.csv, in order.
+RESULT_COLUMNS = ("lr", "hidden", "train_loss", "val_loss", "val_error", "test_error")
+
+
+# ---------------------------------------------------------------- run folders
+
+def check_run_name(name):
+    """Raise ValueError unless ``name`` is a plain folder name (no path parts)."""
+    if not isinstance(name, str) or name in ("", ".", "..") or name != os.path.basename(name) \
+            or "/" in name or "\\" in name:
+        raise ValueError(
+            f"a run name must be a plain folder name such as 'iris_ffnn', got {name!r}"
+        )
+    return name
+
+
+def _is_taken(folder):
+    """A folder is taken when it exists and holds anything."""
+    if os.path.isdir(folder):
+        return bool(os.listdir(folder))
+    return os.path.exists(folder)
+
+
+def choose_run_name(save_dir, name=None, default_name=DEFAULT_RUN_NAME, overwrite=False):
+    """Pick the folder name of a new run under ``save_dir``; never reuse a run silently.
+
+    Rules
+    -----
+    - ``overwrite``: the given (or default) name, whether or not it is taken.
+    - a name given by the user that is already taken: ``FileExistsError``
+      (a clear refusal; pass ``overwrite=True`` to replace it).
+    - no name given: ``default_name`` if free, else the first free one of
+      ``default_name_2``, ``default_name_3``, ...
+
+    Returns
+    -------
+    the run name (a folder name, not a path)
+    """
+    if name is not None:
+        check_run_name(name)
+        if overwrite or not _is_taken(os.path.join(save_dir, name)):
+            return name
+        raise FileExistsError(
+            f"{os.path.join(save_dir, name)} already holds a run; choose another --name "
+            f"or pass --overwrite to replace it"
+        )
+    check_run_name(default_name)
+    if overwrite or not _is_taken(os.path.join(save_dir, default_name)):
+        return default_name
+    for k in itertools.count(2):
+        candidate = f"{default_name}_{k}"
+        if not _is_taken(os.path.join(save_dir, candidate)):
+            return candidate
+
+
+# ------------------------------------------------------------- one network
+
+def iris_model(hidden, lr, momentum, seed, logger=None):
+    """The course's two-layer network: ``hidden`` ReLU units, softmax output,
+    cross-entropy loss, SGD with momentum. The output size comes from the data."""
+    layer_args = [
+        AttrDict(name="fully_connected", activation="relu", weight_init="xavier_uniform",
+                 n_out=hidden),
+        AttrDict(name="fully_connected", activation="softmax", weight_init="xavier_uniform",
+                 n_out=None),
+    ]
+    optimizer_args = AttrDict(name="SGD", lr=lr, lr_scheduler="constant", momentum=momentum)
+    return initialize_model("feed_forward", "cross_entropy", layer_args, optimizer_args,
+                            logger=logger, seed=seed)
+
+
+def run_config(hidden, lr, momentum, epochs, batch_size, seed):
+    """Everything that defines a run, as saved in ``args.json``."""
+    model_args = AttrDict(
+        hidden=hidden, hidden_activation="relu", output_activation="softmax",
+        loss="cross_entropy", optimizer="SGD", lr=lr, momentum=momentum,
+        epochs=epochs, seed=seed,
+    )
+    data_args = AttrDict(name="iris", batch_size=batch_size)
+    return model_args, data_args
+
+
+def train_iris(hidden=DEFAULTS.hidden, lr=DEFAULTS.lr, momentum=DEFAULTS.momentum,
+               epochs=DEFAULTS.epochs, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
+               logger=None, verbose=False):
+    """Train one network on Iris and evaluate it.
+
+    Returns
+    -------
+    (model, summary) where summary is a dict with the final ``train_loss``,
+    ``val_loss``, ``val_error`` and the ``test_loss``, ``test_error``
+    """
+    model = iris_model(hidden, lr, momentum, seed, logger=logger)
+    dataset = initialize_dataset("iris", batch_size=batch_size)
+    log = model.train(dataset, epochs, verbose=verbose)
+    results = model.test(dataset)
+    summary = {
+        "train_loss": log["loss"]["train"],
+        "val_loss": log["loss"]["validate"],
+        "val_error": log["error"]["validate"],
+        "test_loss": results["test_loss"],
+        "test_error": results["test_error"],
+    }
+    return model, summary
+
+
+def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=True,
+                   **settings):
+    """Train one network and save the run to ``save_dir/<run name>/``.
+
+    The folder gets ``args.json``, ``log.json`` (one entry per epoch),
+    ``loss.png``, ``error.png`` and the final parameters
+    (``parameters_epoch<epochs>``). ``settings`` are those of ``train_iris``.
+
+    Returns
+    -------
+    (run folder, summary dict of ``train_iris``)
+    """
+    settings = {**DEFAULTS, **settings}
+    run_name = choose_run_name(save_dir, name, DEFAULT_RUN_NAME, overwrite)
+    model_args, data_args = run_config(**settings)
+    # Curves are drawn once at the end: redrawing two PNGs every epoch
+    # would take longer than the training itself.
+    logger = Logger(run_name, model_args, data_args, save=True, plot=False,
+                    save_dir=save_dir, overwrite=overwrite)
+    model, summary = train_iris(logger=logger, verbose=verbose, **settings)
+    logger.draw()
+    model.save_parameters(settings["epochs"])
+    return logger.save_dir, summary
+
+
+def accuracy_line(test_error):
+    """The last line the training script prints."""
+    return f"Test accuracy: {1 - test_error:.4f} (test error {test_error:.4f})"
+
+
+# ------------------------------------------------------------------- sweep
+
+def choose_best(rows):
+    """Index of the row with the lowest validation error.
+
+    Ties go to the lower final validation loss, then to the earlier row of
+    the grid. The test error is never looked at.
+    """
+    if not rows:
+        raise ValueError("choose_best needs at least one result row")
+    return min(range(len(rows)), key=lambda i: (rows[i]["val_error"], rows[i]["val_loss"], i))
+
+
+def sweep(lrs=SWEEP_LRS, hiddens=SWEEP_HIDDENS, momentum=DEFAULTS.momentum,
+          epochs=DEFAULTS.epochs, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
+          progress=True):
+    """Train one network per (lr, hidden) pair, every one from the same seed.
+
+    Parameters
+    ----------
+    lrs, hiddens  the grid; rows come in the order lr-major, hidden-minor
+    progress      show a single progress bar over the grid
+
+    Returns
+    -------
+    (rows, best, best_iteration_loss): one dict per pair with the keys of
+    ``RESULT_COLUMNS``; the index chosen by ``choose_best``; the chosen
+    model's training loss at every iteration
+    """
+    if not lrs or not hiddens:
+        raise ValueError(f"the sweep needs at least one lr and one hidden size, got "
+                         f"lrs={list(lrs)}, hiddens={list(hiddens)}")
+    rows, histories = [], []
+    grid = list(itertools.product(lrs, hiddens))
+    for lr, hidden in tqdm(grid, desc="sweep", disable=not progress):
+        model, summary = train_iris(hidden=hidden, lr=lr, momentum=momentum, epochs=epochs,
+                                    batch_size=batch_size, seed=seed)
+        rows.append({"lr": lr, "hidden": hidden,
+                     **{k: summary[k] for k in RESULT_COLUMNS[2:]}})
+        histories.append(model.history["iteration_loss"])
+    best = choose_best(rows)
+    return rows, best, histories[best]
+
+
+def results_markdown(rows, best):
+    """The sweep table in Markdown, the chosen row marked, and a line on the choice."""
+    lines = [
+        "| lr | hidden | final train loss | val loss | val error | test error | chosen |",
+        "|---:|---:|---:|---:|---:|---:|:---:|",
+    ]
+    for i, r in enumerate(rows):
+        lines.append(
+            f"| {r['lr']:g} | {r['hidden']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} "
+            f"| {r['val_error']:.4f} | {r['test_error']:.4f} | {'*' if i == best else ''} |"
+        )
+    r = rows[best]
+    lines += [
+        "",
+        f"Chosen by validation error (ties: lower validation loss): lr {r['lr']:g}, "
+        f"hidden {r['hidden']}; its test error is {r['test_error']:.4f}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path, text):
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def write_sweep_results(folder, rows, best, best_iteration_loss):
+    """Write ``results.csv``, ``results.md`` and ``best_loss.png`` into ``folder``.
+
+    Returns
+    -------
+    the Markdown table (the text of results.md)
+    """
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, "results.csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*RESULT_COLUMNS, "chosen"])
+        for i, r in enumerate(rows):
+            writer.writerow([repr(r[k]) if isinstance(r[k], float) else r[k]
+                             for k in RESULT_COLUMNS] + [int(i == best)])
+    os.replace(tmp, os.path.join(folder, "results.csv"))
+    table = results_markdown(rows, best)
+    _write_text(os.path.join(folder, "results.md"), table)
+    r = rows[best]
+    plot_curves(
+        os.path.join(folder, "best_loss.png"),
+        {"train (per iteration)": best_iteration_loss},
+        title=f"chosen model (lr {r['lr']:g}, hidden {r['hidden']}): training loss",
+        ylabel="cross-entropy loss",
+        xlabel="iteration",
+    )
+    return table
+
+
+def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=True,
+                   **settings):
+    """Run ``sweep`` and write its results to ``save_dir/<sweep name>/``.
+
+    Returns
+    -------
+    (folder, rows, best, table)
+    """
+    sweep_name = choose_run_name(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
+    rows, best, best_loss = sweep(progress=progress, **settings)
+    folder = os.path.join(save_dir, sweep_name)
+    table = write_sweep_results(folder, rows, best, best_loss)
+    return folder, rows, best, table
+
+
+def parse_list(text, kind, what):
+    """Parse a comma-separated list such as ``"0.01,0.1"`` into ``kind`` values > 0.
+
+    Raises ValueError naming ``what`` for anything else.
+    """
+    try:
+        values = [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{what} must be a comma-separated list of {kind.__name__}s, "
+                         f"got {text!r}") from None
+    if not values or any(not v > 0 for v in values):
+        raise ValueError(f"{what} must list values > 0, got {text!r}")
+    return values
