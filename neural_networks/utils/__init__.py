@@ -3,7 +3,6 @@ gradient checking and the array math behind convolution and pooling."""
 
 from .data_structures import AttrDict, integers_to_one_hot
 from .data_processing import center, normalize, standardize
-from .grad_check import check_gradients
 
 __all__ = [
     "AttrDict",
@@ -13,3 +12,13 @@ __all__ = [
     "standardize",
     "check_gradients",
 ]
+
+
+def __getattr__(name):
+    # check_gradients is loaded on first use rather than here, so that
+    # `python -m neural_networks.utils.grad_check` does not find the module
+    # already imported (runpy warns about that).
+    if name == "check_gradients":
+        from .grad_check import check_gradients
+        return check_gradients
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
