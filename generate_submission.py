@@ -1,0 +1,223 @@
+"""Gather the source of the implementations you wrote into a code appendix.
+
+    python generate_submission.py --format latex --output submission.tex
+    python generate_submission.py --format markdown --heading_level 2
+
+The implementations come from ``IMPLEMENTATIONS`` below, in that order and
+grouped by section; add a row to include another class or function.
+
+Headings: ``--heading_level L`` puts the section titles (Activations, Layers,
+...) at level L and each implementation one level below, L + 1. Level 1 is
+``#`` or ``\\section``, 2 is ``##`` or ``\\subsection``, 3 is ``###`` or
+``\\subsubsection``, 4 is ``####`` or ``\\paragraph``.
+
+LaTeX output is a fragment to ``\\input`` into a document that loads the
+``listings`` package; code goes in ``lstlisting`` environments with
+``language=Python``. Characters outside ASCII (which pdflatex's listings
+cannot typeset) are replaced by ASCII spellings.
+"""
+
+import argparse
+import importlib
+import inspect
+import os
+import re
+import sys
+import textwrap
+import unicodedata
+
+#: What goes into the appendix: (section title, module, name in the module).
+#: The name is a class, a function, or ``Class.method``.
+IMPLEMENTATIONS = [
+    ("Activations", "neural_networks.activations", "Linear"),
+    ("Activations", "neural_networks.activations", "Sigmoid"),
+    ("Activations", "neural_networks.activations", "ReLU"),
+    ("Activations", "neural_networks.activations", "SoftMax"),
+    ("Layers", "neural_networks.layers", "FullyConnected"),
+    ("Layers", "neural_networks.layers", "Conv2D"),
+    ("Layers", "neural_networks.layers", "Pool2D"),
+    ("Layers", "neural_networks.utils.convolution", "conv2d_forward"),
+    ("Layers", "neural_networks.utils.convolution", "conv2d_backward"),
+    ("Layers", "neural_networks.utils.convolution", "maxpool2d_forward"),
+    ("Layers", "neural_networks.utils.convolution", "maxpool2d_backward"),
+    ("Layers", "neural_networks.utils.convolution", "avgpool2d_forward"),
+    ("Layers", "neural_networks.utils.convolution", "avgpool2d_backward"),
+    ("Losses", "neural_networks.losses", "CrossEntropy"),
+    ("Losses", "neural_networks.losses", "L2"),
+    ("Model", "neural_networks.models", "NeuralNetwork.forward"),
+    ("Model", "neural_networks.models", "NeuralNetwork.backward"),
+    ("Model", "neural_networks.models", "NeuralNetwork.predict"),
+]
+
+LATEX_HEADINGS = {1: "section", 2: "subsection", 3: "subsubsection", 4: "paragraph"}
+
+LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "^": r"\textasciicircum{}",
+    "_": r"\_",
+    "%": r"\%",
+    "~": r"\textasciitilde{}",
+}
+
+#: ASCII spellings of characters that turn up in code and comments.
+ASCII_SPELLINGS = {
+    "\u2014": "--", "\u2013": "-", "\u2212": "-", "\u00d7": "x", "\u00b7": "*",
+    "\u2264": "<=", "\u2265": ">=", "\u2260": "!=", "\u2248": "~=", "\u2192": "->",
+    "\u2190": "<-", "\u2026": "...", "\u2018": "'", "\u2019": "'", "\u201c": '"',
+    "\u201d": '"', "\u00a0": " ", "\u221a": "sqrt", "\u2211": "sum", "\u2202": "d",
+    "\u03b1": "alpha", "\u03b2": "beta", "\u03b3": "gamma", "\u03b4": "delta",
+    "\u03b5": "eps", "\u03b7": "eta", "\u03bb": "lambda", "\u03bc": "mu",
+    "\u03c3": "sigma", "\u00b2": "^2", "\u00b3": "^3",
+}
+
+
+def collect(implementations=IMPLEMENTATIONS):
+    """Look up every implementation and read its source.
+
+    Returns
+    -------
+    list of (section, title, path, source): ``title`` is the listed name,
+    ``path`` the file relative to the repository root, ``source`` dedented
+    """
+    entries = []
+    for section, module_name, name in implementations:
+        module = importlib.import_module(module_name)
+        obj = module
+        for part in name.split("."):
+            if not hasattr(obj, part):
+                raise ValueError(f"IMPLEMENTATIONS lists {module_name}.{name}, "
+                                 f"but {module_name} has no {name}")
+            obj = getattr(obj, part)
+        source = textwrap.dedent(inspect.getsource(obj)).rstrip() + "\n"
+        path = module_name.replace(".", "/") + ".py"
+        entries.append((section, name, path, source))
+    return entries
+
+
+def grouped(entries):
+    """Sections in order of first appearance, each with its entries."""
+    sections = {}
+    for section, *rest in entries:
+        sections.setdefault(section, []).append(rest)
+    return sections.items()
+
+
+def check_heading_level(level):
+    if level not in (1, 2, 3):
+        raise ValueError(f"heading_level must be 1, 2 or 3, got {level!r}")
+
+
+# -------------------------------------------------------------------- LaTeX
+
+def latex_escape(text):
+    """Escape the characters that LaTeX treats specially in running text."""
+    return "".join(LATEX_SPECIAL.get(c, c) for c in to_ascii(text))
+
+
+def to_ascii(text):
+    """Replace every non-ASCII character by an ASCII spelling.
+
+    Known symbols use ``ASCII_SPELLINGS``; accented letters lose their
+    accent; anything else becomes ``<U+XXXX>``.
+    """
+    out = []
+    for c in text:
+        if ord(c) < 128:
+            out.append(c)
+        elif c in ASCII_SPELLINGS:
+            out.append(ASCII_SPELLINGS[c])
+        else:
+            base = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
+            out.append(base if base else f"<U+{ord(c):04X}>")
+    return "".join(out)
+
+
+def latex_listing(source, title="code"):
+    """``source`` in an lstlisting environment (language Python), made ASCII.
+
+    Raises ValueError if a line would end the environment early.
+    """
+    source = to_ascii(source)
+    if re.search(r"\\end\s*\{lstlisting\}", source):
+        raise ValueError(f"the source of {title} contains \\end{{lstlisting}}, which would "
+                         f"end the listing early; it cannot go into an lstlisting")
+    return ("\\begin{lstlisting}[language=Python, basicstyle=\\ttfamily\\small, "
+            "breaklines=true]\n" + source + "\\end{lstlisting}\n")
+
+
+def render_latex(entries, heading_level=1):
+    """The appendix as a LaTeX fragment (for ``\\input``; needs ``listings``)."""
+    check_heading_level(heading_level)
+    section_cmd = LATEX_HEADINGS[heading_level]
+    entry_cmd = LATEX_HEADINGS[heading_level + 1]
+    parts = ["% Code appendix written by generate_submission.py.\n"
+             "% \\input this file in a document that loads the listings package.\n"]
+    for section, items in grouped(entries):
+        parts.append(f"\\{section_cmd}{{{latex_escape(section)}}}\n")
+        for title, path, source in items:
+            parts.append(f"\n\\{entry_cmd}{{\\texttt{{{latex_escape(title)}}}}}\n"
+                         f"From \\texttt{{{latex_escape(path)}}}.\n\n"
+                         + latex_listing(source, title))
+        parts.append("\n")
+    return "".join(parts)
+
+
+# ----------------------------------------------------------------- Markdown
+
+def markdown_fence(source):
+    """A backtick fence longer than any run of backticks inside ``source``."""
+    longest = max((len(run) for run in re.findall(r"`+", source)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def render_markdown(entries, heading_level=1):
+    """The appendix in Markdown, code in fenced ``python`` blocks."""
+    check_heading_level(heading_level)
+    parts = []
+    for section, items in grouped(entries):
+        parts.append(f"{'#' * heading_level} {section}\n")
+        for title, path, source in items:
+            fence = markdown_fence(source)
+            parts.append(f"\n{'#' * (heading_level + 1)} `{title}`\n\n"
+                         f"From `{path}`.\n\n{fence}python\n{source}{fence}\n")
+        parts.append("\n")
+    return "".join(parts)
+
+
+RENDERERS = {"latex": render_latex, "markdown": render_markdown}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Write the source of your implementations (listed in "
+                    "IMPLEMENTATIONS at the top of this script) as a LaTeX or Markdown "
+                    "code appendix.")
+    parser.add_argument("--format", required=True, choices=sorted(RENDERERS),
+                        help="latex (lstlisting, for \\input) or markdown (fenced blocks)")
+    parser.add_argument("--heading_level", type=int, choices=(1, 2, 3), default=1,
+                        help="level of the section headings; each implementation goes one "
+                             "level below (1: # / \\section, 2: ## / \\subsection, "
+                             "3: ### / \\subsubsection; default %(default)s)")
+    parser.add_argument("--output", default=None,
+                        help="file to write (default: standard output)")
+    args = parser.parse_args(argv)
+    try:
+        text = RENDERERS[args.format](collect(), args.heading_level)
+    except ValueError as err:
+        sys.exit(f"error: {err}")
+    if args.output is None:
+        sys.stdout.write(text)
+        return
+    tmp = f"{args.output}.tmp"
+    with open(tmp, "w", encoding="ascii" if args.format == "latex" else "utf-8") as f:
+        f.write(text)
+    os.replace(tmp, args.output)
+
+
+if __name__ == "__main__":
+    main()
