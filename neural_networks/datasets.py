@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .augmentation import initialize_augmentation
 from .utils.data_processing import standardize
 from .utils.data_structures import integers_to_one_hot
 
@@ -302,6 +303,21 @@ def _image_dataset(train_images, train_labels, test_images, test_labels, n_class
     return dataset
 
 
+def _attach_augmentation(dataset, augment):
+    """Set ``dataset.train.augment`` (the training split only) from a callable or a name."""
+    if augment is None:
+        return
+    if isinstance(augment, str):
+        augment = initialize_augmentation(augment)
+    if not callable(augment):
+        raise ValueError(
+            f"augment must be a callable on NHWC batches or an augmentation name, got {augment!r}"
+        )
+    if not hasattr(dataset.train, "augment"):
+        raise ValueError("augment is not supported: this version's Data has no augmentation hook")
+    dataset.train.augment = augment
+
+
 # --------------------------------------------------------------------------
 # Fashion-MNIST (IDX files)
 # --------------------------------------------------------------------------
@@ -388,7 +404,7 @@ def find_fashion_mnist(data_dir=None):
 
 
 def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_size=10000,
-                       seed=0, dtype=np.float32):
+                       seed=0, dtype=np.float32, augment=None):
     """Fashion-MNIST: 50,000 training, 10,000 validation and the 10,000 official test images.
 
     Parameters
@@ -400,6 +416,9 @@ def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_s
     validation_size  examples of the official training set held out for validation
     seed             seed of the validation split
     dtype            floating dtype of images and labels
+    augment          augmentation of the training batches only: a callable on
+                     NHWC batches or a name for ``initialize_augmentation``
+                     (e.g. "crop_flip"); None: off. Needs ``flatten=False``
 
     Returns
     -------
@@ -423,6 +442,8 @@ def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_s
             )
         if labels.size and labels.max() > 9:
             raise ValueError(f"Fashion-MNIST {split} labels must be 0..9, found {labels.max()}")
+    if flatten and augment is not None:
+        raise ValueError("augment works on NHWC images; it needs flatten=False")
     shape = (-1, 784) if flatten else (-1, 28, 28, 1)
     dataset = _image_dataset(
         arrays["train_images"].reshape(shape), arrays["train_labels"],
@@ -430,6 +451,7 @@ def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_s
         n_classes=10, batch_size=batch_size, validation_size=validation_size, seed=seed,
         dtype=dtype, n_channels=1,
     )
+    _attach_augmentation(dataset, augment)
     dataset.classes = FASHION_MNIST_CLASSES
     return dataset
 
@@ -607,7 +629,9 @@ def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dty
     validation_size  examples of the 50,000 training images held out for validation
     seed             seed of the validation split
     dtype            floating dtype of images and labels
-    augment          augmentation for the training split only (None: off)
+    augment          augmentation of the training batches only: a callable on
+                     NHWC batches or a name for ``initialize_augmentation``
+                     (e.g. "crop_flip"); None: off
     test_file        optional ``.npy``/``.npz`` of unlabeled uint8 images (n, 32, 32, 3),
                      e.g. a Kaggle test set; it replaces the official test batch and
                      ``dataset.test.labels`` is None
@@ -632,10 +656,7 @@ def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dty
     dataset = _image_dataset(train_images, train_labels, test_images, test_labels, n_classes=10,
                              batch_size=batch_size, validation_size=validation_size, seed=seed,
                              dtype=dtype, n_channels=3)
-    if augment is not None:
-        if not hasattr(dataset.train, "augment"):
-            raise ValueError("augment is not supported: this version's Data has no augmentation hook")
-        dataset.train.augment = augment
+    _attach_augmentation(dataset, augment)
     dataset.classes = CIFAR10_CLASSES
     return dataset
 

@@ -24,6 +24,7 @@ from unittest import mock
 import numpy as np
 
 from neural_networks import datasets
+from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import initialize_dataset
 from neural_networks.models import NeuralNetwork
 from neural_networks.utils import AttrDict
@@ -237,6 +238,15 @@ class TestLayoutAndScaling(CifarTest):
         self.assertEqual(val(1), val(1))
         np.testing.assert_array_equal(np.random.get_state()[1], state)
         self.assertTrue(any(val(1) != val(s) for s in (2, 3, 4)))
+
+    def test_augmentation_is_for_training_batches_only(self):
+        d = self.load(augment="crop_flip")
+        self.assertIsInstance(d.train.augment, RandomCropFlip)
+        self.assertEqual(d.train.augment.pad, 4)
+        self.assertIsNone(d.validate.augment)
+        self.assertIsNone(d.test.augment)
+        mine = RandomCropFlip(pad=2, flip=False)
+        self.assertIs(self.load(augment=mine).train.augment, mine)
 
     def test_default_validation_size_needs_the_full_data(self):
         with self.assertRaisesRegex(ValueError, r"validation_size must be an int in \[0, 20\), got 5000"):

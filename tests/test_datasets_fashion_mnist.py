@@ -18,6 +18,7 @@ from unittest import mock
 import numpy as np
 
 from neural_networks import datasets
+from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import (
     FASHION_MNIST_FILES,
     find_fashion_mnist,
@@ -237,6 +238,24 @@ class TestLoader(TempDirTest):
             self.load(dtype=np.int32)
         with self.assertRaisesRegex(ValueError, r"unknown \['flaten'\]"):
             self.load(flaten=True)
+
+    def test_augmentation_is_for_training_batches_only(self):
+        d = self.load(augment="crop_flip")
+        self.assertIsInstance(d.train.augment, RandomCropFlip)
+        self.assertIsNone(d.validate.augment)
+        self.assertIsNone(d.test.augment)
+        self.assertIsNone(self.load().train.augment)
+        calls = []
+        d = self.load(augment=lambda X: calls.append(X.shape) or X[:, ::-1])
+        X, _ = d.train.sample()
+        self.assertEqual(calls, [(8, 28, 28, 1)])
+        self.assertEqual(X.shape, (8, 28, 28, 1))
+        with self.assertRaisesRegex(ValueError, r"needs flatten=False"):
+            self.load(augment="crop_flip", flatten=True)
+        with self.assertRaisesRegex(ValueError, r"augment must be a callable"):
+            self.load(augment=3)
+        with self.assertRaisesRegex(ValueError, r"unknown augmentation 'crop'"):
+            self.load(augment="crop")
 
     def test_wrong_image_size(self):
         train, labels, test, test_labels = self.raw
