@@ -129,6 +129,12 @@ class TestHelpers(unittest.TestCase):
     def test_check_gradients_is_reexported_by_utils(self):
         from neural_networks.utils import check_gradients
         self.assertIs(check_gradients, grad_check.check_gradients)
+        # In a fresh interpreter, before anything imported grad_check itself.
+        code = ("import neural_networks.utils as u; "
+                "assert u.check_gradients is u.grad_check.check_gradients; print('ok')")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.stdout.strip(), "ok", proc.stderr)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,9 @@ def __getattr__(name):
     # check_gradients is loaded on first use rather than here, so that
     # `python -m neural_networks.utils.grad_check` does not find the module
     # already imported (runpy warns about that).
-    if name == "check_gradients":
-        from .grad_check import check_gradients
-        return check_gradients
+    if name in ("check_gradients", "grad_check"):
+        import importlib
+
+        grad_check = importlib.import_module(f"{__name__}.grad_check")
+        return grad_check if name == "grad_check" else grad_check.check_gradients
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
