@@ -313,8 +313,6 @@ def _attach_augmentation(dataset, augment):
         raise ValueError(
             f"augment must be a callable on NHWC batches or an augmentation name, got {augment!r}"
         )
-    if not hasattr(dataset.train, "augment"):
-        raise ValueError("augment is not supported: this version's Data has no augmentation hook")
     dataset.train.augment = augment
 
 
