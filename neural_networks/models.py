@@ -522,8 +522,9 @@ class NeuralNetwork:
     def _check_architecture(self, saved, path):
         current = [_layer_description(layer) for layer in self.layers]
         problems = []
-        if len(saved) != len(current):
-            problems.append(f"the checkpoint has {len(saved)} layers, this model {len(current)}")
+        if len(saved) != self.n_layers:
+            # n_layers, not len(current): the output layer may not be built yet.
+            problems.append(f"the checkpoint has {len(saved)} layers, this model {self.n_layers}")
         for i, (old, new) in enumerate(zip(saved, current)):
             for key in sorted(set(old) | set(new)):
                 if key == "parameters" and not new["parameters"]:
