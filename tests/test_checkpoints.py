@@ -1,0 +1,635 @@
+"""Checkpoints and fault-tolerant training (neural_networks/checkpoints.py and
+NeuralNetwork.save / load / train in neural_networks/models.py).
+
+- A save/load round trip restores parameters, BatchNorm running statistics,
+  optimizer state (Adam moments and step counts, SGD momentum buffers), the
+  epoch, numpy's generator state, the layer arguments and the history.
+- Writes are atomic: a write that fails half-way (simulated) leaves the
+  previous checkpoint byte-identical and no temporary file; a real process
+  SIGKILLed while saving a large checkpoint in a loop leaves a checkpoint that
+  loads and is one complete version.
+- Resume is exact: a small net exercising every source of state and
+  randomness (Conv2D, BatchNorm, Pool2D, Flatten, Dropout, FullyConnected;
+  Adam with a cosine schedule with warm-up; crop+flip augmentation) resumed
+  from its epoch-2 checkpoint, in this process and in a fresh one, ends with
+  exactly the parameters (np.array_equal, float64) of the uninterrupted run;
+  so does a run stopped by SIGINT in the middle of an epoch (and at the last
+  step of one), which raises TrainingInterrupted with its checkpoint.
+- Loading into a different architecture raises ValueError naming the layer
+  and the differing settings or shapes.
+- A non-finite loss raises NonFiniteLossError naming the epoch and iteration
+  and suggesting a lower learning rate; the bad step is not applied and the
+  last good checkpoint stays byte-identical.
+"""
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import warnings
+from unittest import mock
+
+import numpy as np
+
+from neural_networks import checkpoints
+from neural_networks.augmentation import RandomCropFlip
+from neural_networks.datasets import Dataset
+from neural_networks.models import NeuralNetwork, NonFiniteLossError, TrainingInterrupted
+from neural_networks.utils import AttrDict
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+N_TRAIN, N_VALIDATE, BATCH_SIZE, CLASSES = 40, 12, 10, 3
+STEPS_PER_EPOCH = N_TRAIN // BATCH_SIZE
+EPOCHS = 4
+
+LAYER_ARGS = [
+    AttrDict(name="conv2d", n_out=4, kernel_shape=(3, 3), activation="linear"),
+    AttrDict(name="batchnorm", activation="relu"),
+    AttrDict(name="pool2d", kernel_shape=2, stride=2, mode="max"),
+    AttrDict(name="flatten"),
+    AttrDict(name="dropout", p=0.3),
+    AttrDict(name="fully_connected", n_out=None, activation="softmax"),
+]
+
+ADAM_ARGS = dict(name="Adam", lr=0.01, lr_scheduler="cosine", total_epochs=EPOCHS,
+                 warmup_epochs=1, weight_decay=1e-3)
+SGD_ARGS = dict(name="SGD", lr=0.05, momentum=0.9)
+
+
+def make_dataset(channels=2, classes=CLASSES, seed=0, dtype=np.float64):
+    """Small random NHWC images, with crop+flip augmentation on the training split."""
+    rng = np.random.default_rng(seed)
+    n = N_TRAIN + N_VALIDATE
+    X = rng.normal(size=(n, 8, 8, channels)).astype(dtype)
+    Y = np.eye(classes, dtype=dtype)[rng.integers(0, classes, size=n)]
+    dataset = Dataset(X[:N_TRAIN], Y[:N_TRAIN], BATCH_SIZE, validation_set=X[N_TRAIN:],
+                      validation_labels=Y[N_TRAIN:])
+    dataset.train.augment = RandomCropFlip(pad=2)
+    return dataset
+
+
+def build_model(seed=0, layer_args=LAYER_ARGS, optimizer_args=ADAM_ARGS):
+    return NeuralNetwork("cross_entropy", copy.deepcopy(layer_args), dict(optimizer_args),
+                         seed=seed)
+
+
+def state_of(model):
+    """Every parameter and buffer, keyed by layer index and name (copies)."""
+    state = {}
+    for i, layer in enumerate(model.layers):
+        for name, value in layer.parameters.items():
+            state[f"{i}.{name}"] = value.copy()
+        for name, value in getattr(layer, "buffers", {}).items():
+            state[f"{i}.{name}"] = value.copy()
+    return state
+
+
+def epoch_records(model):
+    """The per-epoch history without the wall-clock times."""
+    return [{k: v for k, v in record.items() if k != "seconds"}
+            for record in model.history["epochs"]]
+
+
+# Run in a fresh interpreter: load a checkpoint into a model built with
+# another seed, train the given number of epochs, write the final state.
+RESUME_SCRIPT = """
+import sys
+import numpy as np
+from tests.test_checkpoints import build_model, make_dataset, state_of
+path, epochs, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+model = build_model(seed=987).load(path)
+model.train(make_dataset(), epochs, verbose=False)
+np.savez(out, **state_of(model))
+"""
+
+
+def resume_in_fresh_process(path, epochs, folder):
+    out = os.path.join(folder, "resumed_state.npz")
+    subprocess.run([sys.executable, "-c", RESUME_SCRIPT, path, str(epochs), out], cwd=REPO_ROOT,
+                   check=True, timeout=120, capture_output=True)
+    with np.load(out) as archive:
+        return {key: archive[key] for key in archive.files}
+
+
+class TempDirTestCase(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.folder = self._tmp.name
+        self.addCleanup(self._tmp.cleanup)
+
+    def path(self, name="model.npz"):
+        return os.path.join(self.folder, name)
+
+    def assertStatesEqual(self, actual, expected):
+        self.assertEqual(sorted(actual), sorted(expected))
+        for key in expected:
+            self.assertEqual(actual[key].dtype, expected[key].dtype, key)
+            self.assertTrue(np.array_equal(actual[key], expected[key]),
+                            f"{key} differs: max |diff| "
+                            f"{np.abs(actual[key] - expected[key]).max():.3e}")
+
+
+class TestRoundTrip(TempDirTestCase):
+    def trained(self, optimizer_args, epochs=1):
+        model = build_model(seed=0, optimizer_args=optimizer_args)
+        model.train(make_dataset(), epochs, verbose=False)
+        return model
+
+    def test_adam_model_round_trip(self):
+        model = self.trained(ADAM_ARGS, epochs=2)
+        generator = np.random.get_state()
+        model.save(self.path())
+        np.random.seed(12345)  # anything; load must bring the saved state back
+
+        fresh = build_model(seed=1)
+        fresh.load(self.path())
+        self.assertStatesEqual(state_of(fresh), state_of(model))
+        # The running statistics were trained (not the defaults 0 and 1).
+        self.assertFalse(np.allclose(fresh.layers[1].buffers["running_mean"], 0))
+        self.assertFalse(np.allclose(fresh.layers[1].buffers["running_var"], 1))
+        # Adam's moments and step counts.
+        self.assertEqual(set(fresh.optimizer.cache), set(model.optimizer.cache))
+        for name, entry in model.optimizer.cache.items():
+            self.assertEqual(fresh.optimizer.cache[name]["t"], 2 * STEPS_PER_EPOCH)
+            self.assertEqual(int(fresh.optimizer.cache[name]["t"]), int(entry["t"]))
+            np.testing.assert_array_equal(fresh.optimizer.cache[name]["m"], entry["m"])
+            np.testing.assert_array_equal(fresh.optimizer.cache[name]["v"], entry["v"])
+        self.assertEqual((fresh.epoch, fresh.iteration), (2, 0))
+        restored = np.random.get_state()
+        self.assertEqual(restored[0], generator[0])
+        np.testing.assert_array_equal(restored[1], generator[1])
+        self.assertEqual(restored[2:], generator[2:])
+        self.assertEqual(epoch_records(fresh), epoch_records(model))
+        self.assertEqual(fresh.history["iteration_loss"], model.history["iteration_loss"])
+
+    def test_sgd_momentum_buffers_round_trip(self):
+        model = self.trained(SGD_ARGS)
+        model.save(self.path())
+        fresh = build_model(seed=1, optimizer_args=SGD_ARGS).load(self.path())
+        self.assertStatesEqual(state_of(fresh), state_of(model))
+        self.assertEqual(len(model.optimizer.cache), 6)  # W, b, gamma, beta, W, b
+        for name, entry in model.optimizer.cache.items():
+            self.assertGreater(np.abs(entry["delta"]).max(), 0)
+            np.testing.assert_array_equal(fresh.optimizer.cache[name]["delta"], entry["delta"])
+
+    def test_checkpoint_holds_the_layer_arguments(self):
+        model = self.trained(ADAM_ARGS)
+        model.save(self.path())
+        arrays, meta = checkpoints.read(self.path())
+        self.assertEqual(meta["layer_args"], json.loads(json.dumps(LAYER_ARGS)))
+        self.assertEqual(meta["optimizer_args"], ADAM_ARGS)
+        self.assertEqual(meta["epoch"], 1)
+        described = meta["layers"]
+        self.assertEqual([d["type"] for d in described],
+                         ["Conv2D", "BatchNorm", "Pool2D", "Flatten", "Dropout", "FullyConnected"])
+        self.assertEqual(described[0]["kernel_shape"], [3, 3])
+        self.assertEqual(described[1]["momentum"], 0.1)
+        self.assertEqual(described[4]["p"], 0.3)
+        self.assertEqual(described[5]["n_out"], CLASSES)
+        self.assertEqual(described[0]["parameters"]["W"], [3, 3, 2, 4])
+        self.assertIn("buffer/1/running_mean", arrays)
+        self.assertIn("optimizer/0.W/m", arrays)
+
+    def test_predictions_of_the_loaded_model_are_identical(self):
+        model = self.trained(ADAM_ARGS)
+        model.save(self.path())
+        X = make_dataset().validate.data
+        fresh = build_model(seed=3).load(self.path())
+        np.testing.assert_array_equal(fresh.predict(X)[0], model.predict(X)[0])
+
+    def test_float32_model_round_trip(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(dtype=np.float32), 1, verbose=False)
+        model.save(self.path())
+        fresh = build_model(seed=1).load(self.path())
+        state = state_of(fresh)
+        for key, value in state.items():
+            self.assertEqual(value.dtype, np.float32, key)
+        self.assertStatesEqual(state, state_of(model))
+
+    def test_missing_or_foreign_file(self):
+        model = build_model()
+        with self.assertRaisesRegex(ValueError, "no checkpoint"):
+            model.load(self.path("absent.npz"))
+        with open(self.path("junk.npz"), "wb") as f:
+            f.write(b"not a checkpoint")
+        with self.assertRaisesRegex(ValueError, "not a readable checkpoint"):
+            model.load(self.path("junk.npz"))
+        np.savez(self.path("plain.npz"), W=np.ones(3))
+        with self.assertRaisesRegex(ValueError, "meta"):
+            model.load(self.path("plain.npz"))
+
+
+class TestAtomicWrite(TempDirTestCase):
+    def setUp(self):
+        super().setUp()
+        self.model = build_model(seed=0)
+        self.model.train(make_dataset(), 1, verbose=False, checkpoint=self.path())
+        with open(self.path(), "rb") as f:
+            self.good_bytes = f.read()
+        self.good_state = state_of(self.model)
+        self.model.train(make_dataset(), 1, verbose=False)  # the model moves on
+
+    def assert_old_checkpoint_intact(self):
+        self.assertEqual(os.listdir(self.folder), ["model.npz"])  # no temporary file left
+        with open(self.path(), "rb") as f:
+            self.assertEqual(f.read(), self.good_bytes)
+        fresh = build_model(seed=5).load(self.path())
+        self.assertStatesEqual(state_of(fresh), self.good_state)
+        self.assertEqual(fresh.epoch, 1)
+
+    def test_write_failing_half_way(self):
+        def savez_that_dies(file, **arrays):
+            # Part of an archive reaches the disk, then the "process dies".
+            file.write(b"PK\x03\x04" + bytes(4096))
+            raise OSError("simulated crash while writing the checkpoint")
+
+        with mock.patch.object(np, "savez", savez_that_dies):
+            with self.assertRaisesRegex(OSError, "simulated crash"):
+                self.model.save(self.path())
+        self.assert_old_checkpoint_intact()
+
+    def test_failure_before_the_final_rename(self):
+        with mock.patch.object(os, "replace", side_effect=OSError("simulated crash at rename")):
+            with self.assertRaisesRegex(OSError, "simulated crash"):
+                self.model.save(self.path())
+        self.assert_old_checkpoint_intact()
+
+    def test_failed_first_save_leaves_no_file(self):
+        target = self.path("other.npz")
+        with mock.patch.object(np, "savez", side_effect=OSError("simulated")):
+            with self.assertRaises(OSError):
+                self.model.save(target)
+        self.assertFalse(os.path.exists(target))
+        self.assertEqual(os.listdir(self.folder), ["model.npz"])
+
+
+# A writer that saves a 16 MB checkpoint over and over, each version with all
+# parameters equal to its number (also stored as the epoch), and prints the
+# number of every version it completed.
+WRITER_SCRIPT = """
+import sys
+from tests.test_checkpoints import build_large_model
+model = build_large_model()
+version = 0
+while True:
+    for layer in model.layers:
+        for value in layer.parameters.values():
+            value[...] = version
+    model.epoch = version
+    model.save(sys.argv[1])
+    print(version, flush=True)
+    version += 1
+"""
+
+
+def build_large_model():
+    """A two-layer network with a 2000 x 1000 weight matrix (16 MB), initialised."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4, 2000))
+    dataset = Dataset(X, np.eye(3)[[0, 1, 2, 0]], batch_size=4)
+    model = NeuralNetwork(
+        "cross_entropy",
+        [AttrDict(name="fully_connected", n_out=1000, activation="relu"),
+         AttrDict(name="fully_connected", n_out=None, activation="softmax")],
+        dict(name="SGD", lr=0.1), seed=0,
+    )
+    model.train(dataset, 0, verbose=False)  # builds the output layer
+    model.predict(X)  # initialises the parameters
+    return model
+
+
+class TestKilledWhileSaving(TempDirTestCase):
+    def test_sigkill_during_save_leaves_a_complete_checkpoint(self):
+        path = self.path("large.npz")
+        killed_mid_save = False
+        for attempt in range(3):
+            writer = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, path], cwd=REPO_ROOT,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + 60
+                # Wait until one version is complete and the next is being written.
+                while time.monotonic() < deadline and writer.poll() is None:
+                    temporary = [n for n in os.listdir(self.folder) if n.endswith(".tmp")]
+                    if os.path.exists(path) and temporary:
+                        os.kill(writer.pid, signal.SIGKILL)
+                        break
+                    time.sleep(0.001)
+                else:
+                    self.fail(f"the writer never got to a second save: {writer.communicate()}")
+            finally:
+                if writer.poll() is None:
+                    writer.kill()
+                stdout, stderr = writer.communicate(timeout=30)
+            self.assertEqual(writer.returncode, -signal.SIGKILL, stderr)
+            completed = [int(line) for line in stdout.split()]
+            killed_mid_save = any(n.endswith(".tmp") for n in os.listdir(self.folder))
+            if killed_mid_save:
+                break
+        self.assertTrue(killed_mid_save, "could not kill the writer in the middle of a save")
+        self.assertTrue(completed, "the writer reported no complete version")
+
+        model = build_large_model().load(path)
+        version = model.epoch
+        # The last version reported complete, or the one after it if its rename
+        # happened just before the kill; never a mixture.
+        self.assertIn(version, (completed[-1], completed[-1] + 1))
+        for i, layer in enumerate(model.layers):
+            for name, value in layer.parameters.items():
+                self.assertTrue(np.all(value == version), f"layer {i} {name} is not version "
+                                                          f"{version} throughout")
+        self.assertEqual(model.layers[0].parameters["W"].shape, (2000, 1000))
+
+
+class TestResume(TempDirTestCase):
+    @classmethod
+    def setUpClass(cls):
+        model = build_model(seed=0)
+        model.train(make_dataset(), EPOCHS, verbose=False)
+        cls.uninterrupted = state_of(model)
+        cls.uninterrupted_records = epoch_records(model)
+        cls.uninterrupted_losses = list(model.history["iteration_loss"])
+
+    def first_two_epochs(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(), 2, verbose=False, checkpoint=self.path())
+        return model
+
+    def test_resumed_run_equals_the_uninterrupted_run(self):
+        self.first_two_epochs()
+        np.random.seed(4321)  # disturb the generator: the checkpoint must restore it
+        resumed = build_model(seed=99).load(self.path())
+        self.assertEqual(resumed.epoch, 2)
+        resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
+        self.assertEqual(resumed.epoch, EPOCHS)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
+        self.assertEqual(resumed.history["iteration_loss"], self.uninterrupted_losses)
+
+    def test_resumed_in_a_fresh_process(self):
+        self.first_two_epochs()
+        state = resume_in_fresh_process(self.path(), EPOCHS - 2, self.folder)
+        self.assertStatesEqual(state, self.uninterrupted)
+
+    def test_the_comparison_notices_missing_state(self):
+        # Controls: resuming without the generator state, or without the
+        # optimizer state, gives different parameters, so the tests above
+        # would notice a checkpoint that lost either.
+        self.first_two_epochs()
+        for lose in ("generator", "optimizer"):
+            with self.subTest(lose=lose):
+                resumed = build_model(seed=99).load(self.path())
+                if lose == "generator":
+                    np.random.seed(4321)
+                else:
+                    resumed.optimizer.cache = {}
+                resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
+                final = state_of(resumed)
+                self.assertFalse(all(np.array_equal(final[k], v)
+                                     for k, v in self.uninterrupted.items()))
+
+    def interrupt_at(self, call):
+        """Train with a checkpoint and send SIGINT from inside the ``call``-th sample()."""
+        model = build_model(seed=0)
+        dataset = make_dataset()
+        original_sample = dataset.train.sample
+        calls = []
+
+        def sample():
+            calls.append(1)
+            if len(calls) == call:
+                os.kill(os.getpid(), signal.SIGINT)
+            return original_sample()
+
+        dataset.train.sample = sample
+        handler = signal.getsignal(signal.SIGINT)
+        try:
+            model.train(dataset, EPOCHS, verbose=False, checkpoint=self.path())
+        except TrainingInterrupted as interrupted:
+            error = interrupted
+        except KeyboardInterrupt:
+            self.fail("Ctrl-C with a checkpoint must raise TrainingInterrupted")
+        else:
+            self.fail("training was not interrupted")
+        self.assertIs(signal.getsignal(signal.SIGINT), handler)  # the handler is put back
+        self.assertEqual(error.checkpoint, self.path())
+        self.assertIsInstance(error, KeyboardInterrupt)
+        # The step during which Ctrl-C came was finished, and no further step taken.
+        self.assertEqual(len(calls), call)
+        self.assertEqual(len(model.history["iteration_loss"]), call)
+        return model, error
+
+    def test_sigint_mid_epoch_then_resume(self):
+        model, error = self.interrupt_at(STEPS_PER_EPOCH + 2)  # epoch 2, step 2
+        self.assertEqual((model.epoch, model.iteration), (1, 2))
+        self.assertIn("epoch 2", str(error))
+        saved = state_of(model)
+
+        np.random.seed(4321)
+        resumed = build_model(seed=99).load(self.path())
+        self.assertEqual((resumed.epoch, resumed.iteration), (1, 2))
+        self.assertStatesEqual(state_of(resumed), saved)
+        resumed.train(make_dataset(), EPOCHS - 1, verbose=False)  # finishes epoch 2 first
+        self.assertEqual(resumed.epoch, EPOCHS)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
+        self.assertEqual(resumed.history["iteration_loss"], self.uninterrupted_losses)
+
+    def test_sigint_mid_epoch_then_resume_in_a_fresh_process(self):
+        self.interrupt_at(2 * STEPS_PER_EPOCH + 1)  # epoch 3, step 1
+        state = resume_in_fresh_process(self.path(), EPOCHS - 2, self.folder)
+        self.assertStatesEqual(state, self.uninterrupted)
+
+    def test_sigint_at_the_last_step_of_an_epoch(self):
+        model, _ = self.interrupt_at(2 * STEPS_PER_EPOCH)
+        self.assertEqual((model.epoch, model.iteration), (2, 0))
+        resumed = build_model(seed=99).load(self.path())
+        self.assertEqual((resumed.epoch, resumed.iteration), (2, 0))
+        resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+
+    def test_sigint_without_a_checkpoint_is_a_plain_keyboard_interrupt(self):
+        model = build_model(seed=0)
+        dataset = make_dataset()
+        original_sample = dataset.train.sample
+
+        def sample():
+            os.kill(os.getpid(), signal.SIGINT)
+            return original_sample()
+
+        dataset.train.sample = sample
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with self.assertRaises(KeyboardInterrupt) as raised:
+                model.train(dataset, 1, verbose=False)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.assertNotIsInstance(raised.exception, TrainingInterrupted)
+        self.assertEqual(os.listdir(self.folder), [])
+
+
+class TestDifferentArchitecture(TempDirTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp_class = tempfile.TemporaryDirectory()
+        cls.checkpoint = os.path.join(cls._tmp_class.name, "model.npz")
+        model = build_model(seed=0)
+        model.train(make_dataset(), 1, verbose=False, checkpoint=cls.checkpoint)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp_class.cleanup()
+
+    def assert_refused(self, model, *fragments):
+        before = state_of(model)
+        with self.assertRaises(ValueError) as raised:
+            model.load(self.checkpoint)
+        message = str(raised.exception)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+        self.assertStatesEqual(state_of(model), before)  # nothing was loaded
+        return message
+
+    def variant(self, index, **changes):
+        layer_args = copy.deepcopy(LAYER_ARGS)
+        layer_args[index] = AttrDict({**layer_args[index], **changes})
+        return layer_args
+
+    def test_different_kernel_shape(self):
+        model = build_model(layer_args=self.variant(0, kernel_shape=(5, 5)))
+        self.assert_refused(model, "layer 0", "kernel_shape", "[3, 3]", "[5, 5]")
+
+    def test_different_number_of_output_channels(self):
+        model = build_model(layer_args=self.variant(0, n_out=6))
+        self.assert_refused(model, "layer 0", "n_out", "4", "6")
+
+    def test_different_output_units(self):
+        model = build_model()
+        model.train(make_dataset(classes=5), 1, verbose=False)
+        self.assert_refused(model, "layer 5", "n_out", "3", "5", "[64, 3]", "[64, 5]")
+
+    def test_different_input_shape(self):
+        model = build_model()
+        model.train(make_dataset(channels=3), 1, verbose=False)
+        self.assert_refused(model, "layer 0", "[3, 3, 2, 4]", "[3, 3, 3, 4]")
+
+    def test_fewer_layers(self):
+        layer_args = [args for args in copy.deepcopy(LAYER_ARGS) if args["name"] != "dropout"]
+        self.assert_refused(build_model(layer_args=layer_args),
+                            "the checkpoint has 6 layers, this model 5")
+
+    def test_more_layers(self):
+        layer_args = copy.deepcopy(LAYER_ARGS)
+        layer_args.insert(5, AttrDict(name="dropout", p=0.1))
+        self.assert_refused(build_model(layer_args=layer_args),
+                            "the checkpoint has 6 layers, this model 7")
+
+    def test_different_layer_type(self):
+        layer_args = copy.deepcopy(LAYER_ARGS)
+        layer_args[2] = AttrDict(name="dropout", p=0.1)
+        self.assert_refused(build_model(layer_args=layer_args), "layer 2", "Pool2D", "Dropout")
+
+    def test_different_layer_setting(self):
+        model = build_model(layer_args=self.variant(4, p=0.5))
+        self.assert_refused(model, "layer 4", "0.3", "0.5")
+
+    def test_same_architecture_loads(self):
+        model = build_model(seed=42).load(self.checkpoint)
+        self.assertEqual(model.epoch, 1)
+
+
+class TestNonFiniteLoss(TempDirTestCase):
+    def small_l2_model(self, activation="relu"):
+        return NeuralNetwork(
+            "l2",
+            [AttrDict(name="fully_connected", n_out=8, activation=activation),
+             AttrDict(name="fully_connected", n_out=None, activation="linear")],
+            dict(name="SGD", lr=0.01), seed=0,
+        )
+
+    @staticmethod
+    def regression_data(scale=1.0):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(20, 3)) * scale
+        Y = rng.normal(size=(20, 2))
+        return Dataset(X, Y, batch_size=5)
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_data_that_overflows(self):
+        model = self.small_l2_model()
+        model.train(self.regression_data(), 1, verbose=False, checkpoint=self.path())
+        good_bytes = self.read(self.path())
+        good_state = state_of(model)
+        huge = self.regression_data(scale=1e200)  # finite, but the squared error is not
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError) as raised:
+                model.train(huge, 3, verbose=False, checkpoint=self.path())
+        message = str(raised.exception)
+        self.assertIn("epoch 2", message)
+        self.assertIn("iteration 1", message)
+        self.assertIn("lower learning rate", message)
+        self.assertIsInstance(raised.exception, FloatingPointError)
+        self.assertEqual(self.read(self.path()), good_bytes)
+        self.assertStatesEqual(state_of(model), good_state)  # the bad step was not applied
+        for value in good_state.values():
+            self.assertTrue(np.all(np.isfinite(value)))
+        self.assertEqual(model.epoch, 1)
+        self.assertEqual(len(model.history["iteration_loss"]), STEPS_PER_EPOCH)
+        self.assertEqual(os.listdir(self.folder), ["model.npz"])
+
+    def test_learning_rate_that_diverges(self):
+        model = self.small_l2_model(activation="linear")
+        dataset = self.regression_data()
+        model.train(dataset, 1, verbose=False, checkpoint=self.path())
+        model.optimizer.lr = lambda epoch: 10.0  # from now on, a rate far too large
+
+        checkpoint_bytes = []
+        after_update = []
+        original_update = model.update
+
+        def update(epoch):
+            original_update(epoch)
+            after_update.append(state_of(model))
+
+        model.update = update
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError) as raised:
+                model.train(dataset, 50, verbose=False, checkpoint=self.path(),
+                            on_epoch_end=lambda m, r: checkpoint_bytes.append(self.read(self.path())))
+        message = str(raised.exception)
+        self.assertIn(f"epoch {model.epoch + 1}, iteration {model.iteration + 1}", message)
+        self.assertIn("lower learning rate", message)
+        self.assertGreater(model.epoch, 1)  # it took a few epochs to blow up
+        # The failing step changed nothing: the parameters are the last update's.
+        self.assertStatesEqual(state_of(model), after_update[-1])
+        # The checkpoint is the last one written at an epoch's end, and it is finite.
+        self.assertEqual(self.read(self.path()), checkpoint_bytes[-1])
+        loaded = self.small_l2_model(activation="linear").load(self.path())
+        self.assertEqual(loaded.epoch, model.epoch)
+        for key, value in state_of(loaded).items():
+            self.assertTrue(np.all(np.isfinite(value)), key)
+
+    def test_no_checkpoint_is_written_when_the_first_step_fails(self):
+        model = self.small_l2_model()
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError) as raised:
+                model.train(self.regression_data(scale=1e200), 1, verbose=False,
+                            checkpoint=self.path())
+        self.assertIn("epoch 1, iteration 1", str(raised.exception))
+        self.assertEqual(os.listdir(self.folder), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
