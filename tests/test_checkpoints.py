@@ -312,21 +312,23 @@ class TestKilledWhileSaving(TempDirTestCase):
         for attempt in range(3):
             writer = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, path], cwd=REPO_ROOT,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            sent = False
             try:
-                deadline = time.monotonic() + 60
+                deadline = time.monotonic() + 20
                 # Wait until one version is complete and the next is being written.
                 while time.monotonic() < deadline and writer.poll() is None:
                     temporary = [n for n in os.listdir(self.folder) if n.endswith(".tmp")]
                     if os.path.exists(path) and temporary:
                         os.kill(writer.pid, signal.SIGKILL)
+                        sent = True
                         break
                     time.sleep(0.001)
-                else:
-                    self.fail(f"the writer never got to a second save: {writer.communicate()}")
             finally:
                 if writer.poll() is None:
                     writer.kill()
                 stdout, stderr = writer.communicate(timeout=30)
+            self.assertTrue(sent, f"the writer never was in the middle of a second save "
+                                  f"(exit status {writer.returncode}): {stderr[-2000:]}")
             self.assertEqual(writer.returncode, -signal.SIGKILL, stderr)
             completed = [int(line) for line in stdout.split()]
             killed_mid_save = any(n.endswith(".tmp") for n in os.listdir(self.folder))
@@ -453,6 +455,18 @@ class TestResume(TempDirTestCase):
         self.assertEqual((resumed.epoch, resumed.iteration), (2, 0))
         resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
         self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+
+    def test_ctrl_c_handler_is_put_back_after_a_run(self):
+        def handler(signum, frame):
+            raise AssertionError("not to be called")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            model = build_model(seed=0)
+            model.train(make_dataset(), 1, verbose=False, checkpoint=self.path())
+            self.assertIs(signal.getsignal(signal.SIGINT), handler)
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def test_sigint_without_a_checkpoint_is_a_plain_keyboard_interrupt(self):
         model = build_model(seed=0)
