@@ -110,6 +110,7 @@ class NeuralNetwork:
         self.history = {"iteration_loss": [], "epochs": []}
         self._partial = {"loss": 0.0, "error": 0.0, "count": 0}
         self._resume_order = None
+        self._epoch_start = None
 
     # ----------------------------------------------------------------- layers
 
@@ -289,7 +290,7 @@ class NeuralNetwork:
             self._partial = {"loss": 0.0, "error": 0.0, "count": 0}
         else:
             self._restore_data_position(data)
-        start = time.perf_counter()
+        self._epoch_start = time.perf_counter()
         bar = tqdm(total=n_steps, initial=self.iteration, desc=f"epoch {epoch + 1}/{last}",
                    disable=not show_bar, leave=False)
         while self.iteration < n_steps:
@@ -327,7 +328,6 @@ class NeuralNetwork:
             "epoch": epoch + 1,
             "train_loss": self._partial["loss"] / count,
             "train_error": self._partial["error"] / count,
-            "seconds": time.perf_counter() - start,
         }
 
     def _finish_epoch(self, dataset, record, checkpoint, best_checkpoint):
@@ -343,6 +343,8 @@ class NeuralNetwork:
             record["validate_error"] = self.error(dataset.validate.labels, Y_hat)
             self.epoch_log["loss"]["validate"] = val_loss
             self.epoch_log["error"]["validate"] = record["validate_error"]
+        # Wall time of the epoch's steps and its validation (since the resume, if any).
+        record["seconds"] = time.perf_counter() - self._epoch_start
         previous_best = min(
             (r["validate_error"] for r in self.history["epochs"] if "validate_error" in r),
             default=np.inf,

@@ -1,0 +1,16 @@
+"""Train a CNN on CIFAR-10 with this library.
+
+    python train_cifar10.py --data-dir path/to/cifar-10-batches-py
+    python train_cifar10.py --resume                         # after Ctrl-C
+
+CIFAR-10 is the "CIFAR-10 python version" (the cifar-10-batches-py folder or
+cifar-10-python.tar.gz). Runs are saved to experiments/<name>/ as for
+Fashion-MNIST. The logic lives in ``neural_networks.image_runs``.
+"""
+
+import sys
+
+from neural_networks.image_runs import main
+
+if __name__ == "__main__":
+    sys.exit(main("cifar10", "train_cifar10.py"))

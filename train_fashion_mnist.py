@@ -1,0 +1,17 @@
+"""Train an MLP or a CNN on Fashion-MNIST with this library.
+
+    python train_fashion_mnist.py --model mlp
+    python train_fashion_mnist.py --model cnn
+    python train_fashion_mnist.py --model cnn --resume      # after Ctrl-C
+
+Runs are saved to experiments/<name>/ (metrics.csv, loss.png, accuracy.png,
+last.npz, best.npz, predictions.csv). The last line printed is
+``Test accuracy: 0.XXXX``. The logic lives in ``neural_networks.image_runs``.
+"""
+
+import sys
+
+from neural_networks.image_runs import main
+
+if __name__ == "__main__":
+    sys.exit(main("fashion_mnist", "train_fashion_mnist.py"))
