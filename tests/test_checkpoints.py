@@ -544,6 +544,16 @@ class TestDifferentArchitecture(TempDirTestCase):
         self.assert_refused(build_model(layer_args=layer_args),
                             "the checkpoint has 6 layers, this model 7")
 
+    def test_extra_layer_after_a_matching_prefix(self):
+        # Every layer the checkpoint has matches this model's first six (the
+        # sixth, an FC with 3 softmax units, equals the saved output layer), but
+        # this model has a seventh: it must not load silently.
+        layer_args = copy.deepcopy(LAYER_ARGS)
+        layer_args[5] = AttrDict(name="fully_connected", n_out=CLASSES, activation="softmax")
+        layer_args.append(AttrDict(name="fully_connected", n_out=None, activation="softmax"))
+        self.assert_refused(build_model(layer_args=layer_args),
+                            "the checkpoint has 6 layers, this model 7")
+
     def test_different_layer_type(self):
         layer_args = copy.deepcopy(LAYER_ARGS)
         layer_args[2] = AttrDict(name="dropout", p=0.1)
