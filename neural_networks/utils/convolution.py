@@ -3,11 +3,24 @@
 Convolution is cross-correlation:
     Z[n, r, c, o] = sum_{i, j, ch} W[i, j, ch, o] * Xpad[n, r*s + i, c*s + j, ch] + b[0, o]
 
-The forward pass gathers every receptive field into one matrix ("im2col",
-rows = output positions, columns = (i, j, ch)) and does a single matrix
-product; the backward pass does two matrix products and scatters the column
-gradient back with one strided add per kernel offset ("col2im"). Pooling
-loops over the kernel offsets only, never over examples or positions.
+The forward pass gathers every receptive field into one matrix ("im2col")
+and does a single matrix product; the backward pass does two matrix
+products and adds the column gradient back onto the input with one strided
+add per kernel offset ("col2im"). Pooling loops over the kernel offsets
+only, never over examples or positions.
+
+numpy runs each elementwise call as loops over the array's axes, and the
+innermost loop is fast only when it is long. The im2col matrix therefore
+comes in two layouts, chosen from the shapes alone:
+
+- rows layout, (positions, kr*kc*channels): a window row (kc*channels
+  numbers) is contiguous in an NHWC image, so copies run over long spans
+  when there are many channels;
+- channel-major layout, (kr*kc*channels, positions): copies and adds run
+  along an image row (out_cols numbers), which is longer when there are few
+  channels (e.g. 1 or 3 for the first layer of a network).
+
+Both give the same numbers; only the memory order differs.
 """
 
 import numbers
@@ -127,7 +140,7 @@ def windows(Xpad, kernel_shape, stride, out_shape):
 
 
 def _offset_slice(i, j, stride, out_shape):
-    """Index of the input positions that kernel offset (i, j) touches."""
+    """Index of the padded-input positions that kernel offset (i, j) touches."""
     out_rows, out_cols = out_shape
     return (
         slice(None),
@@ -136,68 +149,166 @@ def _offset_slice(i, j, stride, out_shape):
     )
 
 
-def _scatter_offsets(d_offsets, padded_shape, kernel_shape, stride, pads, out_shape, dtype):
-    """Sum per-offset gradients back onto the (unpadded) input.
+def _clip(offset, pad, in_size, out_size, stride):
+    """Where kernel offset ``offset`` meets the unpadded input, along one axis.
+
+    Output position r reads input index r*stride + offset - pad. Returns
+    (out_slice, in_slice) over the positions whose index lies inside the
+    input (padding contributes zero and is skipped), or None if there are none.
+    """
+    first = max(0, -((offset - pad) // stride))
+    last = min(out_size - 1, (in_size - 1 + pad - offset) // stride)
+    if last < first:
+        return None
+    start = first * stride + offset - pad
+    return slice(first, last + 1), slice(start, start + (last - first) * stride + 1, stride)
+
+
+def _clipped_offsets(kernel_shape, stride, pads, in_shape, out_shape):
+    """For every kernel offset (i, j) that touches the input: (i, j, out_index, in_index).
+
+    ``out_index`` and ``in_index`` index axes 1 and 2 of NHWC arrays.
+    """
+    for i in range(kernel_shape[0]):
+        rows = _clip(i, pads[0], in_shape[0], out_shape[0], stride)
+        for j in range(kernel_shape[1]):
+            cols = _clip(j, pads[1], in_shape[1], out_shape[1], stride)
+            if rows is not None and cols is not None:
+                yield (i, j, (slice(None), rows[0], cols[0]), (slice(None), rows[1], cols[1]))
+
+
+def _channel_major(in_channels, kernel_cols, out_cols):
+    """True when the channel-major im2col layout gives the longer inner loops.
+
+    A rows-layout copy runs over kernel_cols*in_channels contiguous numbers,
+    a channel-major one over out_cols.
+    """
+    return kernel_cols * in_channels < out_cols
+
+
+def _channel_major_dX(in_channels, out_cols):
+    """True when col2im runs longer along image rows (out_cols) than channels."""
+    return in_channels <= out_cols
+
+
+def _reusable(workspace, name, shape, dtype):
+    """An uninitialised array kept in ``workspace`` between calls.
+
+    ``workspace`` is a dict owned by the caller (a layer); the array is
+    reused while shape and dtype stay the same, which saves the page faults
+    of a fresh large allocation on every call. With ``workspace=None`` a new
+    array is made.
+    """
+    if workspace is None:
+        return np.empty(shape, dtype=dtype)
+    array = workspace.get(name)
+    if array is None or array.shape != shape or array.dtype != dtype:
+        array = workspace[name] = np.empty(shape, dtype=dtype)
+    return array
+
+
+def im2col(X, kernel_shape, stride, pads, out_shape, workspace=None):
+    """The im2col matrix in the rows layout: one row per output position.
 
     Parameters
     ----------
-    d_offsets     function (i, j) -> gradient for offset (i, j), shape
-                  (batch, out_rows, out_cols, channels)
-    padded_shape  shape of the padded input
+    X             (batch, rows, cols, channels)
+    kernel_shape  (kr, kc)
+    stride        int >= 1
+    pads          (pad_rows, pad_cols)
+    out_shape     (out_rows, out_cols)
+    workspace     dict of reusable buffers, or None
 
     Returns
     -------
-    dX with the padding cut off, shape (batch, rows, cols, channels)
+    (batch*out_rows*out_cols, kr*kc*channels); entry [(n, r, c), (i, j, ch)]
+    is Xpad[n, r*stride + i, c*stride + j, ch]
     """
+    view = windows(pad_input(X, pads), kernel_shape, stride, out_shape)
+    n, _, _, kr, kc, channels = view.shape
+    cols = _reusable(workspace, "cols", (view[..., 0, 0, 0].size, kr * kc * channels), X.dtype)
+    cols.reshape(view.shape)[...] = view
+    return cols
+
+
+def im2col_channel_major(X, kernel_shape, stride, pads, out_shape, workspace=None):
+    """The im2col matrix in the channel-major layout, with a last row of ones.
+
+    Parameters as for ``im2col``.
+
+    Returns
+    -------
+    (kr*kc*channels + 1, batch*out_rows*out_cols); entry [(i, j, ch), (n, r, c)]
+    is Xpad[n, r*stride + i, c*stride + j, ch], and the last row is all ones
+    (so a matrix product with it adds the bias, see conv2d_forward)
+    """
+    n, rows, cols, channels = X.shape
     kr, kc = kernel_shape
     pr, pc = pads
-    dXpad = np.zeros(padded_shape, dtype=dtype)
-    for i in range(kr):
-        for j in range(kc):
-            dXpad[_offset_slice(i, j, stride, out_shape)] += d_offsets(i, j)
-    rows = padded_shape[1] - 2 * pr
-    cols = padded_shape[2] - 2 * pc
-    return dXpad[:, pr:pr + rows, pc:pc + cols]
+    Xpad = np.zeros((channels, n, rows + 2 * pr, cols + 2 * pc), dtype=X.dtype)
+    Xpad[:, :, pr:pr + rows, pc:pc + cols] = X.transpose(3, 0, 1, 2)
+    s_ch, s_n, s_r, s_c = Xpad.strides
+    view = as_strided(
+        Xpad,
+        shape=(kr, kc, channels, n, *out_shape),
+        strides=(s_r, s_c, s_ch, s_n, s_r * stride, s_c * stride),
+        writeable=False,
+    )
+    K = kr * kc * channels
+    cols_t = _reusable(workspace, "cols", (K + 1, view[0, 0, 0].size), X.dtype)
+    cols_t[:K].reshape(view.shape)[...] = view
+    cols_t[K] = 1
+    return cols_t
 
 
-def conv2d_forward(X, W, b, stride, pads):
+def conv2d_forward(X, W, b, stride, pads, workspace=None):
     """Convolution (cross-correlation) of a batch of NHWC images.
 
     Parameters
     ----------
-    X       (batch, rows, cols, in_channels)
-    W       (kr, kc, in_channels, out_channels)
-    b       (1, out_channels)
-    stride  int >= 1
-    pads    (pad_rows, pad_cols)
+    X          (batch, rows, cols, in_channels)
+    W          (kr, kc, in_channels, out_channels)
+    b          (1, out_channels)
+    stride     int >= 1
+    pads       (pad_rows, pad_cols)
+    workspace  dict of reusable buffers kept by the caller, or None
 
     Returns
     -------
     Z     (batch, out_rows, out_cols, out_channels)
-    cols  (batch*out_rows*out_cols, kr*kc*in_channels), the im2col matrix
-          that conv2d_backward needs
+    cols  the im2col matrix that conv2d_backward needs: (positions, K) in
+          the rows layout or (K + 1, positions) in the channel-major layout
+          (with its row of ones), where positions = batch*out_rows*out_cols
+          and K = kr*kc*in_channels. It lives in ``workspace``: the next
+          call overwrites it.
     """
-    kr, kc, _, out_channels = W.shape
+    kr, kc, in_channels, out_channels = W.shape
     out_shape = output_shape(X.shape[1:3], (kr, kc), stride, pads)
-    Xpad = pad_input(X, pads)
-    # reshape of the strided view makes the one contiguous copy (im2col).
-    cols = windows(Xpad, (kr, kc), stride, out_shape).reshape(-1, W[..., 0].size)
-    Z = cols @ W.reshape(-1, out_channels)
-    Z += b
+    W_mat = W.reshape(-1, out_channels)
+    if _channel_major(in_channels, kc, out_shape[1]):
+        # With few channels K is small and a separate pass adding b would
+        # cost as much as the product; the row of ones adds it instead.
+        cols = im2col_channel_major(X, (kr, kc), stride, pads, out_shape, workspace)
+        Z = cols.T @ np.concatenate([W_mat, b])
+    else:
+        cols = im2col(X, (kr, kc), stride, pads, out_shape, workspace)
+        Z = cols @ W_mat
+        Z += b
     return Z.reshape(X.shape[0], *out_shape, out_channels), cols
 
 
-def conv2d_backward(dZ, cols, X_shape, W, stride, pads):
+def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
     """Gradients of a convolution.
 
     Parameters
     ----------
-    dZ       (batch, out_rows, out_cols, out_channels), dL/dZ
-    cols     the im2col matrix returned by conv2d_forward
-    X_shape  shape of the forward input (batch, rows, cols, in_channels)
-    W        (kr, kc, in_channels, out_channels)
-    stride   int >= 1
-    pads     (pad_rows, pad_cols)
+    dZ         (batch, out_rows, out_cols, out_channels), dL/dZ
+    cols       the im2col matrix returned by conv2d_forward
+    X_shape    shape of the forward input (batch, rows, cols, in_channels)
+    W          (kr, kc, in_channels, out_channels)
+    stride     int >= 1
+    pads       (pad_rows, pad_cols)
+    workspace  dict of reusable buffers kept by the caller, or None
 
     Returns
     -------
@@ -206,20 +317,35 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads):
     db  (1, out_channels)
     """
     kr, kc, in_channels, out_channels = W.shape
-    out_shape = dZ.shape[1:3]
+    n, out_rows, out_cols, _ = dZ.shape
     dZ_mat = dZ.reshape(-1, out_channels)
-    dW = (cols.T @ dZ_mat).reshape(W.shape)
-    db = dZ_mat.sum(axis=0, keepdims=True)
-    dcols = (dZ_mat @ W.reshape(-1, out_channels).T).reshape(
-        dZ.shape[0], *out_shape, kr, kc, in_channels
-    )
-    pr, pc = pads
-    padded_shape = (X_shape[0], X_shape[1] + 2 * pr, X_shape[2] + 2 * pc, in_channels)
-    dX = _scatter_offsets(
-        lambda i, j: dcols[:, :, :, i, j, :],
-        padded_shape, (kr, kc), stride, pads, out_shape, dZ.dtype,
-    )
-    return dX, dW, db
+    W_mat = W.reshape(-1, out_channels)
+    if _channel_major(in_channels, kc, out_cols):
+        # The row of ones turns the column sums of dZ (db) into the last row.
+        dW_db = cols @ dZ_mat
+        dW, db = dW_db[:-1], dW_db[-1:].copy()
+    else:
+        dW = cols.T @ dZ_mat
+        db = dZ_mat.sum(axis=0, keepdims=True)
+    offsets = _clipped_offsets((kr, kc), stride, pads, X_shape[1:3], (out_rows, out_cols))
+    positions = dZ_mat.shape[0]
+    if _channel_major_dX(in_channels, out_cols):
+        # dcols[i, j, ch] is an (n, out_rows, out_cols) block; add it into a
+        # channels-first dX so the adds run along image rows.
+        dcols = _reusable(workspace, "dcols", (W_mat.shape[0], positions), dZ.dtype)
+        np.matmul(W_mat, dZ_mat.T, out=dcols)
+        dcols = dcols.reshape(kr, kc, in_channels, n, out_rows, out_cols)
+        dX_t = np.zeros((in_channels, *X_shape[:3]), dtype=dZ.dtype)
+        for i, j, out_index, in_index in offsets:
+            dX_t[(slice(None),) + in_index] += dcols[(i, j, slice(None)) + out_index]
+        return np.ascontiguousarray(dX_t.transpose(1, 2, 3, 0)), dW.reshape(W.shape), db
+    dcols = _reusable(workspace, "dcols", (positions, W_mat.shape[0]), dZ.dtype)
+    np.matmul(dZ_mat, W_mat.T, out=dcols)
+    dcols = dcols.reshape(n, out_rows, out_cols, kr, kc, in_channels)
+    dX = np.zeros(X_shape, dtype=dZ.dtype)
+    for i, j, out_index, in_index in offsets:
+        dX[in_index] += dcols[out_index + (i, j)]
+    return dX, dW.reshape(W.shape), db
 
 
 def maxpool2d_forward(X, kernel_shape, stride, pads):
@@ -241,14 +367,19 @@ def maxpool2d_forward(X, kernel_shape, stride, pads):
     kr, kc = kernel_shape
     out_shape = output_shape(X.shape[1:3], kernel_shape, stride, pads)
     Xpad = pad_input(X, pads, value=-np.inf)
-    Z = Xpad[_offset_slice(0, 0, stride, out_shape)].copy()
-    argmax = np.zeros(Z.shape, dtype=np.uint8 if kr * kc < 256 else np.int32)
-    for k in range(1, kr * kc):
-        candidate = Xpad[_offset_slice(k // kc, k % kc, stride, out_shape)]
-        # Strict '>' keeps the first maximum on ties, as PyTorch does.
-        better = candidate > Z
-        np.copyto(Z, candidate, where=better)
-        argmax[better] = k
+    candidates = [Xpad[_offset_slice(k // kc, k % kc, stride, out_shape)] for k in range(kr * kc)]
+    Z = candidates[0].copy()
+    for candidate in candidates[1:]:
+        np.maximum(Z, candidate, out=Z)
+    # The first maximum's offset is the number of leading offsets that miss
+    # the maximum (first one wins on ties, as in PyTorch).
+    argmax = np.zeros(Z.shape, dtype=np.uint8 if kr * kc <= 256 else np.int32)
+    missed_so_far = np.ones(Z.shape, dtype=bool)
+    misses = np.empty(Z.shape, dtype=bool)
+    for candidate in candidates[:-1]:
+        np.not_equal(candidate, Z, out=misses)
+        missed_so_far &= misses
+        argmax += missed_so_far
     return Z, argmax
 
 
@@ -261,42 +392,73 @@ def maxpool2d_backward(dZ, argmax, X_shape, kernel_shape, stride, pads):
     """
     kr, kc = kernel_shape
     pr, pc = pads
-    padded_shape = (X_shape[0], X_shape[1] + 2 * pr, X_shape[2] + 2 * pc, X_shape[3])
-    zero = np.zeros((), dtype=dZ.dtype)
-    return _scatter_offsets(
-        lambda i, j: np.where(argmax == i * kc + j, dZ, zero),
-        padded_shape, kernel_shape, stride, pads, dZ.shape[1:3], dZ.dtype,
-    )
+    n, rows, cols, channels = X_shape
+    out_shape = dZ.shape[1:3]
+    padded_shape = (n, rows + 2 * pr, cols + 2 * pc, channels)
+    windows_overlap = stride < kr or stride < kc
+    tiles_exactly = (not windows_overlap and stride == kr == kc
+                     and padded_shape[1:3] == (out_shape[0] * kr, out_shape[1] * kc))
+    # Windows that tile the input exactly write every position once.
+    dXpad = (np.empty if tiles_exactly else np.zeros)(padded_shape, dtype=dZ.dtype)
+    is_max = np.empty(dZ.shape, dtype=bool)
+    share = np.empty_like(dZ) if windows_overlap else None
+    for k in range(kr * kc):
+        np.equal(argmax, k, out=is_max)
+        target = dXpad[_offset_slice(k // kc, k % kc, stride, out_shape)]
+        if windows_overlap:
+            target += np.multiply(dZ, is_max, out=share)
+        else:
+            np.multiply(dZ, is_max, out=target)
+    return dXpad[:, pr:pr + rows, pc:pc + cols]
 
 
 def avgpool2d_forward(X, kernel_shape, stride, pads):
     """Average pooling over the whole window, zero padding included.
+
+    The window sum is taken in two passes, over the kernel rows and then over
+    the kernel columns (kr + kc adds instead of kr * kc); padding adds zero,
+    so it is skipped rather than copied.
 
     Returns
     -------
     Z  (batch, out_rows, out_cols, channels)
     """
     kr, kc = kernel_shape
-    out_shape = output_shape(X.shape[1:3], kernel_shape, stride, pads)
-    Xpad = pad_input(X, pads)
-    Z = Xpad[_offset_slice(0, 0, stride, out_shape)].copy()
-    for k in range(1, kr * kc):
-        Z += Xpad[_offset_slice(k // kc, k % kc, stride, out_shape)]
+    n, rows, cols, channels = X.shape
+    out_rows, out_cols = output_shape((rows, cols), kernel_shape, stride, pads)
+    row_sums = np.zeros((n, out_rows, cols, channels), dtype=X.dtype)
+    for i in range(kr):
+        clipped = _clip(i, pads[0], rows, out_rows, stride)
+        if clipped is not None:
+            row_sums[:, clipped[0]] += X[:, clipped[1]]
+    Z = np.zeros((n, out_rows, out_cols, channels), dtype=X.dtype)
+    for j in range(kc):
+        clipped = _clip(j, pads[1], cols, out_cols, stride)
+        if clipped is not None:
+            Z[:, :, clipped[0]] += row_sums[:, :, clipped[1]]
     Z *= 1 / (kr * kc)
     return Z
 
 
 def avgpool2d_backward(dZ, X_shape, kernel_shape, stride, pads):
-    """Spread each output gradient evenly over its window.
+    """Spread each output gradient evenly over its window (two passes, as forward).
 
     Returns
     -------
     dX  (batch, rows, cols, channels)
     """
     kr, kc = kernel_shape
-    pr, pc = pads
-    padded_shape = (X_shape[0], X_shape[1] + 2 * pr, X_shape[2] + 2 * pc, X_shape[3])
+    n, rows, cols, channels = X_shape
+    out_rows, out_cols = dZ.shape[1:3]
     share = dZ * (1 / (kr * kc))
-    return _scatter_offsets(
-        lambda i, j: share, padded_shape, kernel_shape, stride, pads, dZ.shape[1:3], dZ.dtype
-    )
+    d_row_sums = np.zeros((n, out_rows, cols, channels), dtype=dZ.dtype)
+    for j in range(kc):
+        clipped = _clip(j, pads[1], cols, out_cols, stride)
+        if clipped is not None:
+            d_row_sums[:, :, clipped[1]] += share[:, :, clipped[0]]
+    dX = np.zeros(X_shape, dtype=dZ.dtype)
+    for i in range(kr):
+        clipped = _clip(i, pads[0], rows, out_rows, stride)
+        if clipped is not None:
+            dX[:, clipped[1]] += d_row_sums[:, clipped[0]]
+    return dX

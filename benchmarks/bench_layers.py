@@ -1,0 +1,409 @@
+"""Time forward+backward of the layer kernels against a naive loop and PyTorch.
+
+    python benchmarks/bench_layers.py [--dtype float32|float64] [--quick] [--only NAME ...]
+
+For every workload (batch 128, NHWC for us, NCHW for PyTorch) it times one
+forward pass plus one backward pass (input gradient included) of:
+
+- ours:    the ``neural_networks`` layers;
+- naive:   ``benchmarks/naive.py``, one Python iteration per output number,
+           run on a reduced batch and scaled linearly to batch 128 (its time
+           is proportional to the batch, since it loops over the examples);
+- PyTorch: ``torch.nn.functional`` on the CPU with as many threads as
+           numpy's BLAS (read with threadpoolctl) and the same dtype.
+
+Ours and PyTorch run interleaved (one of each per round, so load from other
+processes hits both alike); each timing is the median of at least 5 rounds
+after a warm-up. Layout transposes and data creation happen outside the
+timed region. The table is printed and, unless ``--quick``, written into
+``BENCHMARKS.md`` as the section of that dtype (the other dtype's section is
+kept).
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import statistics
+import time
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+import naive
+from neural_networks.layers import Conv2D, FullyConnected, Pool2D
+from neural_networks.losses import CrossEntropy
+
+BATCH = 128
+NAIVE_BATCH = 2
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_FILE = os.path.join(REPO, "BENCHMARKS.md")
+
+# name, kind, settings
+WORKLOADS = [
+    ("conv 32x32x32->64 k3 s1 same", "conv",
+     dict(size=32, c_in=32, c_out=64, kernel=3, stride=1, pad="same")),
+    ("conv 28x28x1->32 k3 s1 same", "conv",
+     dict(size=28, c_in=1, c_out=32, kernel=3, stride=1, pad="same")),
+    ("conv 16x16x64->128 k3 s2 same", "conv",
+     dict(size=16, c_in=64, c_out=128, kernel=3, stride=2, pad="same")),
+    ("conv 32x32x3->32 k5 s1 valid", "conv",
+     dict(size=32, c_in=3, c_out=32, kernel=5, stride=1, pad="valid")),
+    ("max pool 2x2 s2 on 32x32x64", "pool",
+     dict(size=32, channels=64, kernel=2, stride=2, pad=0, mode="max")),
+    ("avg pool 3x3 s1 same on 16x16x64", "pool",
+     dict(size=16, channels=64, kernel=3, stride=1, pad="same", mode="average")),
+    ("FC 784->256 relu, 256->10 softmax, CE", "fc", dict(n_in=784, hidden=256, n_out=10)),
+]
+
+# ours/PyTorch limits of issue 4, by workload kind
+TARGETS = {"conv": 1.5, "pool": 2.0, "fc": 1.2}
+NAIVE_TARGET = (WORKLOADS[0][0], 100.0)
+
+
+def blas_threads():
+    """Threads of numpy's BLAS, as threadpoolctl reports them."""
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    return blas[0]["num_threads"] if blas else 1
+
+
+def machine_facts(torch):
+    """A few lines describing the machine and the libraries."""
+    cpu = platform.processor() or "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = re.findall(r"^model name\s*:\s*(.+)$", f.read(), re.M)
+        if names:
+            cpu = names[0].strip()
+    except OSError:
+        pass
+    blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+    blas_text = ", ".join(
+        f"{lib['internal_api']} {lib.get('version')} ({lib.get('architecture')}), "
+        f"{lib['num_threads']} threads" for lib in blas
+    ) or "none found"
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [
+        f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores",
+        f"- load average before the run (1, 5, 15 min): {load}",
+        f"- Python {platform.python_version()}, numpy {np.__version__}, "
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
+        f"- BLAS (threadpoolctl): {blas_text}",
+    ]
+
+
+def pad_amount(pad, kernel):
+    if pad == "same":
+        return (kernel - 1) // 2
+    if pad == "valid":
+        return 0
+    return pad
+
+
+def out_size(size, kernel, stride, pad):
+    return 1 + (size + 2 * pad - kernel) // stride
+
+
+def assert_close(actual, desired, tol):
+    """max |actual - desired| <= tol * max |desired| (sums of many terms differ by rounding)."""
+    actual, desired = np.asarray(actual), np.asarray(desired)
+    assert actual.shape == desired.shape, (actual.shape, desired.shape)
+    error = float(np.max(np.abs(actual - desired)))
+    scale = float(np.max(np.abs(desired)))
+    assert error <= tol * scale, f"max error {error:.3g} > {tol:g} * {scale:.3g}"
+
+
+# --------------------------------------------------------------------- workloads
+# Each builder returns (ours, torch_fn, naive_fn): functions of no argument
+# that run forward+backward once. naive_fn runs on NAIVE_BATCH examples.
+
+def build_conv(s, dtype, torch, rng):
+    F = torch.nn.functional
+    p = pad_amount(s["pad"], s["kernel"])
+    o = out_size(s["size"], s["kernel"], s["stride"], p)
+    X = rng.standard_normal((BATCH, s["size"], s["size"], s["c_in"])).astype(dtype)
+    dY = rng.standard_normal((BATCH, o, o, s["c_out"])).astype(dtype)
+
+    layer = Conv2D(s["c_out"], s["kernel"], "linear", stride=s["stride"], pad=s["pad"])
+    layer.forward(X)
+    W, b = layer.parameters["W"], layer.parameters["b"]
+
+    def ours():
+        layer.forward(X)
+        layer.backward(dY)
+
+    x_t = torch.from_numpy(X.transpose(0, 3, 1, 2).copy()).requires_grad_()
+    w_t = torch.from_numpy(W.transpose(3, 2, 0, 1).copy()).requires_grad_()
+    b_t = torch.from_numpy(b.reshape(-1).copy()).requires_grad_()
+    dY_t = torch.from_numpy(dY.transpose(0, 3, 1, 2).copy())
+
+    def torch_fn():
+        x_t.grad = w_t.grad = b_t.grad = None
+        F.conv2d(x_t, w_t, b_t, stride=s["stride"], padding=p).backward(dY_t)
+
+    Xn, dYn = X[:NAIVE_BATCH], dY[:NAIVE_BATCH]
+
+    def naive_fn():
+        naive.conv2d_forward(Xn, W, b, s["stride"], (p, p))
+        naive.conv2d_backward(dYn, Xn, W, s["stride"], (p, p))
+
+    def check():
+        """The three implementations agree on the reduced batch."""
+        Z = layer.forward(Xn)
+        dX = layer.backward(dYn)
+        Zn = naive.conv2d_forward(Xn, W, b, s["stride"], (p, p))
+        dXn, dWn, _ = naive.conv2d_backward(dYn, Xn, W, s["stride"], (p, p))
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        assert_close(Z, Zn, tol)
+        assert_close(dX, dXn, tol)
+        assert_close(layer.gradients["W"], dWn, tol)
+        torch_fn()
+        layer.forward(X)
+        dX = layer.backward(dY)
+        assert_close(
+            x_t.grad.numpy().transpose(0, 2, 3, 1), dX, tol)
+        assert_close(
+            w_t.grad.numpy().transpose(2, 3, 1, 0), layer.gradients["W"], tol)
+
+    return ours, torch_fn, naive_fn, check
+
+
+def build_pool(s, dtype, torch, rng):
+    F = torch.nn.functional
+    p = pad_amount(s["pad"], s["kernel"])
+    o = out_size(s["size"], s["kernel"], s["stride"], p)
+    X = rng.standard_normal((BATCH, s["size"], s["size"], s["channels"])).astype(dtype)
+    dY = rng.standard_normal((BATCH, o, o, s["channels"])).astype(dtype)
+    layer = Pool2D(s["kernel"], mode=s["mode"], stride=s["stride"], pad=s["pad"])
+
+    def ours():
+        layer.forward(X)
+        layer.backward(dY)
+
+    x_t = torch.from_numpy(X.transpose(0, 3, 1, 2).copy()).requires_grad_()
+    dY_t = torch.from_numpy(dY.transpose(0, 3, 1, 2).copy())
+    if s["mode"] == "max":
+        def torch_pool(x):
+            return F.max_pool2d(x, s["kernel"], s["stride"], p)
+    else:
+        def torch_pool(x):
+            return F.avg_pool2d(x, s["kernel"], s["stride"], p, count_include_pad=True)
+
+    def torch_fn():
+        x_t.grad = None
+        torch_pool(x_t).backward(dY_t)
+
+    Xn, dYn = X[:NAIVE_BATCH], dY[:NAIVE_BATCH]
+    k = (s["kernel"], s["kernel"])
+
+    def naive_fn():
+        naive.pool2d_forward(Xn, k, s["stride"], (p, p), s["mode"])
+        naive.pool2d_backward(dYn, Xn, k, s["stride"], (p, p), s["mode"])
+
+    def check():
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        Z = layer.forward(Xn)
+        dX = layer.backward(dYn)
+        assert_close(
+            Z, naive.pool2d_forward(Xn, k, s["stride"], (p, p), s["mode"]), tol)
+        assert_close(
+            dX, naive.pool2d_backward(dYn, Xn, k, s["stride"], (p, p), s["mode"]), tol)
+        torch_fn()
+        layer.forward(X)
+        assert_close(layer.backward(dY), x_t.grad.numpy().transpose(0, 2, 3, 1), tol)
+
+    return ours, torch_fn, naive_fn, check
+
+
+def build_fc(s, dtype, torch, rng):
+    F = torch.nn.functional
+    X = rng.standard_normal((BATCH, s["n_in"])).astype(dtype)
+    labels = rng.integers(0, s["n_out"], BATCH)
+    Y = np.eye(s["n_out"], dtype=dtype)[labels]
+    fc1 = FullyConnected(s["hidden"], "relu")
+    fc2 = FullyConnected(s["n_out"], "softmax")
+    loss = CrossEntropy("cross_entropy")
+    fc2.forward(fc1.forward(X))
+
+    def ours():
+        Y_hat = fc2.forward(fc1.forward(X))
+        loss.forward(Y, Y_hat)
+        fc1.backward(fc2.backward(loss.backward(Y, Y_hat)))
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a)).requires_grad_()
+
+    x_t = t(X)
+    W1, b1 = t(fc1.parameters["W"].T), t(fc1.parameters["b"].reshape(-1))
+    W2, b2 = t(fc2.parameters["W"].T), t(fc2.parameters["b"].reshape(-1))
+    labels_t = torch.from_numpy(labels)
+
+    def torch_fn():
+        for a in (x_t, W1, b1, W2, b2):
+            a.grad = None
+        logits = F.linear(F.relu(F.linear(x_t, W1, b1)), W2, b2)
+        F.cross_entropy(logits, labels_t).backward()
+
+    def check():
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        Y_hat = fc2.forward(fc1.forward(X))
+        dX = fc1.backward(fc2.backward(loss.backward(Y, Y_hat)))
+        torch_fn()
+        assert_close(dX, x_t.grad.numpy(), tol)
+        assert_close(fc1.gradients["W"], W1.grad.numpy().T, tol)
+
+    return ours, torch_fn, None, check
+
+
+BUILDERS = {"conv": build_conv, "pool": build_pool, "fc": build_fc}
+
+
+# ------------------------------------------------------------------------ timing
+
+def once(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def time_side_by_side(fns, min_rounds, min_seconds):
+    """Median seconds of each function, run interleaved after one warm-up each."""
+    warm = [once(fn) for fn in fns]
+    rounds = max(min_rounds, min(200, int(min_seconds / max(sum(warm), 1e-9))))
+    samples = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, times in zip(fns, samples):
+            times.append(once(fn))
+    return [statistics.median(times) for times in samples], rounds
+
+
+def run(dtype_name, quick, only):
+    import torch
+
+    dtype = np.dtype(dtype_name).type
+    torch.set_num_threads(blas_threads())
+    rng = np.random.default_rng(0)
+    rows = []
+    for name, kind, settings in WORKLOADS:
+        if only and not any(word in name for word in only):
+            continue
+        ours, torch_fn, naive_fn, check = BUILDERS[kind](settings, dtype, torch, rng)
+        check()
+        (t_ours, t_torch), rounds = time_side_by_side(
+            [ours, torch_fn], min_rounds=3 if quick else 5, min_seconds=1 if quick else 3)
+        t_naive = None
+        if naive_fn is not None and not quick:
+            t_naive = statistics.median(
+                [once(naive_fn) for _ in range(6)][1:]) * BATCH / NAIVE_BATCH
+        row = dict(name=name, kind=kind, ours=t_ours, torch=t_torch, naive=t_naive,
+                   rounds=rounds)
+        rows.append(row)
+        print(format_row(row), flush=True)
+    return rows
+
+
+# ------------------------------------------------------------------------ report
+
+HEADER = ("| workload | ms ours | ms naive | ms PyTorch | ours/PyTorch | naive/ours | "
+          "target ours/PyTorch |")
+RULE = "|---|---:|---:|---:|---:|---:|---|"
+
+
+def verdict(row):
+    limit = TARGETS[row["kind"]]
+    ratio = row["ours"] / row["torch"]
+    return f"<= {limit}: {'met' if ratio <= limit else 'MISSED'}"
+
+
+def format_row(row):
+    naive_ms = f"{row['naive'] * 1e3:.0f}" if row["naive"] else "-"
+    speedup = f"{row['naive'] / row['ours']:.0f}" if row["naive"] else "-"
+    return (f"| {row['name']} | {row['ours'] * 1e3:.2f} | {naive_ms} | "
+            f"{row['torch'] * 1e3:.2f} | {row['ours'] / row['torch']:.2f} | {speedup} | "
+            f"{verdict(row)} |")
+
+
+def section(dtype_name, rows, facts):
+    lines = [f"<!-- {dtype_name} start -->", f"## {dtype_name}", ""]
+    lines += facts + [""]
+    lines += [HEADER, RULE] + [format_row(row) for row in rows] + [""]
+    first = [row for row in rows if row["name"] == NAIVE_TARGET[0] and row["naive"]]
+    if first:
+        ratio = first[0]["naive"] / first[0]["ours"]
+        lines.append(f"naive/ours on the first conv workload: {ratio:.0f} "
+                     f"(target >= {NAIVE_TARGET[1]:.0f}: "
+                     f"{'met' if ratio >= NAIVE_TARGET[1] else 'MISSED'}).")
+    missed = [row["name"] for row in rows if "MISSED" in verdict(row)]
+    lines.append("All ours/PyTorch targets met." if not missed
+                 else "ours/PyTorch targets missed: " + "; ".join(missed) + ".")
+    lines += [f"<!-- {dtype_name} end -->", ""]
+    return "\n".join(lines)
+
+
+INTRO = """# Benchmarks
+
+Written by `python benchmarks/bench_layers.py --dtype float32|float64`; each run
+replaces only the section of its dtype. Every number is the median wall time
+of one forward plus one backward pass (input gradient included), batch 128:
+
+- **ours**: the `neural_networks` layers on NHWC arrays (conv layers with a
+  linear activation, so the kernel itself is timed);
+- **naive**: `benchmarks/naive.py`, one Python iteration per output number
+  (per example, row, column and channel), the loop students write first. It
+  runs on a batch of {naive_batch} and its time is scaled linearly to 128;
+- **PyTorch**: `torch.nn.functional` on the CPU on NCHW tensors, with
+  `torch.set_num_threads` set to numpy's BLAS thread count, same dtype; the FC
+  row uses `F.cross_entropy` on the logits.
+
+Ours and PyTorch run interleaved, one of each per round, after a warm-up;
+the median is over at least 5 rounds (more for short workloads). Layout
+transposes happen outside the timed region. Before timing, the script checks
+that ours, naive and PyTorch give the same outputs and gradients.
+
+Targets (issue 4): conv ours/PyTorch <= 1.5, pooling <= 2.0,
+FC + softmax + cross-entropy <= 1.2, naive/ours >= 100 on the first conv workload.
+"""
+
+
+def write_markdown(dtype_name, text):
+    old = ""
+    if os.path.exists(BENCH_FILE):
+        with open(BENCH_FILE) as f:
+            old = f.read()
+    sections = {}
+    for name in ("float32", "float64"):
+        match = re.search(rf"<!-- {name} start -->.*?<!-- {name} end -->\n?", old, re.S)
+        if match:
+            sections[name] = match.group(0)
+    sections[dtype_name] = text
+    body = INTRO.format(naive_batch=NAIVE_BATCH) + "\n" + "\n".join(
+        sections[name] for name in ("float32", "float64") if name in sections)
+    with open(BENCH_FILE, "w") as f:
+        f.write(body)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer rounds, no naive timing, BENCHMARKS.md left alone")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="run only workloads whose name contains one of these words")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(blas_threads())
+    facts = machine_facts(torch)
+    print("\n".join(facts))
+    print(HEADER)
+    print(RULE)
+    rows = run(args.dtype, args.quick, args.only)
+    if not args.quick and not args.only:
+        write_markdown(args.dtype, section(args.dtype, rows, facts))
+        print(f"wrote the {args.dtype} section of {BENCH_FILE}")
+
+
+if __name__ == "__main__":
+    main()
