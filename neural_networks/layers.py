@@ -186,6 +186,8 @@ class Conv2D(Layer):
         self.activation_name = activation or "linear"
         self.activation = initialize_activation(self.activation_name)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
+        # The im2col matrix and its gradient, reused from one training step to the next.
+        self.workspace = {}
 
     def _init_parameters(self, X_shape, dtype=np.float64):
         """Set n_in from X_shape = (batch, rows, cols, n_in); W (kr, kc, n_in, n_out), b (1, n_out)."""
@@ -209,8 +211,10 @@ class Conv2D(Layer):
                 f"Conv2D: expected {self.n_in} input channels, got {X.shape[3]} "
                 f"(input shape {X.shape})"
             )
+        # Evaluation batches may be large and come once: no buffer is kept for them.
         Z, cols = conv.conv2d_forward(
-            X, self.parameters["W"], self.parameters["b"], self.stride, self.pads
+            X, self.parameters["W"], self.parameters["b"], self.stride, self.pads,
+            workspace=self.workspace if self.training else None,
         )
         self.cache["X_shape"] = X.shape
         self.cache["cols"] = cols
@@ -223,7 +227,7 @@ class Conv2D(Layer):
         dZ = self.activation.backward(self.cache["Z"], dLdY)
         dX, dW, db = conv.conv2d_backward(
             dZ, self.cache["cols"], self.cache["X_shape"], self.parameters["W"],
-            self.stride, self.pads,
+            self.stride, self.pads, workspace=self.workspace,
         )
         self.gradients["W"] = dW
         self.gradients["b"] = db
