@@ -304,7 +304,8 @@ class NeuralNetwork:
                 raise NonFiniteLossError(
                     f"the loss became {L} at epoch {epoch + 1}, iteration {self.iteration + 1}; "
                     f"training stopped before updating the parameters{kept}. "
-                    f"Try a lower learning rate (this run used lr={self.optimizer_args.get('lr')})."
+                    f"Try a lower learning rate (the rate at this step was "
+                    f"{self.optimizer.lr(epoch + self.iteration / n_steps):.3g})."
                 )
             self.update(epoch + self.iteration / n_steps)
             self.iteration += 1

@@ -48,7 +48,7 @@ class Optimizer(ABC):
         state = {}
         for name, entry in self.cache.items():
             for field, value in entry.items():
-                state[f"{name}/{field}"] = np.asarray(value)
+                state[f"{name}/{field}"] = np.array(value, copy=True)
         return state
 
     def load_state_dict(self, state):
