@@ -144,7 +144,7 @@ def _resume_command(script, run_name, save_dir, data_dir):
 
 def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=0,
         data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
-        out=sys.stdout):
+        validation_size=None, test_file=None, out=sys.stdout):
     """Train, checkpoint and evaluate one recipe; return the exit status.
 
     Parameters
@@ -157,6 +157,10 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     resume                    continue the run ``name`` from its last.npz
     name                      run folder under ``save_dir``
     overwrite                 reuse a folder that holds an earlier run
+    validation_size           training examples held out for validation
+                              (None: the loader's default)
+    test_file                 CIFAR-10 only: an unlabeled test set (.npy/.npz of
+                              (N, 32, 32, 3) uint8) to predict for a Kaggle submission
 
     Returns
     -------
@@ -180,15 +184,18 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
         settings = {
             "dataset": dataset_name, "model": model_name,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
-            "lr": lr or recipe.optimizer.lr, "seed": seed,
+            "lr": lr or recipe.optimizer.lr, "seed": seed, "validation_size": validation_size,
         }
         os.makedirs(folder, exist_ok=True)
         _write_text(os.path.join(folder, "args.json"), json.dumps(
             {"settings": settings, "layers": recipe.layers, "optimizer": recipe.optimizer,
              "augment": recipe.augment}, indent=2))
 
-    dataset = initialize_dataset(dataset_name, batch_size=settings["batch_size"],
-                                 data_dir=data_dir, flatten=recipe.flatten, augment=recipe.augment)
+    options = {"validation_size": settings["validation_size"], "test_file": test_file}
+    dataset = initialize_dataset(
+        dataset_name, batch_size=settings["batch_size"], data_dir=data_dir, flatten=recipe.flatten,
+        augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
+    )
     model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
     last = os.path.join(folder, "last.npz")
     best = os.path.join(folder, "best.npz")
@@ -248,6 +255,8 @@ def parse_args(dataset_name, script, argv=None):
     parser.add_argument("--lr", type=float, default=None,
                         help="learning rate (default: the recipe's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    parser.add_argument("--validation-size", type=int, default=None,
+                        help="training examples held out for validation (default: the loader's)")
     parser.add_argument("--data-dir", default=None,
                         help="folder with the dataset's files (searched before the defaults)")
     parser.add_argument("--resume", action="store_true",
@@ -257,6 +266,10 @@ def parse_args(dataset_name, script, argv=None):
                         help="parent folder of the run folders (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="reuse the run folder even if it holds an earlier run")
+    if dataset_name == "cifar10":
+        parser.add_argument("--test-file", default=None,
+                            help="unlabeled test images (.npy/.npz, (N, 32, 32, 3) uint8) "
+                                 "to predict instead of the official test batch")
     args = parser.parse_args(argv)
     for option in ("epochs", "batch_size"):
         value = getattr(args, option)
@@ -274,7 +287,9 @@ def main(dataset_name, script, argv=None):
         return run(dataset_name, args.model, script, epochs=args.epochs,
                    batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                    data_dir=args.data_dir, resume=args.resume, name=args.name,
-                   save_dir=args.save_dir, overwrite=args.overwrite)
+                   save_dir=args.save_dir, overwrite=args.overwrite,
+                   validation_size=args.validation_size,
+                   test_file=getattr(args, "test_file", None))
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
