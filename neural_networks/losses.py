@@ -53,11 +53,14 @@ class CrossEntropy(Loss):
     def forward(self, Y, Y_hat):
         Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
         m = Y.shape[0]
+        # Labels take the predictions' dtype: no float64 temporaries for float32.
+        Y = Y.astype(Y_hat.dtype, copy=False)
         return float(-np.sum(Y * np.log(self._floor(Y_hat))) / m)
 
     def backward(self, Y, Y_hat):
         Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
         m = Y.shape[0]
+        Y = Y.astype(Y_hat.dtype, copy=False)
         return (-Y / (m * self._floor(Y_hat))).astype(Y_hat.dtype, copy=False)
 
 
