@@ -98,6 +98,9 @@ def build_model(recipe, lr, epochs, seed):
     optimizer = AttrDict(recipe.optimizer, lr=lr)
     if optimizer.get("lr_scheduler") == "cosine":
         optimizer["total_epochs"] = epochs
+        # A run shorter than the recipe's warm-up (e.g. --epochs 1) warms up for less.
+        if "warmup_epochs" in optimizer:
+            optimizer["warmup_epochs"] = min(optimizer["warmup_epochs"], epochs - 1)
     return initialize_model("feed_forward", "cross_entropy", recipe.layers, optimizer, seed=seed)
 
 
@@ -178,6 +181,12 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
             )
         with open(args_path) as f:
             settings = json.load(f)["settings"]
+        if settings["dataset"] != dataset_name:
+            raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, "
+                             f"not {dataset_name}")
+        # The run's own model, whatever --model says (the resume hint does not repeat it).
+        model_name = settings["model"]
+        recipe = recipe_for(dataset_name, model_name)
     else:
         run_name = choose_run_name(save_dir, name, default_name, overwrite)
         folder = os.path.join(save_dir, run_name)
@@ -186,16 +195,20 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
             "lr": lr or recipe.optimizer.lr, "seed": seed, "validation_size": validation_size,
         }
+
+    # Only Fashion-MNIST's loader takes ``flatten``; None leaves an option to the loader.
+    options = {"validation_size": settings["validation_size"], "test_file": test_file,
+               "flatten": True if recipe.flatten else None}
+    dataset = initialize_dataset(
+        dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
+        augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
+    )
+    if not resume:
+        # Only once the data has loaded, so a run that cannot start leaves no folder.
         os.makedirs(folder, exist_ok=True)
         _write_text(os.path.join(folder, "args.json"), json.dumps(
             {"settings": settings, "layers": recipe.layers, "optimizer": recipe.optimizer,
              "augment": recipe.augment}, indent=2))
-
-    options = {"validation_size": settings["validation_size"], "test_file": test_file}
-    dataset = initialize_dataset(
-        dataset_name, batch_size=settings["batch_size"], data_dir=data_dir, flatten=recipe.flatten,
-        augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
-    )
     model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
     last = os.path.join(folder, "last.npz")
     best = os.path.join(folder, "best.npz")
