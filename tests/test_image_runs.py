@@ -1,0 +1,466 @@
+"""End-to-end tests of train_fashion_mnist.py and train_cifar10.py (neural_networks/image_runs.py).
+
+The scripts run as a user runs them: in a subprocess from the repository root,
+with ``--data-dir`` pointing at a few small files written here in the official
+formats (the writers of the loaders' tests are reused) and ``--save-dir`` in a
+temporary folder. Everything checked is read back from what the scripts print
+and write; the expected test accuracy is recomputed from ``predictions.csv``
+and the labels written here.
+"""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import selectors
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from neural_networks.image_runs import EXIT_INTERRUPTED, METRIC_COLUMNS, parse_args
+from tests.test_datasets_cifar10 import make_batches, write_archive, write_folder
+from tests.test_datasets_fashion_mnist import write_fashion_mnist
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FASHION = "train_fashion_mnist.py"
+CIFAR = "train_cifar10.py"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+LAST_LINE = re.compile(r"^Test accuracy: (\d\.\d{4})$")
+UNKNOWN_LINE = "Test accuracy: unknown (the test set has no labels; see predictions.csv)"
+EPOCH_LINE = re.compile(
+    r"^epoch (\d+)/(\d+)  train loss (\d+\.\d{4})  acc (\d\.\d{4})"
+    r"  val loss (\d+\.\d{4})  acc (\d\.\d{4})  \((\d+\.\d) s\)$", re.MULTILINE)
+RUN_FILES = ("args.json", "metrics.csv", "loss.png", "accuracy.png", "last.npz", "best.npz",
+             "predictions.csv")
+
+# Small Fashion-MNIST: 120 training images (20 held out for validation), 40 test images.
+N_TRAIN, N_TEST, N_VALIDATION, BATCH = 120, 40, 20, 20
+FASHION_ARGS = ("--batch-size", str(BATCH), "--validation-size", str(N_VALIDATION))
+
+
+def script_env():
+    """The caller's environment without the data folders' variables; stdout unbuffered,
+    so a line printed by the script can be read while it runs."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FASHION_MNIST_DIR", "CIFAR10_DIR")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_script(script, *args, check=True):
+    """Run a training script from the repository root; return the CompletedProcess."""
+    proc = subprocess.run([sys.executable, script, *map(str, args)], cwd=REPO_ROOT,
+                          env=script_env(), capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(map(str, args))} exited with "
+                             f"{proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def fashion_arrays(seed=0):
+    """Random images where half the examples of class c have rows 2c..2c+5 brightened,
+    so a network learns something but not everything (test accuracy well inside (0, 1))."""
+    rng = np.random.default_rng(seed)
+
+    def split(n):
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 120, size=(n, 28, 28))
+        marked = rng.random(n) < 0.5
+        for c in range(10):
+            images[marked & (labels == c), 2 * c:2 * c + 6, :] += 120
+        return images.astype(np.uint8), labels.astype(np.uint8)
+
+    train_images, train_labels = split(N_TRAIN)
+    test_images, test_labels = split(N_TEST)
+    return train_images, train_labels, test_images, test_labels
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        return header, list(reader)
+
+
+def checkpoint_arrays(path):
+    """Every array of a checkpoint but its JSON metadata, and the metadata."""
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {k: saved[k] for k in saved.files if k != "meta"}
+        meta = json.loads(str(saved["meta"]))
+    return arrays, meta
+
+
+def last_line_accuracy(stdout):
+    lines = stdout.strip().splitlines()
+    match = LAST_LINE.match(lines[-1]) if lines else None
+    if match is None:
+        raise AssertionError(f"the last line is not 'Test accuracy: d.dddd':\n{stdout}")
+    return match.group(1)
+
+
+class RunChecks(unittest.TestCase):
+    """Checks of a finished run's output and folder."""
+
+    def assert_finished_run(self, proc, folder, epochs, n_train, n_validation, test_labels,
+                            first_epoch=1):
+        """Everything issue 6 asks of a run with labeled test data (``first_epoch``: the
+        first epoch this process printed, later than 1 for a resumed run)."""
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for name in RUN_FILES:
+            self.assertTrue((folder / name).is_file(), f"{folder} has no {name}")
+        rows = self.assert_metrics(folder, epochs, n_train, n_validation)
+        self.assert_epoch_lines(proc.stdout, rows[first_epoch - 1:], epochs)
+        for name in ("loss.png", "accuracy.png"):
+            self.assert_png(folder / name)
+        categories = self.assert_predictions(folder, len(test_labels))
+        expected = f"{np.mean(categories == np.asarray(test_labels)):.4f}"
+        self.assertEqual(last_line_accuracy(proc.stdout), expected)
+        self.assert_checkpoints(folder, rows, epochs)
+
+    def assert_metrics(self, folder, epochs, n_train, n_validation):
+        header, rows = read_csv(folder / "metrics.csv")
+        self.assertEqual(header, ["epoch", "train_loss", "train_accuracy", "val_loss",
+                                  "val_accuracy", "seconds"])
+        self.assertEqual(tuple(header), METRIC_COLUMNS)
+        self.assertEqual([r[0] for r in rows], [str(e) for e in range(1, epochs + 1)])
+        values = np.array([[float(v) for v in r] for r in rows])
+        self.assertTrue(np.all(np.isfinite(values)))
+        train_loss, train_acc, val_loss, val_acc, seconds = values[:, 1:].T
+        self.assertTrue(np.all(train_loss > 0) and np.all(val_loss > 0), values)
+        self.assertTrue(np.all((0 <= train_acc) & (train_acc <= 1)), values)
+        self.assertTrue(np.all((0 <= val_acc) & (val_acc <= 1)), values)
+        # Accuracies are fractions of whole examples.
+        np.testing.assert_allclose(train_acc * n_train, np.round(train_acc * n_train), atol=1e-6)
+        np.testing.assert_allclose(val_acc * n_validation, np.round(val_acc * n_validation),
+                                   atol=1e-6)
+        self.assertTrue(np.all(seconds > 0), values)
+        return values
+
+    def assert_epoch_lines(self, stdout, rows, epochs):
+        """One line per row of metrics.csv in ``rows``, out of ``epochs`` in all."""
+        lines = EPOCH_LINE.findall(stdout)
+        self.assertEqual(len(lines), len(rows), f"expected {len(rows)} epoch lines in:\n{stdout}")
+        for line, row in zip(lines, rows):
+            numbers = [float(v) for v in line]
+            self.assertEqual(numbers[:2], [row[0], epochs])
+            # The line rounds metrics.csv's values: 4 decimals, seconds to 0.1.
+            np.testing.assert_allclose(numbers[2:6], row[1:5], atol=5.1e-5)
+            self.assertAlmostEqual(numbers[6], row[5], delta=0.051)
+
+    def assert_png(self, path):
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), PNG_MAGIC, f"{path} is not a PNG")
+        with Image.open(path) as image:
+            image.verify()
+        with Image.open(path) as image:
+            self.assertEqual(image.format, "PNG")
+            self.assertGreater(min(image.size), 100)
+
+    def assert_predictions(self, folder, n_test):
+        header, rows = read_csv(folder / "predictions.csv")
+        self.assertEqual(header, ["Id", "Category"])
+        self.assertEqual([r[0] for r in rows], [str(i) for i in range(n_test)])
+        categories = np.array([int(r[1]) for r in rows])
+        self.assertTrue(np.all((0 <= categories) & (categories <= 9)), categories)
+        return categories
+
+    def assert_checkpoints(self, folder, rows, epochs):
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual((last["epoch"], last["iteration"]), (epochs, 0))
+        # best.npz: the first epoch with the highest validation accuracy.
+        _, best = checkpoint_arrays(folder / "best.npz")
+        self.assertEqual(best["epoch"], int(rows[np.argmax(rows[:, 4]), 0]))
+
+
+class TestFashionMnistMlp(RunChecks):
+    """``--model mlp`` for 3 epochs: the reference run, then a run stopped by Ctrl-C."""
+
+    EPOCHS = 3
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        tmp = Path(cls._tmp.name)
+        cls.arrays = fashion_arrays()
+        cls.data_dir = write_fashion_mnist(tmp / "fashion", *cls.arrays)
+        cls.save_dir = tmp / "experiments"
+        cls.args = ("--model", "mlp", "--epochs", cls.EPOCHS, *FASHION_ARGS,
+                    "--data-dir", cls.data_dir, "--save-dir", cls.save_dir)
+        cls.proc = run_script(FASHION, *cls.args)
+        cls.folder = cls.save_dir / "fashion_mnist_mlp"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_outputs(self):
+        self.assert_finished_run(self.proc, self.folder, self.EPOCHS, N_TRAIN - N_VALIDATION,
+                                 N_VALIDATION, self.arrays[3])
+
+    def test_args_json_records_the_settings(self):
+        with open(self.folder / "args.json") as f:
+            settings = json.load(f)["settings"]
+        self.assertEqual({k: settings[k] for k in ("dataset", "model", "epochs", "batch_size",
+                                                   "seed", "validation_size")},
+                         {"dataset": "fashion_mnist", "model": "mlp", "epochs": self.EPOCHS,
+                          "batch_size": BATCH, "seed": 0, "validation_size": N_VALIDATION})
+
+    def test_ctrl_c_then_resume_ends_as_the_uninterrupted_run(self):
+        """A second run without --name gets a fresh folder; Ctrl-C after its first epoch
+        exits 130 with a checkpoint and a resume command; that command finishes the run
+        with exactly the reference run's parameters and metrics."""
+        reference_metrics = (self.folder / "metrics.csv").read_bytes()
+        reference_last = (self.folder / "last.npz").read_bytes()
+
+        child = subprocess.Popen([sys.executable, FASHION, *map(str, self.args)], cwd=REPO_ROOT,
+                                 env=script_env(), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+        try:
+            # After epoch 1's line, once the bar shows a step of epoch 2 done: mid-epoch.
+            out, err = read_until(child, lambda out, err: re.search(r"(?m)^epoch 1/3 ", out)
+                                  and re.search(r"epoch 2/3:[^\r\n]*\| [1-9]\d*/", err),
+                                  timeout=120)
+            child.send_signal(signal.SIGINT)
+            rest_out, rest_err = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        out, err = out + rest_out.decode(), err + rest_err.decode()
+
+        self.assertEqual(child.returncode, EXIT_INTERRUPTED, f"{out}\n{err}")
+        folder = self.save_dir / "fashion_mnist_mlp_2"
+        self.assertIn(f"Interrupted: checkpoint saved to {folder / 'last.npz'}.", out)
+        self.assertNotIn("Test accuracy", out)
+        self.assertFalse((folder / "predictions.csv").exists())
+        # The first run's folder was not touched.
+        self.assertEqual((self.folder / "metrics.csv").read_bytes(), reference_metrics)
+        self.assertEqual((self.folder / "last.npz").read_bytes(), reference_last)
+        # The checkpoint is at or after the end of epoch 1 and before the end of the run.
+        _, meta = checkpoint_arrays(folder / "last.npz")
+        self.assertGreaterEqual(meta["epoch"], 1)
+        self.assertLess(meta["epoch"], self.EPOCHS)
+        _, rows = read_csv(folder / "metrics.csv")
+        self.assertEqual([r[0] for r in rows], [str(e) for e in range(1, meta["epoch"] + 1)])
+
+        hints = [line for line in out.splitlines() if line.startswith("Resume with: ")]
+        self.assertEqual(len(hints), 1, out)
+        command = shlex.split(hints[0][len("Resume with: "):])
+        self.assertEqual(command[:2], ["python", FASHION])
+        for option, value in (("--save-dir", self.save_dir), ("--data-dir", self.data_dir)):
+            self.assertEqual(command[command.index(option) + 1], str(value))
+        resumed = run_script(*command[1:])
+
+        self.assertIn(f"Resuming {folder} at epoch {meta['epoch']} (iteration "
+                      f"{meta['iteration']})", resumed.stdout)
+        self.assert_finished_run(resumed, folder, self.EPOCHS, N_TRAIN - N_VALIDATION,
+                                 N_VALIDATION, self.arrays[3],
+                                 first_epoch=meta["epoch"] + 1)
+        # The resumed run ends exactly where the uninterrupted one did.
+        arrays, _ = checkpoint_arrays(folder / "last.npz")
+        reference, _ = checkpoint_arrays(self.folder / "last.npz")
+        self.assertEqual(sorted(arrays), sorted(reference))
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
+        _, rows = read_csv(folder / "metrics.csv")
+        _, reference_rows = read_csv(self.folder / "metrics.csv")
+        self.assertEqual([r[:5] for r in rows], [r[:5] for r in reference_rows])
+        self.assertEqual((folder / "predictions.csv").read_bytes(),
+                         (self.folder / "predictions.csv").read_bytes())
+        self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
+
+
+def read_until(child, done, timeout):
+    """Read a running child's stdout and stderr until ``done(stdout, stderr)`` is true.
+
+    Returns (stdout, stderr) read so far, as text. Fails if the child ends or
+    ``timeout`` seconds pass first.
+    """
+    chunks = {child.stdout.fileno(): b"", child.stderr.fileno(): b""}
+    selector = selectors.DefaultSelector()
+    for fd in chunks:
+        selector.register(fd, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while not done(*(c.decode(errors="replace") for c in chunks.values())):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.get_map():
+                raise AssertionError(
+                    f"the script did not get that far (exit status {child.poll()}):\n"
+                    + "\n".join(c.decode(errors="replace") for c in chunks.values()))
+            for key, _ in selector.select(timeout=remaining):
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd] += data
+                else:
+                    selector.unregister(key.fd)
+    finally:
+        selector.close()
+    return tuple(c.decode(errors="replace") for c in chunks.values())
+
+
+class TestFashionMnistCnn(RunChecks):
+    """``--model cnn`` for one epoch, into a taken folder with ``--overwrite``."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        tmp = Path(cls._tmp.name)
+        cls.arrays = fashion_arrays(seed=1)
+        cls.data_dir = write_fashion_mnist(tmp / "fashion", *cls.arrays)
+        cls.save_dir = tmp / "experiments"
+        cls.folder = cls.save_dir / "taken"
+        cls.folder.mkdir(parents=True)
+        # Files of an earlier, longer run that the new one must replace.
+        (cls.folder / "metrics.csv").write_text(",".join(METRIC_COLUMNS) + "\n"
+                                                + "".join(f"{e},1,0,1,0,1\n" for e in range(1, 6)))
+        (cls.folder / "predictions.csv").write_text("Id,Category\n0,11\n")
+        cls.proc = run_script(FASHION, "--model", "cnn", "--epochs", 1, *FASHION_ARGS,
+                              "--data-dir", cls.data_dir, "--save-dir", cls.save_dir,
+                              "--name", "taken", "--overwrite")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_outputs_replace_the_earlier_run(self):
+        self.assert_finished_run(self.proc, self.folder, 1, N_TRAIN - N_VALIDATION,
+                                 N_VALIDATION, self.arrays[3])
+        with open(self.folder / "args.json") as f:
+            self.assertEqual(json.load(f)["settings"]["model"], "cnn")
+        _, meta = checkpoint_arrays(self.folder / "last.npz")
+        self.assertIn("Conv2D", [layer["type"] for layer in meta["layers"]])
+
+    def test_taken_name_is_refused_without_overwrite(self):
+        folder = self.save_dir / "kept"
+        folder.mkdir()
+        (folder / "metrics.csv").write_text("an earlier run\n")
+        proc = run_script(FASHION, "--model", "cnn", "--epochs", 1, *FASHION_ARGS,
+                          "--data-dir", self.data_dir, "--save-dir", self.save_dir,
+                          "--name", "kept", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn(f"{folder} already holds a run", proc.stderr)
+        self.assertIn("--overwrite", proc.stderr)
+        self.assertEqual(os.listdir(folder), ["metrics.csv"])
+        self.assertEqual((folder / "metrics.csv").read_text(), "an earlier run\n")
+        self.assertNotIn("Test accuracy", proc.stdout)
+
+
+class TestCifar10(RunChecks):
+    """train_cifar10.py on small batches in the official format: folder, archive, Kaggle file."""
+
+    PER_BATCH, N_TEST, N_VALIDATION = 8, 10, 10
+    ARGS = ("--epochs", 1, "--batch-size", 10, "--validation-size", 10)
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        cls.tmp = Path(cls._tmp.name)
+        cls.batches = make_batches(per_batch=cls.PER_BATCH, n_test=cls.N_TEST)
+        cls.root = cls.tmp / "cifar"
+        write_folder(cls.root, cls.batches)
+        cls.save_dir = cls.tmp / "experiments"
+        cls.proc = run_script(CIFAR, *cls.ARGS, "--data-dir", cls.root,
+                              "--save-dir", cls.save_dir)
+        cls.folder = cls.save_dir / "cifar10_cnn"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_folder_outputs(self):
+        self.assert_finished_run(self.proc, self.folder, 1, 5 * self.PER_BATCH - self.N_VALIDATION,
+                                 self.N_VALIDATION, self.batches["test_batch"][1])
+
+    def test_archive_with_unlabeled_test_file(self):
+        """The archive trains exactly as the folder does; an unlabeled .npy test set is
+        predicted row by row and its accuracy reported as unknown."""
+        archive = write_archive(self.tmp / "archive" / "cifar-10-python.tar.gz", self.batches)
+        images = np.random.default_rng(5).integers(0, 256, size=(7, 32, 32, 3), dtype=np.uint8)
+        test_file = self.tmp / "kaggle_test.npy"
+        np.save(test_file, images)
+        proc = run_script(CIFAR, *self.ARGS, "--data-dir", archive, "--test-file", test_file,
+                          "--save-dir", self.save_dir, "--name", "kaggle")
+        folder = self.save_dir / "kaggle"
+        self.assertEqual(proc.stdout.strip().splitlines()[-1], UNKNOWN_LINE)
+        self.assertEqual(self.assert_predictions(folder, len(images)).shape, (7,))
+        rows = self.assert_metrics(folder, 1, 5 * self.PER_BATCH - self.N_VALIDATION,
+                                   self.N_VALIDATION)
+        self.assert_epoch_lines(proc.stdout, rows, 1)
+        for name in ("loss.png", "accuracy.png"):
+            self.assert_png(folder / name)
+        arrays, _ = checkpoint_arrays(folder / "last.npz")
+        reference, _ = checkpoint_arrays(self.folder / "last.npz")
+        self.assertEqual(sorted(arrays), sorted(reference))
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
+
+    def test_missing_data_names_the_places_looked(self):
+        if any((REPO_ROOT / "datasets" / "cifar10").glob("*")):
+            self.skipTest("datasets/cifar10 holds files, so a missing --data-dir falls back to them")
+        empty = self.tmp / "empty"
+        empty.mkdir()
+        proc = run_script(CIFAR, *self.ARGS, "--data-dir", empty, "--save-dir", self.save_dir,
+                          "--name", "no_data", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("CIFAR-10 not found", proc.stderr)
+        for place in (f"the data_dir argument: {empty}", "the environment variable CIFAR10_DIR",
+                      f"the repository folder: {REPO_ROOT / 'datasets' / 'cifar10'}"):
+            self.assertIn(place, proc.stderr)
+        self.assertNotIn("Traceback", proc.stderr)
+        # A run that could not start leaves no folder behind.
+        self.assertFalse((self.save_dir / "no_data").exists())
+
+
+class TestCommandLine(unittest.TestCase):
+    def test_help_lists_the_options_of_issue_6(self):
+        for script in (FASHION, CIFAR):
+            with self.subTest(script=script):
+                proc = run_script(script, "--help")
+                self.assertTrue(proc.stdout.startswith(f"usage: {script}"), proc.stdout)
+                for option in ("--model", "--epochs", "--batch-size", "--lr", "--seed",
+                               "--data-dir", "--resume", "--name", "--save-dir", "--overwrite",
+                               "--validation-size"):
+                    self.assertRegex(proc.stdout, rf"(?m)^  {option}\b")
+                if script == FASHION:
+                    self.assertRegex(proc.stdout, r"(?m)^  --model \{cnn,mlp\}")
+                else:
+                    self.assertRegex(proc.stdout, r"(?m)^  --test-file\b")
+
+    def assert_refused(self, dataset, argv, message):
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as stop:
+            parse_args(dataset, "script.py", argv)
+        self.assertEqual(stop.exception.code, 2)
+        self.assertIn(message, stderr.getvalue())
+
+    def test_bad_values_are_refused_by_argparse(self):
+        for dataset in ("fashion_mnist", "cifar10"):
+            with self.subTest(dataset=dataset):
+                self.assert_refused(dataset, ["--epochs", "0"], "--epochs must be >= 1, got 0")
+                self.assert_refused(dataset, ["--batch-size", "-2"],
+                                    "--batch-size must be >= 1, got -2")
+                self.assert_refused(dataset, ["--lr", "-1"], "--lr must be > 0, got -1.0")
+                self.assert_refused(dataset, ["--lr", "0"], "--lr must be > 0, got 0.0")
+                self.assert_refused(dataset, ["--lr", "nan"], "--lr must be > 0, got nan")
+                self.assert_refused(dataset, ["--epochs", "two"], "invalid int value: 'two'")
+        self.assert_refused("fashion_mnist", ["--model", "rnn"], "invalid choice: 'rnn'")
+
+    def test_bad_value_exits_with_status_2_from_the_script(self):
+        proc = run_script(FASHION, "--epochs", "0", check=False)
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--epochs must be >= 1, got 0", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+
+
+if __name__ == "__main__":
+    unittest.main()
