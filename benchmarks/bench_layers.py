@@ -84,6 +84,8 @@ def machine_facts(torch):
         f"{lib['num_threads']} threads" for lib in blas
     ) or "none found"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if os.getloadavg()[0] > 0.5:
+        load += " (other processes were running: timings are noisy)"
     return [
         f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
         f"- CPU: {cpu}, {os.cpu_count()} logical cores",

@@ -225,8 +225,9 @@ def im2col(X, kernel_shape, stride, pads, out_shape, workspace=None):
     is Xpad[n, r*stride + i, c*stride + j, ch]
     """
     view = windows(pad_input(X, pads), kernel_shape, stride, out_shape)
-    n, _, _, kr, kc, channels = view.shape
-    cols = _reusable(workspace, "cols", (view[..., 0, 0, 0].size, kr * kc * channels), X.dtype)
+    positions = X.shape[0] * out_shape[0] * out_shape[1]
+    K = kernel_shape[0] * kernel_shape[1] * X.shape[3]
+    cols = _reusable(workspace, "cols", (positions, K), X.dtype)
     cols.reshape(view.shape)[...] = view
     return cols
 
@@ -242,11 +243,12 @@ def im2col_channel_major(X, kernel_shape, stride, pads, out_shape, workspace=Non
     is Xpad[n, r*stride + i, c*stride + j, ch], and the last row is all ones
     (so a matrix product with it adds the bias, see conv2d_forward)
     """
-    n, rows, cols, channels = X.shape
+    n, rows, width, channels = X.shape
     kr, kc = kernel_shape
     pr, pc = pads
-    Xpad = np.zeros((channels, n, rows + 2 * pr, cols + 2 * pc), dtype=X.dtype)
-    Xpad[:, :, pr:pr + rows, pc:pc + cols] = X.transpose(3, 0, 1, 2)
+    # A channels-first padded copy: each image row is then contiguous.
+    Xpad = np.zeros((channels, n, rows + 2 * pr, width + 2 * pc), dtype=X.dtype)
+    Xpad[:, :, pr:pr + rows, pc:pc + width] = X.transpose(3, 0, 1, 2)
     s_ch, s_n, s_r, s_c = Xpad.strides
     view = as_strided(
         Xpad,
@@ -255,10 +257,10 @@ def im2col_channel_major(X, kernel_shape, stride, pads, out_shape, workspace=Non
         writeable=False,
     )
     K = kr * kc * channels
-    cols_t = _reusable(workspace, "cols", (K + 1, view[0, 0, 0].size), X.dtype)
-    cols_t[:K].reshape(view.shape)[...] = view
-    cols_t[K] = 1
-    return cols_t
+    cols = _reusable(workspace, "cols", (K + 1, n * out_shape[0] * out_shape[1]), X.dtype)
+    cols[:K].reshape(view.shape)[...] = view
+    cols[K] = 1
+    return cols
 
 
 def conv2d_forward(X, W, b, stride, pads, workspace=None):
