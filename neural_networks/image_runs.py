@@ -288,8 +288,8 @@ def parse_args(dataset_name, script, argv=None):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error(f"--{option.replace('_', '-')} must be >= 1, got {value}")
-    if args.lr is not None and not args.lr > 0:
-        parser.error(f"--lr must be > 0, got {args.lr}")
+    if args.lr is not None and not 0 < args.lr < float("inf"):
+        parser.error(f"--lr must be a finite number > 0, got {args.lr}")
     return args
 
 
