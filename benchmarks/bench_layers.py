@@ -12,9 +12,9 @@ forward pass plus one backward pass (input gradient included) of:
 - PyTorch: ``torch.nn.functional`` on the CPU with as many threads as
            numpy's BLAS (read with threadpoolctl) and the same dtype.
 
-Ours and PyTorch run interleaved (one of each per round, so load from other
-processes hits both alike); each timing is the median of at least 5 rounds
-after a warm-up. Layout transposes and data creation happen outside the
+Ours and PyTorch take turns in blocks (so load from other processes hits
+both alike), each block after a pause and an untimed call; each timing is
+the median of at least 6 calls. Layout transposes and data creation happen outside the
 timed region. The table is printed and, unless ``--quick``, written into
 ``BENCHMARKS.md`` as the section of that dtype (the other dtype's section is
 kept).
@@ -270,15 +270,25 @@ def once(fn):
     return time.perf_counter() - start
 
 
-def time_side_by_side(fns, min_rounds, min_seconds):
-    """Median seconds of each function, run interleaved after one warm-up each."""
+def time_side_by_side(fns, min_rounds, min_seconds, blocks=2):
+    """Median seconds per call of each function, in alternating blocks.
+
+    The functions take turns, ``blocks`` times each, so that load from other
+    processes hits them alike. A block starts after a short pause and one
+    untimed call: numpy's BLAS and PyTorch keep their worker threads
+    spinning for a while after a call, and those must not eat into the
+    other library's time.
+    """
     warm = [once(fn) for fn in fns]
     rounds = max(min_rounds, min(200, int(min_seconds / max(sum(warm), 1e-9))))
+    per_block = -(-rounds // blocks)
     samples = [[] for _ in fns]
-    for _ in range(rounds):
+    for _ in range(blocks):
         for fn, times in zip(fns, samples):
-            times.append(once(fn))
-    return [statistics.median(times) for times in samples], rounds
+            time.sleep(0.3)
+            fn()
+            times.extend(once(fn) for _ in range(per_block))
+    return [statistics.median(times) for times in samples], per_block * blocks
 
 
 def run(dtype_name, quick, only):
@@ -359,8 +369,10 @@ of one forward plus one backward pass (input gradient included), batch 128:
   `torch.set_num_threads` set to numpy's BLAS thread count, same dtype; the FC
   row uses `F.cross_entropy` on the logits.
 
-Ours and PyTorch run interleaved, one of each per round, after a warm-up;
-the median is over at least 5 rounds (more for short workloads). Layout
+Ours and PyTorch take turns in two blocks each; a block starts after a
+0.3 s pause (so neither library's spinning worker threads eat into the
+other's time) and one untimed call. The median is over at least 6 calls
+(more for short workloads). Layout
 transposes happen outside the timed region. Before timing, the script checks
 that ours, naive and PyTorch give the same outputs and gradients.
 
