@@ -376,6 +376,12 @@ other's time) and one untimed call. The median is over at least 6 calls
 transposes happen outside the timed region. Before timing, the script checks
 that ours, naive and PyTorch give the same outputs and gradients.
 
+Each section lists the load average before its run. With other CPU-bound
+processes on the machine, both libraries' worker threads lose time waiting
+for one another (OpenBLAS yields the core at every synchronisation), and the
+ratios move by tens of percent: the numbers that count come from a quiet
+machine.
+
 Targets (issue 4): conv ours/PyTorch <= 1.5, pooling <= 2.0,
 FC + softmax + cross-entropy <= 1.2, naive/ours >= 100 on the first conv workload.
 """
