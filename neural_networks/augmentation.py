@@ -59,11 +59,18 @@ class RandomCropFlip:
         return padded[np.arange(n)[:, None, None], row_index[:, :, None], col_index[:, None, :]]
 
 
-AUGMENTATIONS = {"crop_flip": RandomCropFlip}
+class RandomFlip(RandomCropFlip):
+    """Random horizontal flip only (``RandomCropFlip`` without the crop)."""
+
+    def __init__(self, flip_probability=0.5):
+        super().__init__(pad=0, flip=True, flip_probability=flip_probability)
+
+
+AUGMENTATIONS = {"crop_flip": RandomCropFlip, "flip": RandomFlip}
 
 
 def initialize_augmentation(name, **options):
-    """Build an augmentation by name (``"crop_flip"``); None gives None (no augmentation)."""
+    """Build an augmentation by name (``"crop_flip"``, ``"flip"``); None gives None (none)."""
     if name is None:
         return None
     if name not in AUGMENTATIONS:

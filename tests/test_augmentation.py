@@ -13,7 +13,7 @@ import unittest
 
 import numpy as np
 
-from neural_networks.augmentation import RandomCropFlip, initialize_augmentation
+from neural_networks.augmentation import RandomCropFlip, RandomFlip, initialize_augmentation
 from neural_networks.datasets import Data, Dataset
 
 
@@ -105,12 +105,14 @@ class TestRandomCropFlip(unittest.TestCase):
 
     def test_flip_only(self):
         X = distinct_images(200, 4, 6, 2)
-        np.random.seed(5)
-        out = RandomCropFlip(pad=0, flip=True)(X)
-        same = np.all(out == X, axis=(1, 2, 3))
-        mirrored = np.all(out == X[:, :, ::-1], axis=(1, 2, 3))
-        self.assertTrue(np.all(same ^ mirrored))
-        self.assertTrue(same.any() and mirrored.any())
+        for augment in (RandomCropFlip(pad=0, flip=True), RandomFlip()):
+            with self.subTest(augment=type(augment).__name__):
+                np.random.seed(5)
+                out = augment(X)
+                same = np.all(out == X, axis=(1, 2, 3))
+                mirrored = np.all(out == X[:, :, ::-1], axis=(1, 2, 3))
+                self.assertTrue(np.all(same ^ mirrored))
+                self.assertTrue(same.any() and mirrored.any())
 
     def test_identity_without_pad_and_flip(self):
         X = distinct_images(10, 4, 5, 3)
@@ -143,8 +145,11 @@ class TestRandomCropFlip(unittest.TestCase):
         augment = initialize_augmentation("crop_flip", pad=2, flip=False)
         self.assertIsInstance(augment, RandomCropFlip)
         self.assertEqual((augment.pad, augment.flip), (2, False))
+        flip = initialize_augmentation("flip", flip_probability=0.25)
+        self.assertIsInstance(flip, RandomFlip)
+        self.assertEqual((flip.pad, flip.flip, flip.flip_probability), (0, True, 0.25))
         self.assertIsNone(initialize_augmentation(None))
-        with self.assertRaisesRegex(ValueError, "crop_flip"):
+        with self.assertRaisesRegex(ValueError, "'crop_flip', 'flip'"):
             initialize_augmentation("cutout")
 
 
