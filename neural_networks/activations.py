@@ -76,7 +76,8 @@ class ReLU(Activation):
         return np.maximum(Z, 0)
 
     def backward(self, Z, dY):
-        return np.where(Z > 0, dY, 0).astype(dY.dtype, copy=False)
+        # A multiply by the boolean mask is several times faster than np.where.
+        return np.multiply(dY, Z > 0, dtype=dY.dtype)
 
 
 class SoftMax(Activation):

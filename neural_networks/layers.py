@@ -381,15 +381,18 @@ class BatchNorm(Layer):
                 f"(input shape {X.shape})"
             )
         flat = X.reshape(-1, self.n_in)
+        n = flat.shape[0]
         if self.training:
-            n = flat.shape[0]
             if n < 2:
                 raise ValueError(
                     f"BatchNorm needs more than one value per channel in training mode, "
                     f"got input shape {X.shape}"
                 )
-            mean = flat.mean(axis=0, keepdims=True)
-            var = flat.var(axis=0, keepdims=True)
+            # Column sums as a matrix-vector product (BLAS) rather than a numpy
+            # reduction over axis 0, which is several times slower on images.
+            mean = (np.ones(n, dtype=flat.dtype) @ flat / n)[None, :]
+            X_hat = flat - mean
+            var = (np.einsum("ij,ij->j", X_hat, X_hat) / n)[None, :]
             m = self.momentum
             self.buffers["running_mean"] = (1 - m) * self.buffers["running_mean"] + m * mean
             self.buffers["running_var"] = (
@@ -397,30 +400,39 @@ class BatchNorm(Layer):
             )
         else:
             mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            X_hat = flat - mean
         inv_std = 1 / np.sqrt(var + self.eps)
-        X_hat = ((flat - mean) * inv_std).reshape(X.shape)
-        Z = X_hat * self.parameters["gamma"].reshape(-1) + self.parameters["beta"].reshape(-1)
+        X_hat *= inv_std
+        Z = X_hat * self.parameters["gamma"]
+        Z += self.parameters["beta"]
         self.cache["X_hat"] = X_hat
         self.cache["inv_std"] = inv_std
         self.cache["Z"] = Z
         self.cache["training"] = self.training
-        return self.activation(Z)
+        return self.activation(Z.reshape(X.shape))
 
     def backward(self, dLdY):
         """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
-        X_hat, inv_std = self.cache["X_hat"], self.cache["inv_std"]
-        dZ = self.activation.backward(self.cache["Z"], dLdY).reshape(-1, self.n_in)
-        X_hat_flat = X_hat.reshape(-1, self.n_in)
-        gamma = self.parameters["gamma"]
-        self.gradients["gamma"] = np.sum(dZ * X_hat_flat, axis=0, keepdims=True)
-        self.gradients["beta"] = dZ.sum(axis=0, keepdims=True)
+        X_hat, inv_std, Z = self.cache["X_hat"], self.cache["inv_std"], self.cache["Z"]
+        dLdY = np.asarray(dLdY)
+        dZ = self.activation.backward(Z, dLdY.reshape(Z.shape))
+        n = dZ.shape[0]
+        scale = self.parameters["gamma"] * inv_std
+        self.gradients["gamma"] = np.einsum("ij,ij->j", dZ, X_hat)[None, :]
+        self.gradients["beta"] = (np.ones(n, dtype=dZ.dtype) @ dZ)[None, :]
         if not self.cache["training"]:
-            return (dZ * (gamma * inv_std)).reshape(X_hat.shape)
-        # d/dX of gamma * (X - mean(X)) / std(X) + beta, batch statistics included.
-        dX = dZ - self.gradients["beta"] / dZ.shape[0]
-        dX -= X_hat_flat * (self.gradients["gamma"] / dZ.shape[0])
-        dX *= gamma * inv_std
-        return dX.reshape(X_hat.shape)
+            return (dZ * scale).reshape(dLdY.shape)
+        # d/dX of gamma * (X - mean(X)) / std(X) + beta, batch statistics included:
+        # scale * (dZ - mean(dZ) - X_hat * mean(dZ * X_hat)).
+        dX = X_hat * (-scale * self.gradients["gamma"] / n)
+        # dZ is a fresh array unless the activation passed dLdY through unchanged.
+        if np.shares_memory(dZ, dLdY):
+            dX += dZ * scale
+        else:
+            dZ *= scale
+            dX += dZ
+        dX += -scale * self.gradients["beta"] / n
+        return dX.reshape(dLdY.shape)
 
 
 class Dropout(Layer):
