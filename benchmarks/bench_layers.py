@@ -338,7 +338,7 @@ def format_row(row):
 
 
 def section(dtype_name, rows, facts):
-    lines = [f"<!-- {dtype_name} start -->", f"## {dtype_name}", ""]
+    lines = [f"<!-- {dtype_name} start -->", f"### {dtype_name}", ""]
     lines += facts + [""]
     lines += [HEADER, RULE] + [format_row(row) for row in rows] + [""]
     first = [row for row in rows if row["name"] == NAIVE_TARGET[0] and row["naive"]]
@@ -355,6 +355,12 @@ def section(dtype_name, rows, facts):
 
 
 INTRO = """# Benchmarks
+
+Two scripts write this file, each replacing only its own section: the
+layer kernels below, and one training epoch of the Fashion-MNIST CNN at the
+end (`python benchmarks/bench_training.py`, described in its section).
+
+## Layers
 
 Written by `python benchmarks/bench_layers.py --dtype float32|float64`; each run
 replaces only the section of its dtype. Every number is the median wall time
@@ -387,19 +393,25 @@ FC + softmax + cross-entropy <= 1.2, naive/ours >= 100 on the first conv workloa
 """
 
 
-def write_markdown(dtype_name, text):
+#: The sections of BENCHMARKS.md, in order: the layer runs of both dtypes
+#: (this script) and the training epoch (bench_training.py).
+SECTIONS = ("float32", "float64", "training")
+
+
+def write_markdown(name, text):
+    """Put ``text`` into BENCHMARKS.md as section ``name``, keeping the others."""
     old = ""
     if os.path.exists(BENCH_FILE):
         with open(BENCH_FILE) as f:
             old = f.read()
     sections = {}
-    for name in ("float32", "float64"):
-        match = re.search(rf"<!-- {name} start -->.*?<!-- {name} end -->\n?", old, re.S)
+    for other in SECTIONS:
+        match = re.search(rf"<!-- {other} start -->.*?<!-- {other} end -->\n?", old, re.S)
         if match:
-            sections[name] = match.group(0)
-    sections[dtype_name] = text
+            sections[other] = match.group(0)
+    sections[name] = text
     body = INTRO.format(naive_batch=NAIVE_BATCH) + "\n" + "\n".join(
-        sections[name] for name in ("float32", "float64") if name in sections)
+        sections[other] for other in SECTIONS if other in sections)
     with open(BENCH_FILE, "w") as f:
         f.write(body)
 

@@ -1,0 +1,223 @@
+"""Time one training epoch of the Fashion-MNIST CNN: this library vs PyTorch.
+
+    python benchmarks/bench_training.py [--repeats R] [--quick]
+
+Both sides train the network of ``python train_fashion_mnist.py --model cnn``
+(three conv + batch-norm + ReLU + max-pool blocks, a 256-unit hidden layer
+with batch norm and dropout, softmax output), float32, batch 128, SGD with
+momentum 0.9, weight decay 5e-4 and the cosine learning-rate schedule, on the
+50,000 training images of the script's split. An epoch is 391 steps of
+forward, loss, backward and update; validation is not timed.
+
+Both consume the same batches: the library's own sampler (shuffle and random
+flips, as in the script) makes each batch once, before timing, and PyTorch
+gets it as an NCHW tensor. PyTorch runs on the CPU with as many threads as
+numpy's BLAS (threadpoolctl). Both run in this process, with the same
+``keep_freed_memory`` setting the training scripts use, taking turns epoch by
+epoch (a pause before each). Before timing, the script copies the library's
+initial weights into the PyTorch network and checks that both give the same
+predictions, so the two really are the same network.
+
+The result is written into BENCHMARKS.md as its "training" section unless
+``--quick`` (40 steps per side, scaled to an epoch, nothing written).
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from bench_layers import assert_close, blas_threads, machine_facts, write_markdown
+from neural_networks.image_runs import RECIPES, build_model
+from neural_networks.datasets import initialize_dataset
+from neural_networks.utils.memory import keep_freed_memory
+
+RECIPE = RECIPES[("fashion_mnist", "cnn")]
+EPOCHS = RECIPE.epochs  # the cosine schedule spans the script's run
+QUICK_STEPS = 40
+
+
+def load_batches(dtype=np.float32):
+    """One epoch of (X NHWC, Y one-hot) batches from the script's sampler."""
+    dataset = initialize_dataset("fashion_mnist", batch_size=RECIPE.batch_size, flatten=False,
+                                 seed=0, dtype=dtype, augment=RECIPE.augment)
+    train = dataset.train
+    np.random.seed(0)
+    return [train.sample() for _ in range(train.samples_per_epoch)]
+
+
+def ours_model():
+    model = build_model(RECIPE, RECIPE.optimizer.lr, EPOCHS, seed=0)
+    model._build_output_layer(10)
+    return model
+
+
+def torch_network(torch):
+    """The recipe's network in PyTorch, layer for layer (NCHW inside)."""
+    nn = torch.nn
+
+    def block(c_in, c_out, pool_pad=0):
+        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
+                nn.MaxPool2d(2, 2, padding=pool_pad)]
+
+    class ChannelsLast(nn.Module):
+        """Flatten in NHWC order, as the library's Flatten does."""
+
+        def forward(self, x):
+            return x.permute(0, 2, 3, 1).flatten(1)
+
+    return nn.Sequential(
+        *block(1, 32), *block(32, 64), *block(64, 128, pool_pad=1), ChannelsLast(),
+        nn.Linear(2048, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.3),
+        nn.Linear(256, 10))
+
+
+def copy_weights(model, net, torch):
+    """Load the library model's parameters and running statistics into ``net``."""
+    ours = [layer for layer in model.layers if layer.parameters]
+    theirs = [m for m in net if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear,
+                                               torch.nn.BatchNorm2d, torch.nn.BatchNorm1d))]
+    assert len(ours) == len(theirs), (len(ours), len(theirs))
+    with torch.no_grad():
+        for layer, module in zip(ours, theirs):
+            p = layer.parameters
+            if "gamma" in p:
+                module.weight.copy_(torch.from_numpy(p["gamma"].ravel()))
+                module.bias.copy_(torch.from_numpy(p["beta"].ravel()))
+                module.running_mean.copy_(torch.from_numpy(layer.buffers["running_mean"].ravel()))
+                module.running_var.copy_(torch.from_numpy(layer.buffers["running_var"].ravel()))
+            elif p["W"].ndim == 4:  # (kr, kc, c_in, c_out) -> (c_out, c_in, kr, kc)
+                module.weight.copy_(torch.from_numpy(p["W"].transpose(3, 2, 0, 1).copy()))
+                module.bias.copy_(torch.from_numpy(p["b"].ravel()))
+            else:  # (n_in, n_out) -> (n_out, n_in)
+                module.weight.copy_(torch.from_numpy(p["W"].T.copy()))
+                module.bias.copy_(torch.from_numpy(p["b"].ravel()))
+
+
+def check_same_network(model, net, batches, torch):
+    """Same weights, same input: same predictions (eval mode, float32 rounding)."""
+    X = batches[0][0]
+    with model.evaluating():
+        model.forward(X[:2])  # the layers make their parameters on first use
+        ours = model.forward(X)
+    copy_weights(model, net, torch)
+    net.eval()
+    with torch.no_grad():
+        theirs = torch.softmax(net(torch.from_numpy(X.transpose(0, 3, 1, 2).copy())), dim=1)
+    net.train()
+    assert_close(ours, theirs.numpy(), 1e-4)
+
+
+def ours_epoch(model, batches):
+    """The training steps of NeuralNetwork.train, on the prepared batches."""
+    model.set_mode("train")
+    n = len(batches)
+    for k, (X, Y) in enumerate(batches):
+        out = model.forward(X)
+        model.backward(Y, out)
+        model.update(k / n)
+
+
+def torch_epoch(net, optimizer, batches, torch, schedule):
+    net.train()
+    n = len(batches)
+    for k, (X, Y) in enumerate(batches):
+        x = torch.from_numpy(X.transpose(0, 3, 1, 2).copy())
+        y = torch.from_numpy(Y.argmax(axis=1))
+        for group in optimizer.param_groups:
+            group["lr"] = schedule(k / n)
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def run(repeats, quick):
+    import torch
+
+    threads = blas_threads()
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    batches = load_batches()
+    model = ours_model()
+    net = torch_network(torch)
+    check_same_network(model, net, batches, torch)
+    optimizer = torch.optim.SGD(net.parameters(), lr=RECIPE.optimizer.lr, momentum=0.9,
+                                weight_decay=RECIPE.optimizer.weight_decay)
+    schedule = model.optimizer.lr  # the library's cosine schedule, for both sides
+    timed = batches[:QUICK_STEPS] if quick else batches
+    scale = len(batches) / len(timed)
+    sides = {
+        "ours": lambda: ours_epoch(model, timed),
+        "PyTorch": lambda: torch_epoch(net, optimizer, timed, torch, schedule),
+    }
+    times = {name: [] for name in sides}
+    for _ in range(repeats):
+        for name, epoch in sides.items():
+            time.sleep(1.0)
+            start = time.perf_counter()
+            epoch()
+            seconds = (time.perf_counter() - start) * scale
+            times[name].append(seconds)
+            print(f"{name}: {seconds:.1f} s per epoch", flush=True)
+    return {name: statistics.median(t) for name, t in times.items()}, len(batches), threads
+
+
+def section(result, steps, threads, repeats, facts):
+    ratio = result["ours"] / result["PyTorch"]
+    lines = [
+        "<!-- training start -->",
+        "## Training: one Fashion-MNIST CNN epoch",
+        "",
+        "Written by `python benchmarks/bench_training.py`: one epoch "
+        f"({steps} steps of batch {RECIPE.batch_size}, float32, forward + loss + backward "
+        "+ SGD update) of the `train_fashion_mnist.py --model cnn` network, this library "
+        f"vs the same network in PyTorch ({threads} threads each), on the same batches; "
+        f"median of {repeats} epoch(s) per side, taken in turns. See the script's "
+        "docstring for the details.",
+        "",
+        *facts,
+        "- both sides: `keep_freed_memory()` (glibc keeps freed memory, as in the "
+        "training scripts)",
+        "",
+        "| side | s per epoch |",
+        "|---|---:|",
+        f"| ours | {result['ours']:.1f} |",
+        f"| PyTorch | {result['PyTorch']:.1f} |",
+        "",
+        f"ours/PyTorch: **{ratio:.2f}** (aim of issue 6: <= 1.5: "
+        f"{'met' if ratio <= 1.5 else 'MISSED'}).",
+        "<!-- training end -->",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=2,
+                        help="epochs timed per side (default 2; the median is reported)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"time {QUICK_STEPS} steps per side, scale to an epoch, "
+                             "leave BENCHMARKS.md alone")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    import torch
+
+    keep_freed_memory()
+    torch.set_num_threads(blas_threads())
+    facts = machine_facts(torch)
+    print("\n".join(facts), flush=True)
+    result, steps, threads = run(args.repeats, args.quick)
+    ratio = result["ours"] / result["PyTorch"]
+    print(f"ours {result['ours']:.1f} s, PyTorch {result['PyTorch']:.1f} s per epoch: "
+          f"ours/PyTorch {ratio:.2f}")
+    if not args.quick:
+        write_markdown("training", section(result, steps, threads, args.repeats, facts))
+        print("wrote the training section of BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
