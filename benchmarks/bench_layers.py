@@ -25,6 +25,7 @@ import datetime
 import os
 import platform
 import re
+import resource
 import statistics
 import time
 
@@ -84,16 +85,48 @@ def machine_facts(torch):
         f"{lib['num_threads']} threads" for lib in blas
     ) or "none found"
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    if os.getloadavg()[0] > 0.5:
-        load += " (other processes were running: timings are noisy)"
     return [
         f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
         f"- CPU: {cpu}, {os.cpu_count()} logical cores",
-        f"- load average before the run (1, 5, 15 min): {load}",
+        f"- load average before the run (1, 5, 15 min; it includes earlier runs): {load}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, "
         f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
         f"- BLAS (threadpoolctl): {blas_text}",
     ]
+
+
+class OtherProcesses:
+    """CPU time that other processes take while this one runs (Linux /proc/stat).
+
+    ``start()`` before the timings, ``fact()`` after: a line giving the cores
+    the rest of the machine kept busy on average (0 on a quiet machine).
+    """
+
+    def start(self):
+        self._begin = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except OSError:
+            return None
+        # user nice system idle iowait irq softirq steal: busy = all but idle and iowait
+        busy = sum(fields[:8]) - fields[3] - fields[4]
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return (time.monotonic(), busy / os.sysconf("SC_CLK_TCK"),
+                usage.ru_utime + usage.ru_stime)
+
+    def fact(self):
+        end = self._sample()
+        if self._begin is None or end is None:
+            return "- CPU used by other processes during the run: unknown (no /proc/stat)"
+        wall = end[0] - self._begin[0]
+        other = max(0.0, (end[1] - self._begin[1]) - (end[2] - self._begin[2])) / wall
+        note = " (timings are noisy)" if other > 0.2 else ""
+        return (f"- CPU used by other processes during the run: {other:.2f} of "
+                f"{os.cpu_count()} cores on average{note}")
 
 
 def pad_amount(pad, kernel):
@@ -382,9 +415,9 @@ other's time) and one untimed call. The median is over at least 6 calls
 transposes happen outside the timed region. Before timing, the script checks
 that ours, naive and PyTorch give the same outputs and gradients.
 
-Each section lists the load average before its run. With other CPU-bound
-processes on the machine, both libraries' worker threads lose time waiting
-for one another (OpenBLAS yields the core at every synchronisation), and the
+Each section says how much CPU other processes took during its run. With
+other CPU-bound processes on the machine, both libraries' worker threads
+lose time waiting for one another (OpenBLAS yields the core at every synchronisation), and the
 ratios move by tens of percent: the numbers that count come from a quiet
 machine.
 
@@ -431,7 +464,11 @@ def main(argv=None):
     print("\n".join(facts))
     print(HEADER)
     print(RULE)
+    others = OtherProcesses()
+    others.start()
     rows = run(args.dtype, args.quick, args.only)
+    facts.append(others.fact())
+    print(facts[-1])
     if not args.quick and not args.only:
         write_markdown(args.dtype, section(args.dtype, rows, facts))
         print(f"wrote the {args.dtype} section of {BENCH_FILE}")

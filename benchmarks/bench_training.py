@@ -28,7 +28,8 @@ import time
 
 import numpy as np
 
-from bench_layers import assert_close, blas_threads, machine_facts, write_markdown
+from bench_layers import (OtherProcesses, assert_close, blas_threads, machine_facts,
+                          write_markdown)
 from neural_networks.image_runs import RECIPES, build_model
 from neural_networks.datasets import initialize_dataset
 from neural_networks.utils.memory import keep_freed_memory
@@ -210,7 +211,11 @@ def main(argv=None):
     torch.set_num_threads(blas_threads())
     facts = machine_facts(torch)
     print("\n".join(facts), flush=True)
+    others = OtherProcesses()
+    others.start()
     result, steps, threads = run(args.repeats, args.quick)
+    facts.append(others.fact())
+    print(facts[-1])
     ratio = result["ours"] / result["PyTorch"]
     print(f"ours {result['ours']:.1f} s, PyTorch {result['PyTorch']:.1f} s per epoch: "
           f"ours/PyTorch {ratio:.2f}")

@@ -186,15 +186,9 @@ def _channel_major(in_channels, kernel_cols, out_cols):
     return kernel_cols * in_channels < out_cols
 
 
-def _channel_major_dX(in_channels, out_cols, stride):
-    """True when col2im is faster along image rows (out_cols) than along channels.
-
-    With stride 1 the channel-major product (W @ dZ.T) is also the faster of
-    the two, which pays for its shorter runs up to about four channels per
-    column (measured: 14x14 images with 32 channels gain a quarter, 7x7 with
-    64 lose a tenth).
-    """
-    return in_channels <= (4 if stride == 1 else 1) * out_cols
+#: Size of the block of dcols that conv2d_backward computes and adds into dX at
+#: a time (rows layout): small enough to stay in the CPU's cache.
+DCOLS_CHUNK_BYTES = 4 << 20
 
 
 def _reusable(workspace, name, shape, dtype):
@@ -358,11 +352,11 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
     else:
         dW = _sum_over_positions(cols.T, dZ_mat)
         db = dZ_mat.sum(axis=0, keepdims=True)
-    offsets = _clipped_offsets((kr, kc), stride, pads, X_shape[1:3], (out_rows, out_cols))
+    offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], (out_rows, out_cols)))
     positions = dZ_mat.shape[0]
-    if _channel_major_dX(in_channels, out_cols, stride):
-        # dcols[i, j, ch] is an (n, out_rows, out_cols) block; add it into a
-        # channels-first dX so the adds run along image rows.
+    if _channel_major(in_channels, kc, out_cols):
+        # Few channels: dcols[i, j, ch] is an (n, out_rows, out_cols) block; add
+        # it into a channels-first dX so the adds run along image rows.
         dcols = _reusable(workspace, "dcols", (W_mat.shape[0], positions), dZ.dtype)
         np.matmul(W_mat, dZ_mat.T, out=dcols)
         dcols = dcols.reshape(kr, kc, in_channels, n, out_rows, out_cols)
@@ -370,12 +364,21 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
         for i, j, out_index, in_index in offsets:
             dX_t[(slice(None),) + in_index] += dcols[(i, j, slice(None)) + out_index]
         return np.ascontiguousarray(dX_t.transpose(1, 2, 3, 0)), dW.reshape(W.shape), db
-    dcols = _reusable(workspace, "dcols", (positions, W_mat.shape[0]), dZ.dtype)
-    np.matmul(dZ_mat, W_mat.T, out=dcols)
-    dcols = dcols.reshape(n, out_rows, out_cols, kr, kc, in_channels)
+    # A few images at a time, so that each block of dcols is still in the
+    # CPU cache when col2im adds it into dX.
+    per_image = out_rows * out_cols
+    chunk = max(1, DCOLS_CHUNK_BYTES // (per_image * W_mat.shape[0] * dZ.itemsize))
+    chunk = min(chunk, n)
+    dcols = _reusable(workspace, "dcols", (chunk * per_image, W_mat.shape[0]), dZ.dtype)
     dX = np.zeros(X_shape, dtype=dZ.dtype)
-    for i, j, out_index, in_index in offsets:
-        dX[in_index] += dcols[out_index + (i, j)]
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        block = dcols[:(stop - start) * per_image]
+        np.matmul(dZ_mat[start * per_image:stop * per_image], W_mat.T, out=block)
+        block = block.reshape(stop - start, out_rows, out_cols, kr, kc, in_channels)
+        dX_block = dX[start:stop]
+        for i, j, out_index, in_index in offsets:
+            dX_block[in_index] += block[out_index + (i, j)]
     return dX, dW.reshape(W.shape), db
 
 
