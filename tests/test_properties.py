@@ -122,17 +122,20 @@ class TestConv2DAgainstTorch(unittest.TestCase):
         self.check_case(case)
 
     def test_dX_added_a_few_images_at_a_time(self):
-        """The rows-layout col2im works through the batch in blocks of images
-        (DCOLS_CHUNK_BYTES); blocks of 2 images over a batch of 5 leave a
-        partial last block."""
-        case = conv_example(5, 6, 5, 4, 3, (3, 3), 1, "same")
-        per_image_bytes = 6 * 5 * 3 * 3 * 4 * 8  # positions * kr*kc*c_in * float64
-        saved = conv.DCOLS_CHUNK_BYTES
-        conv.DCOLS_CHUNK_BYTES = 2 * per_image_bytes + 1
-        try:
-            self.check_case(case)
-        finally:
-            conv.DCOLS_CHUNK_BYTES = saved
+        """col2im works through the batch in blocks of images (DCOLS_CHUNK_BYTES);
+        blocks of 2 images over a batch of 5 leave a partial last block. Both
+        layouts: many channels (rows) and one channel on wide rows (channel-major)."""
+        for case in (conv_example(5, 6, 5, 4, 3, (3, 3), 1, "same"),
+                     conv_example(5, 7, 12, 1, 3, (3, 3), 1, "same")):
+            rows, cols = case["rows"], case["cols"]  # "same": as many outputs as inputs
+            per_image_bytes = rows * cols * 3 * 3 * case["c_in"] * 8  # float64 dcols
+            saved = conv.DCOLS_CHUNK_BYTES
+            conv.DCOLS_CHUNK_BYTES = 2 * per_image_bytes + 1
+            try:
+                with self.subTest(c_in=case["c_in"]):
+                    self.check_case(case)
+            finally:
+                conv.DCOLS_CHUNK_BYTES = saved
 
     def check_case(self, case):
         rng = np.random.default_rng(case["seed"])

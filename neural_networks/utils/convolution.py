@@ -353,26 +353,28 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
         dW = _sum_over_positions(cols.T, dZ_mat)
         db = dZ_mat.sum(axis=0, keepdims=True)
     offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], (out_rows, out_cols)))
-    positions = dZ_mat.shape[0]
-    if _channel_major(in_channels, kc, out_cols):
-        # Few channels: dcols[i, j, ch] is an (n, out_rows, out_cols) block; add
-        # it into a channels-first dX so the adds run along image rows.
-        dcols = _reusable(workspace, "dcols", (W_mat.shape[0], positions), dZ.dtype)
-        np.matmul(W_mat, dZ_mat.T, out=dcols)
-        dcols = dcols.reshape(kr, kc, in_channels, n, out_rows, out_cols)
-        dX_t = np.zeros((in_channels, *X_shape[:3]), dtype=dZ.dtype)
-        for i, j, out_index, in_index in offsets:
-            dX_t[(slice(None),) + in_index] += dcols[(i, j, slice(None)) + out_index]
-        return np.ascontiguousarray(dX_t.transpose(1, 2, 3, 0)), dW.reshape(W.shape), db
-    # A few images at a time, so that each block of dcols is still in the
-    # CPU cache when col2im adds it into dX.
+    # dX is built a few images at a time, so that each block of dcols is still
+    # in the CPU cache when col2im adds it into dX.
+    K = W_mat.shape[0]
     per_image = out_rows * out_cols
-    chunk = max(1, DCOLS_CHUNK_BYTES // (per_image * W_mat.shape[0] * dZ.itemsize))
-    chunk = min(chunk, n)
-    dcols = _reusable(workspace, "dcols", (chunk * per_image, W_mat.shape[0]), dZ.dtype)
+    chunk = min(n, max(1, DCOLS_CHUNK_BYTES // (per_image * K * dZ.itemsize)))
+    blocks = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
+    if _channel_major(in_channels, kc, out_cols):
+        # Few channels: dcols[i, j, ch] is a (images, out_rows, out_cols) block;
+        # add it into a channels-first dX so the adds run along image rows.
+        dcols = _reusable(workspace, "dcols", (K, chunk * per_image), dZ.dtype)
+        dX_t = np.zeros((in_channels, *X_shape[:3]), dtype=dZ.dtype)
+        for start, stop in blocks:
+            block = dcols[:, :(stop - start) * per_image]
+            np.matmul(W_mat, dZ_mat[start * per_image:stop * per_image].T, out=block)
+            block = block.reshape(kr, kc, in_channels, stop - start, out_rows, out_cols)
+            dX_block = dX_t[:, start:stop]
+            for i, j, out_index, in_index in offsets:
+                dX_block[(slice(None),) + in_index] += block[(i, j, slice(None)) + out_index]
+        return np.ascontiguousarray(dX_t.transpose(1, 2, 3, 0)), dW.reshape(W.shape), db
+    dcols = _reusable(workspace, "dcols", (chunk * per_image, K), dZ.dtype)
     dX = np.zeros(X_shape, dtype=dZ.dtype)
-    for start in range(0, n, chunk):
-        stop = min(n, start + chunk)
+    for start, stop in blocks:
         block = dcols[:(stop - start) * per_image]
         np.matmul(dZ_mat[start * per_image:stop * per_image], W_mat.T, out=block)
         block = block.reshape(stop - start, out_rows, out_cols, kr, kc, in_channels)

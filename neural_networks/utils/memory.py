@@ -5,10 +5,10 @@ batch of 128 Fashion-MNIST activations of 28x28x32 float32 is 12.8 MB). By
 default glibc's malloc gives such blocks back to the operating system when
 they are freed, so the next step gets fresh pages that the kernel must map
 and zero one by one on first touch. ``keep_freed_memory`` tells malloc to
-keep freed memory for reuse instead. On the Fashion-MNIST CNN this removed
-about 85% of the page faults and about a tenth of the time per step (see
-BENCHMARKS.md). The price: the process holds on to its peak memory until it
-ends, which is what a training script wants anyway.
+keep freed memory for reuse instead. Over 40 training steps of the
+Fashion-MNIST CNN (batch 128) it removed about 85% of the page faults and
+about a tenth of the time per step. The price: the process holds on to its
+peak memory until it ends, which is what a training script wants anyway.
 """
 
 import ctypes
