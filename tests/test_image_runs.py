@@ -64,7 +64,7 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 def script_env():
     """The caller's environment without the data folders' variables; stdout unbuffered,
-    so a line printed by the script can be read while it runs."""
+    so what a script printed before it was stopped is in its output."""
     env = {k: v for k, v in os.environ.items() if k not in ("FASHION_MNIST_DIR", "CIFAR10_DIR")}
     env["PYTHONUNBUFFERED"] = "1"
     return env
