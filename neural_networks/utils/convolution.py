@@ -345,7 +345,8 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
     n, out_rows, out_cols, _ = dZ.shape
     dZ_mat = dZ.reshape(-1, out_channels)
     W_mat = W.reshape(-1, out_channels)
-    if _channel_major(in_channels, kc, out_cols):
+    channel_major = _channel_major(in_channels, kc, out_cols)  # the layout of cols
+    if channel_major:
         # The row of ones turns the column sums of dZ (db) into the last row.
         dW_db = _sum_over_positions(cols, dZ_mat)
         dW, db = dW_db[:-1], dW_db[-1:].copy()
@@ -359,7 +360,7 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
     per_image = out_rows * out_cols
     chunk = min(n, max(1, DCOLS_CHUNK_BYTES // (per_image * K * dZ.itemsize)))
     blocks = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
-    if _channel_major(in_channels, kc, out_cols):
+    if channel_major:
         # Few channels: dcols[i, j, ch] is a (images, out_rows, out_cols) block;
         # add it into a channels-first dX so the adds run along image rows.
         dcols = _reusable(workspace, "dcols", (K, chunk * per_image), dZ.dtype)
