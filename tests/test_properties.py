@@ -62,8 +62,8 @@ def from_nchw(T):
 @st.composite
 def conv_cases(draw):
     """A Conv2D setting and input shape whose kernel fits the padded input."""
-    kr = draw(st.integers(1, 4))
-    kc = draw(st.integers(1, 4))
+    kr = draw(st.integers(1, 5))
+    kc = draw(st.integers(1, 5))
     stride = draw(st.integers(1, 3))
     pad = draw(st.sampled_from(["same", "valid", 0, 1, 2]))
     pr, pc = conv.pad_amounts(pad, (kr, kc))
@@ -115,27 +115,38 @@ class TestConv2DAgainstTorch(unittest.TestCase):
     # channel-major im2col and col2im (few channels, wide rows)
     @example(conv_example(2, 7, 12, 1, 3, (3, 3), 1, "same"))
     @example(conv_example(2, 9, 11, 1, 2, (2, 3), 2, 1))
+    # channel-major col2im in two rounds (large kernels)
+    @example(conv_example(2, 8, 22, 3, 4, (5, 5), 1, "valid"))
+    @example(conv_example(2, 9, 24, 1, 3, (5, 5), 1, "same"))
+    @example(conv_example(2, 11, 20, 2, 3, (3, 4), 2, 1))
     # rows layout for im2col and col2im (many channels, narrow rows)
     @example(conv_example(2, 5, 4, 5, 3, (3, 2), 1, "same"))
     @example(conv_example(1, 6, 6, 4, 2, (3, 3), 2, "valid"))
     def test_forward_and_backward(self, case):
         self.check_case(case)
 
-    def test_dX_added_a_few_images_at_a_time(self):
-        """col2im works through the batch in blocks of images (DCOLS_CHUNK_BYTES);
-        blocks of 2 images over a batch of 5 leave a partial last block. Both
-        layouts: many channels (rows) and one channel on wide rows (channel-major)."""
+    def test_blocks_of_a_few_images(self):
+        """Both im2col layouts work through the batch in blocks of images
+        (BLOCK_BYTES): col2im in the rows layout (many channels), and the
+        forward and backward passes in the channel-major layout (one channel on
+        wide rows). Blocks of 2 images over a batch of 5 leave a shorter last block."""
         for case in (conv_example(5, 6, 5, 4, 3, (3, 3), 1, "same"),
-                     conv_example(5, 7, 12, 1, 3, (3, 3), 1, "same")):
-            rows, cols = case["rows"], case["cols"]  # "same": as many outputs as inputs
-            per_image_bytes = rows * cols * 3 * 3 * case["c_in"] * 8  # float64 dcols
-            saved = conv.DCOLS_CHUNK_BYTES
-            conv.DCOLS_CHUNK_BYTES = 2 * per_image_bytes + 1
+                     conv_example(5, 7, 12, 1, 3, (3, 3), 1, "same"),
+                     conv_example(5, 9, 14, 2, 3, (3, 2), 2, 1),
+                     conv_example(5, 9, 24, 1, 3, (5, 5), 1, "same")):
+            kernel = conv.as_pair(case["kernel"], "kernel")
+            out_rows, out_cols = conv.output_shape(
+                (case["rows"], case["cols"]), kernel, case["stride"],
+                conv.pad_amounts(case["pad"], kernel))
+            # float64; a block of the channel-major matrix has one more row (the ones)
+            per_image_bytes = out_rows * out_cols * (kernel[0] * kernel[1] * case["c_in"] + 1) * 8
+            saved = conv.BLOCK_BYTES
+            conv.BLOCK_BYTES = 2 * per_image_bytes + 1
             try:
-                with self.subTest(c_in=case["c_in"]):
+                with self.subTest(c_in=case["c_in"], stride=case["stride"]):
                     self.check_case(case)
             finally:
-                conv.DCOLS_CHUNK_BYTES = saved
+                conv.BLOCK_BYTES = saved
 
     def check_case(self, case):
         rng = np.random.default_rng(case["seed"])

@@ -16,9 +16,11 @@ comes in two layouts, chosen from the shapes alone:
 - rows layout, (positions, kr*kc*channels): a window row (kc*channels
   numbers) is contiguous in an NHWC image, so copies run over long spans
   when there are many channels;
-- channel-major layout, (kr*kc*channels, positions): copies and adds run
-  along an image row (out_cols numbers), which is longer when there are few
-  channels (e.g. 1 or 3 for the first layer of a network).
+- channel-major layout, in blocks of images, each (kr*kc*channels + 1,
+  positions of the block): with few channels (e.g. 1 or 3 for the first
+  layer of a network) the copies and adds run along image rows, and with
+  stride 1 along whole images, and each block is still in the CPU cache
+  when its matrix product reads it.
 
 Both give the same numbers; only the memory order differs.
 """
@@ -186,9 +188,27 @@ def _channel_major(in_channels, kernel_cols, out_cols):
     return kernel_cols * in_channels < out_cols
 
 
-#: Size of the block of dcols that conv2d_backward computes and adds into dX at
-#: a time (rows layout): small enough to stay in the CPU's cache.
-DCOLS_CHUNK_BYTES = 4 << 20
+#: Largest block of the im2col matrix, or of its gradient, that is built and
+#: used before the next one: small enough to stay in the CPU's cache.
+BLOCK_BYTES = 4 << 20
+
+
+def _image_blocks(n, per_image_bytes):
+    """Split a batch of n images into nearly equal blocks of at most BLOCK_BYTES.
+
+    Returns
+    -------
+    size    images in a full block
+    blocks  list of (start, stop) image ranges; only the last may be shorter
+    """
+    most = max(1, BLOCK_BYTES // per_image_bytes)
+    size = -(-n // -(-n // most))  # the fewest blocks, then as even as possible
+    return size, [(start, min(n, start + size)) for start in range(0, n, size)]
+
+
+def _span(start, count, stride):
+    """Slice of ``count`` indices from ``start`` in steps of ``stride``."""
+    return slice(start, start + stride * (count - 1) + 1, stride)
 
 
 def _reusable(workspace, name, shape, dtype):
@@ -255,35 +275,45 @@ def im2col(X, kernel_shape, stride, pads, out_shape, workspace=None):
     return cols
 
 
-def im2col_channel_major(X, kernel_shape, stride, pads, out_shape, workspace=None):
-    """The im2col matrix in the channel-major layout, with a last row of ones.
-
-    Parameters as for ``im2col``.
+def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
+    """conv2d_forward in the channel-major layout, a block of images at a time.
 
     Returns
     -------
-    (kr*kc*channels + 1, batch*out_rows*out_cols); entry [(i, j, ch), (n, r, c)]
-    is Xpad[n, r*stride + i, c*stride + j, ch], and the last row is all ones
-    (so a matrix product with it adds the bias, see conv2d_forward)
+    Z     (batch*out_rows*out_cols, out_channels)
+    cols  (blocks, K + 1, size*out_rows*out_cols): block k holds images
+          k*size ... k*size + size - 1 (the last block may use fewer columns);
+          entry [k, (i, j, ch), (n, r, c)] is Xpad[n, r*stride + i,
+          c*stride + j, ch] and the last row is all ones, so that the matrix
+          product adds b
     """
     n, rows, width, channels = X.shape
-    kr, kc = kernel_shape
+    kr, kc, _, out_channels = W.shape
+    out_rows, out_cols = out_shape
+    per_image = out_rows * out_cols
+    K = kr * kc * channels
     pr, pc = pads
     # A channels-first padded copy: each image row is then contiguous.
     Xpad = np.zeros((channels, n, rows + 2 * pr, width + 2 * pc), dtype=X.dtype)
     Xpad[:, :, pr:pr + rows, pc:pc + width] = X.transpose(3, 0, 1, 2)
     s_ch, s_n, s_r, s_c = Xpad.strides
-    view = as_strided(
+    fields = as_strided(
         Xpad,
-        shape=(kr, kc, channels, n, *out_shape),
+        shape=(kr, kc, channels, n, out_rows, out_cols),
         strides=(s_r, s_c, s_ch, s_n, s_r * stride, s_c * stride),
         writeable=False,
     )
-    K = kr * kc * channels
-    cols = _reusable(workspace, "cols", (K + 1, n * out_shape[0] * out_shape[1]), X.dtype)
-    cols[:K].reshape(view.shape)[...] = view
-    cols[K] = 1
-    return cols
+    size, blocks = _image_blocks(n, (K + 1) * per_image * X.dtype.itemsize)
+    cols = _reusable(workspace, "cols", (len(blocks), K + 1, size * per_image), X.dtype)
+    W_b = np.concatenate([W.reshape(K, out_channels), b])
+    Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
+    for k, (start, stop) in enumerate(blocks):
+        block = cols[k, :, :(stop - start) * per_image]
+        block[:K].reshape(kr, kc, channels, stop - start, out_rows, out_cols)[...] = \
+            fields[:, :, :, start:stop]
+        block[K] = 1
+        np.matmul(block.T, W_b, out=Z[start * per_image:stop * per_image])
+    return Z, cols
 
 
 def conv2d_forward(X, W, b, stride, pads, workspace=None):
@@ -302,24 +332,73 @@ def conv2d_forward(X, W, b, stride, pads, workspace=None):
     -------
     Z     (batch, out_rows, out_cols, out_channels)
     cols  the im2col matrix that conv2d_backward needs: (positions, K) in
-          the rows layout or (K + 1, positions) in the channel-major layout
-          (with its row of ones), where positions = batch*out_rows*out_cols
-          and K = kr*kc*in_channels. It lives in ``workspace``: the next
-          call overwrites it.
+          the rows layout, where positions = batch*out_rows*out_cols and
+          K = kr*kc*in_channels, or blocks of images in the channel-major
+          layout (see _channel_major_forward). It lives in ``workspace``:
+          the next call overwrites it.
     """
     kr, kc, in_channels, out_channels = W.shape
     out_shape = output_shape(X.shape[1:3], (kr, kc), stride, pads)
-    W_mat = W.reshape(-1, out_channels)
     if _channel_major(in_channels, kc, out_shape[1]):
-        # With few channels K is small and a separate pass adding b would
-        # cost as much as the product; the row of ones adds it instead.
-        cols = im2col_channel_major(X, (kr, kc), stride, pads, out_shape, workspace)
-        Z = cols.T @ np.concatenate([W_mat, b])
+        Z, cols = _channel_major_forward(X, W, b, stride, pads, out_shape, workspace)
     else:
         cols = im2col(X, (kr, kc), stride, pads, out_shape, workspace)
-        Z = cols @ W_mat
+        Z = cols @ W.reshape(-1, out_channels)
         Z += b
     return Z.reshape(X.shape[0], *out_shape, out_channels), cols
+
+
+def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace):
+    """conv2d_backward for the channel-major layout, with the blocks of the forward pass.
+
+    Returns dX, dW and db as conv2d_backward does.
+    """
+    kr, kc, in_channels, out_channels = W.shape
+    n, rows, width, _ = X_shape
+    out_rows, out_cols = out_shape
+    per_image = out_rows * out_cols
+    pr, pc = pads
+    size = cols.shape[2] // per_image
+    K = kr * kc * in_channels
+    # col2im adds every kernel offset's block of dcols into dX, along image
+    # rows: kr*kc adds. For large kernels two rounds are quicker: add the row
+    # shifts into a buffer (whole images at once with stride 1, but numpy
+    # buffers those adds, so they cost about twice as much), then the kc
+    # column shifts into dX. dcols rows are then in the order (j, i, ch).
+    two_rounds = kr * kc > 2 * kr + kc + 1
+    W_mat = (W.transpose(1, 0, 2, 3) if two_rounds else W).reshape(K, out_channels)
+    dcols = _reusable(workspace, "dcols", (K, size * per_image), dZ_mat.dtype)
+    if two_rounds:
+        shifted = _reusable(workspace, "shifted",
+                            (kc, in_channels, size, rows + 2 * pr, out_cols), dZ_mat.dtype)
+    dX_t = np.zeros((in_channels, n, rows + 2 * pr, width + 2 * pc), dtype=dZ_mat.dtype)
+    dW_db = None
+    for k, start in enumerate(range(0, n, size)):
+        stop = min(n, start + size)
+        images = stop - start
+        dZ_block = dZ_mat[start * per_image:stop * per_image]
+        # The row of ones turns the column sums of dZ (db) into the last row.
+        part = _sum_over_positions(cols[k, :, :images * per_image], dZ_block)
+        dW_db = part if dW_db is None else dW_db + part
+        block = dcols[:, :images * per_image]
+        np.matmul(W_mat, dZ_block.T, out=block)
+        block = block.reshape(-1, in_channels, images, out_rows, out_cols)
+        dX_block = dX_t[:, start:stop]
+        if two_rounds:
+            moved = shifted[:, :, :images]
+            moved[...] = 0
+            for i in range(kr):
+                moved[:, :, :, _span(i, out_rows, stride)] += block[i::kr]
+            for j in range(kc):
+                dX_block[:, :, :, _span(j, out_cols, stride)] += moved[j]
+        else:
+            for i in range(kr):
+                for j in range(kc):
+                    dX_block[:, :, _span(i, out_rows, stride), _span(j, out_cols, stride)] += \
+                        block[i * kc + j]
+    dW = dW_db[:-1].reshape(kr, kc, in_channels, out_channels)
+    dX = np.ascontiguousarray(dX_t[:, :, pr:pr + rows, pc:pc + width].transpose(1, 2, 3, 0))
+    return dX, dW, dW_db[-1:].copy()
 
 
 def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
@@ -344,36 +423,19 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
     kr, kc, in_channels, out_channels = W.shape
     n, out_rows, out_cols, _ = dZ.shape
     dZ_mat = dZ.reshape(-1, out_channels)
+    if _channel_major(in_channels, kc, out_cols):  # the layout of cols
+        return _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads,
+                                       (out_rows, out_cols), workspace)
     W_mat = W.reshape(-1, out_channels)
-    channel_major = _channel_major(in_channels, kc, out_cols)  # the layout of cols
-    if channel_major:
-        # The row of ones turns the column sums of dZ (db) into the last row.
-        dW_db = _sum_over_positions(cols, dZ_mat)
-        dW, db = dW_db[:-1], dW_db[-1:].copy()
-    else:
-        dW = _sum_over_positions(cols.T, dZ_mat)
-        db = dZ_mat.sum(axis=0, keepdims=True)
+    dW = _sum_over_positions(cols.T, dZ_mat)
+    db = dZ_mat.sum(axis=0, keepdims=True)
     offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], (out_rows, out_cols)))
     # dX is built a few images at a time, so that each block of dcols is still
     # in the CPU cache when col2im adds it into dX.
     K = W_mat.shape[0]
     per_image = out_rows * out_cols
-    chunk = min(n, max(1, DCOLS_CHUNK_BYTES // (per_image * K * dZ.itemsize)))
-    blocks = [(start, min(n, start + chunk)) for start in range(0, n, chunk)]
-    if channel_major:
-        # Few channels: dcols[i, j, ch] is a (images, out_rows, out_cols) block;
-        # add it into a channels-first dX so the adds run along image rows.
-        dcols = _reusable(workspace, "dcols", (K, chunk * per_image), dZ.dtype)
-        dX_t = np.zeros((in_channels, *X_shape[:3]), dtype=dZ.dtype)
-        for start, stop in blocks:
-            block = dcols[:, :(stop - start) * per_image]
-            np.matmul(W_mat, dZ_mat[start * per_image:stop * per_image].T, out=block)
-            block = block.reshape(kr, kc, in_channels, stop - start, out_rows, out_cols)
-            dX_block = dX_t[:, start:stop]
-            for i, j, out_index, in_index in offsets:
-                dX_block[(slice(None),) + in_index] += block[(i, j, slice(None)) + out_index]
-        return np.ascontiguousarray(dX_t.transpose(1, 2, 3, 0)), dW.reshape(W.shape), db
-    dcols = _reusable(workspace, "dcols", (chunk * per_image, K), dZ.dtype)
+    size, blocks = _image_blocks(n, per_image * K * dZ.itemsize)
+    dcols = _reusable(workspace, "dcols", (size * per_image, K), dZ.dtype)
     dX = np.zeros(X_shape, dtype=dZ.dtype)
     for start, stop in blocks:
         block = dcols[:(stop - start) * per_image]
