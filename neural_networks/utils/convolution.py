@@ -17,10 +17,10 @@ comes in two layouts, chosen from the shapes alone:
   numbers) is contiguous in an NHWC image, so copies run over long spans
   when there are many channels;
 - channel-major layout, in blocks of images, each (kr*kc*channels + 1,
-  positions of the block): with few channels (e.g. 1 or 3 for the first
-  layer of a network) the copies and adds run along image rows, and with
-  stride 1 along whole images, and each block is still in the CPU cache
-  when its matrix product reads it.
+  positions of the block): copies and adds run along an image row
+  (out_cols numbers), which is longer when there are few channels (e.g. 1
+  or 3 for the first layer of a network), and each block is still in the
+  CPU cache when its matrix products read it.
 
 Both give the same numbers; only the memory order differs.
 """
@@ -305,6 +305,8 @@ def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
     )
     size, blocks = _image_blocks(n, (K + 1) * per_image * X.dtype.itemsize)
     cols = _reusable(workspace, "cols", (len(blocks), K + 1, size * per_image), X.dtype)
+    # With few channels K is small and a separate pass adding b would cost
+    # as much as the product; the row of ones adds it instead.
     W_b = np.concatenate([W.reshape(K, out_channels), b])
     Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
     for k, (start, stop) in enumerate(blocks):
@@ -360,11 +362,12 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
     pr, pc = pads
     size = cols.shape[2] // per_image
     K = kr * kc * in_channels
-    # col2im adds every kernel offset's block of dcols into dX, along image
-    # rows: kr*kc adds. For large kernels two rounds are quicker: add the row
-    # shifts into a buffer (whole images at once with stride 1, but numpy
-    # buffers those adds, so they cost about twice as much), then the kc
-    # column shifts into dX. dcols rows are then in the order (j, i, ch).
+    # col2im adds each kernel offset's block of dcols into dX along image
+    # rows: kr*kc adds. Two rounds cost about 1 + 2*kr + kc instead: zero a
+    # buffer, add the kr row shifts into it (whole images at once with stride
+    # 1, but numpy buffers those adds, which makes each cost about two), then
+    # add its kc column shifts into dX. They win for large kernels (5x5: 16
+    # against 25; 3x3: 10 against 9). dcols rows are then in the order (j, i, ch).
     two_rounds = kr * kc > 2 * kr + kc + 1
     W_mat = (W.transpose(1, 0, 2, 3) if two_rounds else W).reshape(K, out_channels)
     dcols = _reusable(workspace, "dcols", (K, size * per_image), dZ_mat.dtype)
