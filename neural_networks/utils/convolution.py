@@ -141,14 +141,15 @@ def windows(Xpad, kernel_shape, stride, out_shape):
     )
 
 
+def _span(start, count, stride):
+    """Slice of ``count`` indices from ``start`` in steps of ``stride``."""
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
 def _offset_slice(i, j, stride, out_shape):
     """Index of the padded-input positions that kernel offset (i, j) touches."""
     out_rows, out_cols = out_shape
-    return (
-        slice(None),
-        slice(i, i + stride * (out_rows - 1) + 1, stride),
-        slice(j, j + stride * (out_cols - 1) + 1, stride),
-    )
+    return slice(None), _span(i, out_rows, stride), _span(j, out_cols, stride)
 
 
 def _clip(offset, pad, in_size, out_size, stride):
@@ -204,11 +205,6 @@ def _image_blocks(n, per_image_bytes):
     most = max(1, BLOCK_BYTES // per_image_bytes)
     size = -(-n // -(-n // most))  # the fewest blocks, then as even as possible
     return size, [(start, min(n, start + size)) for start in range(0, n, size)]
-
-
-def _span(start, count, stride):
-    """Slice of ``count`` indices from ``start`` in steps of ``stride``."""
-    return slice(start, start + stride * (count - 1) + 1, stride)
 
 
 def _reusable(workspace, name, shape, dtype):
