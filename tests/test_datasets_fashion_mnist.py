@@ -25,8 +25,7 @@ from neural_networks.datasets import (
     initialize_dataset,
     read_idx,
 )
-
-SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
+from tests.support import require_fashion_mnist
 
 
 def idx_bytes(magic, array):
@@ -343,16 +342,13 @@ class TestSearchOrder(TempDirTest):
             initialize_dataset("fashion_mnist")
 
 
-@unittest.skipUnless(
-    all((SYSTEM_DIR / f).is_file() for f in FASHION_MNIST_FILES.values()),
-    "the real Fashion-MNIST files are missing: apt-get install dataset-fashion-mnist",
-)
 class TestRealFashionMnist(unittest.TestCase):
-    """The Debian package's files, read from the system folder."""
+    """The official files (the Debian package's, in the system folder, on CI)."""
 
     @classmethod
     def setUpClass(cls):
-        cls.dataset = initialize_dataset("fashion_mnist", batch_size=128, data_dir=SYSTEM_DIR)
+        cls.dataset = initialize_dataset("fashion_mnist", batch_size=128,
+                                         data_dir=require_fashion_mnist())
 
     def test_sizes(self):
         d = self.dataset

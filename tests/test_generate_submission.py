@@ -5,13 +5,14 @@ import importlib
 import importlib.util
 import inspect
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import unittest
 from pathlib import Path
+
+from tests.support import require_pdflatex
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "generate_submission.py"
@@ -73,9 +74,7 @@ def outside_code(text):
 
 def compile_latex(testcase, fragment):
     """\\input ``fragment`` into a minimal article and run pdflatex; return the log."""
-    pdflatex = shutil.which("pdflatex")
-    testcase.assertIsNotNone(pdflatex, "pdflatex is needed (Debian: texlive-latex-base, "
-                                       "texlive-latex-recommended)")
+    pdflatex = require_pdflatex()
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "submission.tex").write_text(fragment)
         Path(tmp, "main.tex").write_text(
