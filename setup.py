@@ -15,6 +15,7 @@ setup(
             "nbformat",
             "ipykernel",
             "threadpoolctl",
+            "ruff",
         ],
     },
 )

@@ -29,7 +29,7 @@ class TestAttrDict(unittest.TestCase):
     def test_missing_attribute(self):
         d = AttrDict(a=1)
         with self.assertRaises(AttributeError):
-            d.b
+            _ = d.b
         self.assertFalse(hasattr(d, "b"))
         self.assertEqual(getattr(d, "b", None), None)
 
