@@ -19,7 +19,12 @@ NeuralNetwork.save / load / train in neural_networks/models.py).
   and the differing settings or shapes.
 - A non-finite loss raises NonFiniteLossError naming the epoch and iteration
   and suggesting a lower learning rate; the bad step is not applied and the
-  last good checkpoint stays byte-identical.
+  last good checkpoint stays byte-identical. Parameters that turn NaN after a
+  finite loss never reach the `last` or `best` checkpoint.
+- Every corrupt checkpoint (truncated, bit-flipped, junk, entries missing,
+  invalid JSON, wrong dtypes or shapes, NaN parameters, another loss or
+  optimizer, another batch size when resuming mid-epoch) is a ValueError
+  naming the file, and the model is left as it was.
 """
 
 import copy
@@ -32,6 +37,7 @@ import tempfile
 import time
 import unittest
 import warnings
+import zlib
 from unittest import mock
 
 import numpy as np
@@ -181,7 +187,8 @@ class TestRoundTrip(TempDirTestCase):
     def test_checkpoint_holds_the_layer_arguments(self):
         model = self.trained(ADAM_ARGS)
         model.save(self.path())
-        arrays, meta = checkpoints.read(self.path())
+        checkpoint = checkpoints.read(self.path())
+        arrays, meta = checkpoint.arrays, checkpoint.meta
         self.assertEqual(meta["layer_args"], json.loads(json.dumps(LAYER_ARGS)))
         self.assertEqual(meta["optimizer_args"], ADAM_ARGS)
         self.assertEqual(meta["epoch"], 1)
@@ -251,20 +258,20 @@ class TestAtomicWrite(TempDirTestCase):
             raise OSError("simulated crash while writing the checkpoint")
 
         with mock.patch.object(np, "savez", savez_that_dies):
-            with self.assertRaisesRegex(OSError, "simulated crash"):
+            with self.assertRaisesRegex(ValueError, "simulated crash"):
                 self.model.save(self.path())
         self.assert_old_checkpoint_intact()
 
     def test_failure_before_the_final_rename(self):
         with mock.patch.object(os, "replace", side_effect=OSError("simulated crash at rename")):
-            with self.assertRaisesRegex(OSError, "simulated crash"):
+            with self.assertRaisesRegex(ValueError, "simulated crash"):
                 self.model.save(self.path())
         self.assert_old_checkpoint_intact()
 
     def test_failed_first_save_leaves_no_file(self):
         target = self.path("other.npz")
         with mock.patch.object(np, "savez", side_effect=OSError("simulated")):
-            with self.assertRaises(OSError):
+            with self.assertRaises(ValueError):
                 self.model.save(target)
         self.assertFalse(os.path.exists(target))
         self.assertEqual(os.listdir(self.folder), ["model.npz"])
@@ -653,6 +660,220 @@ class TestNonFiniteLoss(TempDirTestCase):
                             checkpoint=self.path())
         self.assertIn("epoch 1, iteration 1", str(raised.exception))
         self.assertEqual(os.listdir(self.folder), [])
+
+
+class TestNaNNeverReachesACheckpoint(TempDirTestCase):
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_parameters_that_turn_nan_after_a_finite_loss(self):
+        model = build_model(seed=0)
+        last, best = self.path("last.npz"), self.path("best.npz")
+        model.train(make_dataset(), 1, verbose=False, checkpoint=last, best_checkpoint=best)
+        good = {path: self.read(path) for path in (last, best)}
+        original_update = model.update
+
+        def update(epoch):
+            # The loss of this step was finite; the step itself leaves a NaN.
+            original_update(epoch)
+            if model.iteration == STEPS_PER_EPOCH - 1:
+                model.layers[0].parameters["W"][0, 0, 0, 0] = np.nan
+
+        model.update = update
+        with self.assertRaisesRegex(NonFiniteLossError, "layer 0 parameter W"):
+            model.train(make_dataset(), 1, verbose=False, checkpoint=last, best_checkpoint=best)
+        for path, content in good.items():
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), content, path)
+        self.assertEqual(model.epoch, 1)  # the bad epoch is not counted
+
+    def test_save_refuses_nan(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(), 1, verbose=False)
+        model.layers[1].buffers["running_var"][0, 0] = np.inf
+        with self.assertRaisesRegex(ValueError, "layer 1 buffer running_var"):
+            model.save(self.path())
+        self.assertEqual(os.listdir(self.folder), [])
+
+
+def crc32(array):
+    """The CRC-32 the format documents: over dtype and shape, then the bytes."""
+    header = f"{array.dtype.str}{array.shape}".encode()
+    return zlib.crc32(np.ascontiguousarray(array).tobytes(), zlib.crc32(header))
+
+
+class TestCorruptCheckpoints(TempDirTestCase):
+    """Each way a checkpoint can be broken is a ValueError naming the file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp_class = tempfile.TemporaryDirectory()
+        cls.good = os.path.join(cls._tmp_class.name, "good.npz")
+        model = build_model(seed=0)
+        model.train(make_dataset(), 1, verbose=False, checkpoint=cls.good)
+        with open(cls.good, "rb") as f:
+            cls.good_bytes = f.read()
+        with np.load(cls.good) as archive:
+            cls.good_arrays = {k: archive[k] for k in archive.files}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp_class.cleanup()
+
+    def fresh_model(self, **kwargs):
+        model = build_model(seed=1, **kwargs)
+        model.train(make_dataset(), 1, verbose=False)
+        return model
+
+    def assert_refused(self, path, *fragments, model=None):
+        model = model or self.fresh_model()
+        before, epoch = state_of(model), model.epoch
+        with self.assertRaises(ValueError) as raised:
+            model.load(path)
+        message = str(raised.exception)
+        self.assertIn(path, message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+        self.assertStatesEqual(state_of(model), before)
+        self.assertEqual(model.epoch, epoch)
+        return message
+
+    def write(self, arrays, name="bad.npz", reseal=True):
+        """Write ``arrays`` as a checkpoint, with a matching CRC table if ``reseal``."""
+        arrays = dict(arrays)
+        if reseal:
+            meta = json.loads(str(arrays["meta"]))
+            meta["crc32"] = {k: crc32(v) for k, v in arrays.items() if k != "meta"}
+            arrays["meta"] = np.array(json.dumps(meta))
+        path = self.path(name)
+        np.savez(path, **arrays)
+        return path
+
+    def with_meta(self, change):
+        arrays = dict(self.good_arrays)
+        meta = json.loads(str(arrays["meta"]))
+        change(meta)
+        arrays["meta"] = np.array(json.dumps(meta))
+        return arrays
+
+    def test_truncated(self):
+        for size in (0, 10, len(self.good_bytes) // 2, len(self.good_bytes) - 1):
+            with self.subTest(size=size):
+                path = self.path(f"cut{size}.npz")
+                with open(path, "wb") as f:
+                    f.write(self.good_bytes[:size])
+                self.assert_refused(path)
+
+    def test_junk(self):
+        path = self.path("junk.npz")
+        with open(path, "wb") as f:
+            f.write(np.random.default_rng(0).bytes(5000))
+        self.assert_refused(path, "not a readable checkpoint")
+
+    def test_bit_flips_never_load_other_values(self):
+        # A flip in a part of the zip nobody reads (a timestamp) may load; the
+        # values loaded must then be exactly the saved ones.
+        reference = self.fresh_model().load(self.good)
+        expected = state_of(reference)
+        rng = np.random.default_rng(1)
+        positions = rng.choice(len(self.good_bytes), size=60, replace=False)
+        refused = 0
+        for position in positions:
+            data = bytearray(self.good_bytes)
+            data[position] ^= 1 << int(rng.integers(8))
+            path = self.path("flipped.npz")
+            with open(path, "wb") as f:
+                f.write(data)
+            model = self.fresh_model()
+            try:
+                model.load(path)
+            except ValueError as error:
+                self.assertIn(path, str(error))
+                refused += 1
+                continue
+            self.assertStatesEqual(state_of(model), expected)
+        self.assertGreater(refused, 40)
+
+    def test_missing_entry(self):
+        arrays = dict(self.good_arrays)
+        del arrays["param/0/W"]
+        self.assert_refused(self.write(arrays, reseal=False), "param/0/W", "missing")
+        self.assert_refused(self.write(arrays), "param/0/W", "missing")
+        del arrays["meta"]
+        self.assert_refused(self.write(arrays, reseal=False), "no 'meta'")
+
+    def test_invalid_json(self):
+        arrays = dict(self.good_arrays)
+        arrays["meta"] = np.array('{"format": 2, "layers": [')
+        self.assert_refused(self.write(arrays, reseal=False), "not valid JSON")
+
+    def test_malformed_description(self):
+        self.assert_refused(self.write(self.with_meta(lambda m: m.pop("history"))), "malformed")
+        self.assert_refused(self.write(self.with_meta(lambda m: m.update(epoch=-1))), "epoch")
+
+    def test_changed_values_fail_their_crc(self):
+        arrays = dict(self.good_arrays)
+        arrays["param/5/b"] = arrays["param/5/b"] + 1
+        self.assert_refused(self.write(arrays, reseal=False), "param/5/b", "CRC")
+
+    def test_wrong_dtype(self):
+        arrays = dict(self.good_arrays)
+        arrays["param/0/W"] = arrays["param/0/W"].astype(np.float32)
+        self.assert_refused(self.write(arrays), "param/0/W", "mix dtypes")
+        arrays["param/0/W"] = arrays["param/0/W"].astype(np.int64)
+        self.assert_refused(self.write(arrays), "param/0/W", "int64")
+
+    def test_wrong_shape(self):
+        arrays = dict(self.good_arrays)
+        arrays["param/5/W"] = arrays["param/5/W"][:-1]
+        self.assert_refused(self.write(arrays), "param/5/W", "shape")
+        arrays = dict(self.good_arrays)
+        arrays["optimizer/0.W/m"] = arrays["optimizer/0.W/m"][..., :1]
+        self.assert_refused(self.write(arrays), "optimizer entry 0.W/m")
+
+    def test_nan_parameters(self):
+        arrays = dict(self.good_arrays)
+        arrays["param/1/gamma"] = arrays["param/1/gamma"].copy()
+        arrays["param/1/gamma"][0, 0] = np.nan
+        self.assert_refused(self.write(arrays), "param/1/gamma", "NaN")
+
+    def test_another_loss_or_optimizer(self):
+        l2_layers = copy.deepcopy(LAYER_ARGS)
+        l2_layers[-1]["activation"] = "linear"
+        model = NeuralNetwork("l2", l2_layers, dict(ADAM_ARGS), seed=0)
+        self.assert_refused(self.good, "loss 'cross_entropy'", model=model)
+        self.assert_refused(self.good, "optimizer 'Adam'", "'SGD'",
+                            model=self.fresh_model(optimizer_args=SGD_ARGS))
+
+    def test_another_batch_size_mid_epoch(self):
+        model = build_model(seed=0)
+        dataset = make_dataset()
+        model.train(dataset, 1, verbose=False)
+        # Stop after two steps of the second epoch, then save.
+        sample, calls = dataset.train.sample, []
+
+        def failing_sample():
+            if len(calls) == 2:
+                raise RuntimeError("stop here")
+            calls.append(1)
+            return sample()
+
+        dataset.train.sample = failing_sample
+        with self.assertRaises(RuntimeError):
+            model.train(dataset, 1, verbose=False)
+        self.assertEqual(model.iteration, 2)
+        model.save(self.path("mid.npz"))
+        resumed = build_model(seed=3).load(self.path("mid.npz"))
+        other = make_dataset()
+        other.train.batch_size = BATCH_SIZE // 2
+        other.train.samples_per_epoch = 2 * STEPS_PER_EPOCH
+        before = state_of(resumed)
+        with self.assertRaisesRegex(ValueError, f"batch size {BATCH_SIZE}"):
+            resumed.train(other, 1, verbose=False)
+        self.assertStatesEqual(state_of(resumed), before)
+        resumed.train(make_dataset(), 1, verbose=False)  # the same batch size works
+        self.assertEqual(resumed.epoch, 2)
 
 
 if __name__ == "__main__":

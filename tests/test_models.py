@@ -194,11 +194,12 @@ class TestTrainAndPredict(unittest.TestCase):
             path = model.save_parameters(1)
             self.assertTrue(os.path.isfile(path))
             self.assertTrue(os.path.abspath(path).startswith(os.path.abspath(tmp)))
-            with open(path, "rb") as f:
-                saved = pickle.load(f)
-            for i, layer in enumerate(model.layers):
-                for name, value in layer.parameters.items():
-                    np.testing.assert_array_equal(saved[i][name], value)
+            self.assertTrue(path.endswith("parameters_epoch1.npz"))
+            with np.load(path, allow_pickle=False) as saved:  # no pickles
+                self.assertEqual(sorted(saved.files), ["0.W", "0.b", "1.W", "1.b"])
+                for i, layer in enumerate(model.layers):
+                    for name, value in layer.parameters.items():
+                        np.testing.assert_array_equal(saved[f"{i}.{name}"], value)
 
     def test_save_parameters_needs_a_logger(self):
         self.model.train(self.dataset, 1, verbose=False)

@@ -1,0 +1,312 @@
+"""The training loop, apart from the network (CS231n's Solver beside its model).
+
+A ``Trainer`` runs epochs of mini-batch steps on a ``NeuralNetwork``:
+validation after every epoch, the history, the checkpoint schedule
+(``last`` after every epoch, ``best`` at every new best validation error),
+the guard against non-finite values, and clean stops on Ctrl-C or SIGTERM.
+It keeps no state of its own between runs: the progress (epoch, position
+in the epoch, history) lives on the model and in its checkpoints, so a
+model whose run raised, or that was loaded from a checkpoint, trains on
+from where it stopped.
+"""
+
+import signal
+import threading
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from . import checkpoints
+
+
+class NonFiniteLossError(FloatingPointError):
+    """Training produced a NaN or infinite loss, parameter or validation loss."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during training, after the step in progress was finished
+    and the checkpoint ``checkpoint`` written.
+
+    ``exit_status`` is what a shell reports for that signal: 130 for SIGINT,
+    143 for SIGTERM.
+    """
+
+    def __init__(self, message, checkpoint, signum=signal.SIGINT):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.signum = signum
+        self.exit_status = 128 + int(signum)
+
+
+class StopSignals:
+    """While active, SIGINT and SIGTERM set ``signum`` instead of stopping the
+    process; the handlers in place before come back at the first signal (so a
+    second Ctrl-C stops at once) and on exit."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.signum = None
+        self._previous = {}
+
+    @property
+    def stopped(self):
+        return self.signum is not None
+
+    def _handle(self, signum, frame):
+        self.signum = signum
+        self._put_back()
+
+    def _put_back(self):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+
+    def __enter__(self):
+        if self.enabled:
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.getsignal(signum)
+                signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        self._put_back()
+        return False
+
+
+def check_epochs(epochs):
+    """``epochs`` as an int >= 0, or ValueError."""
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
+    return int(epochs)
+
+
+def check_labels(model, dataset):
+    """Raise ValueError before training if the labels cannot suit the model's loss."""
+    if dataset.train.labels is None:
+        raise ValueError("training needs labels, but the training split has none")
+    for split_name in ("train", "validate"):
+        split = getattr(dataset, split_name)
+        if split is None or split.labels is None:
+            continue
+        labels = split.labels
+        if labels.ndim != 2 or labels.shape[1] != dataset.out_dim:
+            raise ValueError(
+                f"{split_name} labels must have shape (n, {dataset.out_dim}), got {labels.shape}"
+            )
+        if model.loss.name == "cross_entropy":
+            rows_ok = np.all(labels >= 0) and np.allclose(labels.sum(axis=1), 1, atol=1e-6)
+            if not rows_ok:
+                raise ValueError(
+                    f"cross-entropy needs one-hot (or probability) label rows; the "
+                    f"{split_name} labels have negative entries or rows not summing to 1"
+                )
+
+
+class Trainer:
+    """Train a model on a dataset, epoch after epoch.
+
+    Parameters
+    ----------
+    model            a ``NeuralNetwork``
+    dataset          a ``Dataset`` (``validate`` may be None)
+    checkpoint       path written after every epoch and when stopped by a signal
+                     (None: no checkpoint, and Ctrl-C is a plain KeyboardInterrupt)
+    best_checkpoint  path written whenever the validation error reaches a new best
+    on_epoch_end     called as ``on_epoch_end(model, record)`` after each epoch
+    verbose          print a line per epoch and show progress bars
+    progress         "epochs" (one bar over the epochs) or "iterations" (a bar per epoch)
+    """
+
+    def __init__(self, model, dataset, checkpoint=None, best_checkpoint=None,
+                 on_epoch_end=None, verbose=True, progress="epochs"):
+        if progress not in ("epochs", "iterations"):
+            raise ValueError(f"progress must be 'epochs' or 'iterations', got {progress!r}")
+        self.model = model
+        self.dataset = dataset
+        self.checkpoint = checkpoint
+        self.best_checkpoint = best_checkpoint
+        self.on_epoch_end = on_epoch_end
+        self.verbose = verbose
+        self.progress = progress
+
+    def run(self, epochs):
+        """Train ``epochs`` more epochs; a run stopped in the middle of an epoch
+        finishes that epoch as the first of them.
+
+        Returns
+        -------
+        the model's ``epoch_log`` of the last epoch
+
+        Raises
+        ------
+        NonFiniteLossError   a loss, parameter or validation loss became NaN or
+                             infinite; the parameters are those of the last good
+                             step and no checkpoint holds the bad values
+        TrainingInterrupted  SIGINT or SIGTERM (only with ``checkpoint``): the step
+                             in progress finished and the checkpoint was written
+        """
+        epochs = check_epochs(epochs)
+        model, dataset = self.model, self.dataset
+        model.build(n_out=dataset.out_dim)
+        check_labels(model, dataset)
+        if model.has_batchnorm() and hasattr(dataset.train, "min_last_batch"):
+            # Batch normalisation cannot train on a batch of one row.
+            dataset.train.min_last_batch = 2
+        first, last = model.epoch, model.epoch + epochs
+        show_epochs = self.verbose and self.progress == "epochs"
+        epoch_bar = tqdm(range(first, last), desc="epochs", disable=not show_epochs)
+        with StopSignals(enabled=self.checkpoint is not None) as signals:
+            for epoch in epoch_bar:
+                record = self._train_epoch(epoch, last, signals)
+                self._finish_epoch(record)
+                if self.on_epoch_end is not None:
+                    self.on_epoch_end(model, record)
+                if self.verbose:
+                    epoch_bar.write(self._epoch_line(record, last))
+                if signals.stopped:
+                    raise TrainingInterrupted(
+                        f"stopped after epoch {model.epoch}; checkpoint saved to "
+                        f"{self.checkpoint}", self.checkpoint, signals.signum,
+                    )
+        return model.epoch_log
+
+    # -------------------------------------------------------------- one epoch
+
+    def _train_epoch(self, epoch, last, signals):
+        """Run the remaining steps of epoch ``epoch``; return its metrics."""
+        model, data = self.model, self.dataset.train
+        model.set_mode("train")
+        if model.iteration == 0:
+            data.reset()
+            model.epoch_totals = {"loss": 0.0, "error": 0.0, "count": 0}
+        else:
+            self._restore_data_position(data)
+        n_steps = data.samples_per_epoch
+        start = time.perf_counter()
+        bar = tqdm(total=n_steps, initial=model.iteration, desc=f"epoch {epoch + 1}/{last}",
+                   disable=not (self.verbose and self.progress == "iterations"), leave=False)
+        try:
+            while model.iteration < n_steps:
+                self._step(epoch, n_steps, data)
+                bar.update(1)
+                if signals.stopped and model.iteration < n_steps:
+                    model.data_order, model.data_batch_size = data.order.copy(), data.batch_size
+                    self._save(self.checkpoint)
+                    raise TrainingInterrupted(
+                        f"stopped at epoch {epoch + 1}, iteration {model.iteration}; "
+                        f"checkpoint saved to {self.checkpoint}", self.checkpoint, signals.signum,
+                    )
+        finally:
+            bar.close()
+            # Whatever stopped the epoch, the model can train on from here.
+            model.data_order = data.order.copy() if model.iteration else None
+            model.data_batch_size = data.batch_size if model.iteration else None
+        totals = model.epoch_totals
+        return {
+            "epoch": epoch + 1,
+            "train_loss": totals["loss"] / totals["count"],
+            "train_error": totals["error"] / totals["count"],
+            "seconds": time.perf_counter() - start,
+        }
+
+    def _step(self, epoch, n_steps, data):
+        """One mini-batch: forward, loss, backward, update."""
+        model = self.model
+        X, Y = data.sample()
+        try:
+            Y_hat = model.forward(X)
+            L = model.backward(Y, Y_hat)
+        except BaseException:
+            model.clear_gradients()
+            raise
+        if not np.isfinite(L):
+            model.clear_gradients()
+            kept = f"; the last checkpoint ({self.checkpoint}) is kept" if self.checkpoint else ""
+            raise NonFiniteLossError(
+                f"the loss became {L} at epoch {epoch + 1}, iteration {model.iteration + 1}; "
+                f"training stopped before updating the parameters{kept}. Try a lower "
+                f"learning rate (the rate at this step was "
+                f"{model.optimizer.lr(epoch + model.iteration / n_steps):.3g})."
+            )
+        model.update(epoch + model.iteration / n_steps)
+        model.iteration += 1
+        n = X.shape[0]
+        totals = model.epoch_totals
+        totals["loss"] += L * n
+        totals["error"] += model.error(Y, Y_hat) * n
+        totals["count"] += n
+        model.history["iteration_loss"].append(L)
+
+    def _restore_data_position(self, data):
+        """Put the training split back where the unfinished epoch stopped."""
+        model = self.model
+        order = model.data_order
+        if order is None or len(order) != data.n_samples:
+            raise ValueError(
+                f"cannot continue in the middle of epoch {model.epoch + 1}: the model "
+                f"stopped there over a training split of "
+                f"{'unknown size' if order is None else len(order)} examples, this one has "
+                f"{data.n_samples}; train on the same training split"
+            )
+        if model.data_batch_size != data.batch_size:
+            raise ValueError(
+                f"cannot continue in the middle of epoch {model.epoch + 1}: it was run with "
+                f"batch size {model.data_batch_size}, this training split has "
+                f"{data.batch_size}; use the same batch size to finish the epoch"
+            )
+        data.order = order.copy()
+        data.iteration = model.iteration
+
+    def _finish_epoch(self, record):
+        """Validate, check for non-finite values, log, and write the checkpoints."""
+        model, dataset = self.model, self.dataset
+        model.iteration = 0
+        model.data_order = None
+        model.data_batch_size = None
+        model.epoch_log["loss"] = {"train": record["train_loss"]}
+        model.epoch_log["error"] = {"train": record["train_error"]}
+        start = time.perf_counter()
+        if dataset.validate is not None:
+            Y_hat, val_loss = model.predict(dataset.validate.data, dataset.validate.labels)
+            record["validate_loss"] = val_loss
+            record["validate_error"] = model.error(dataset.validate.labels, Y_hat)
+            model.epoch_log["loss"]["validate"] = val_loss
+            model.epoch_log["error"]["validate"] = record["validate_error"]
+        record["seconds"] += time.perf_counter() - start
+        bad = checkpoints.check_finite_parameters(model)
+        if bad is None and not np.isfinite(record.get("validate_loss", 0.0)):
+            bad = "the validation loss"
+        if bad is not None:
+            # The epoch is not counted: its end state must never reach a checkpoint.
+            kept = f"; the last checkpoint ({self.checkpoint}) is kept" if self.checkpoint else ""
+            raise NonFiniteLossError(
+                f"{bad} became NaN or infinite during epoch {record['epoch']}{kept}. Try a "
+                f"lower learning rate or gradient clipping (clip_norm)."
+            )
+        previous_best = min((r["validate_error"] for r in model.history["epochs"]
+                             if "validate_error" in r), default=np.inf)
+        model.epoch += 1
+        model.history["epochs"].append(record)
+        if model.logger is not None:
+            model.logger.push(model.epoch_log)
+        if self.checkpoint is not None:
+            self._save(self.checkpoint)
+        if self.best_checkpoint is not None and \
+                record.get("validate_error", np.inf) < previous_best:
+            self._save(self.best_checkpoint)
+
+    def _save(self, path):
+        if path is not None:
+            checkpoints.save(path, self.model, self.model.data_batch_size)
+
+    @staticmethod
+    def _epoch_line(record, last):
+        line = (f"epoch {record['epoch']}/{last}  train loss {record['train_loss']:.4f}"
+                f"  acc {1 - record['train_error']:.4f}")
+        if "validate_loss" in record:
+            line += (f"  val loss {record['validate_loss']:.4f}"
+                     f"  acc {1 - record['validate_error']:.4f}")
+        return line + f"  ({record['seconds']:.1f} s)"
