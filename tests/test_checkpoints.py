@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 import unittest
-import warnings
 import zlib
 from unittest import mock
 
@@ -45,7 +44,7 @@ import numpy as np
 from neural_networks import checkpoints
 from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import Dataset
-from neural_networks.models import NeuralNetwork, NonFiniteLossError, TrainingInterrupted
+from neural_networks.models import NeuralNetwork
 from neural_networks.utils import AttrDict
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -316,7 +315,7 @@ class TestKilledWhileSaving(TempDirTestCase):
     def test_sigkill_during_save_leaves_a_complete_checkpoint(self):
         path = self.path("large.npz")
         killed_mid_save = False
-        for attempt in range(3):
+        for _attempt in range(3):
             writer = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, path], cwd=REPO_ROOT,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             sent = False
@@ -354,145 +353,6 @@ class TestKilledWhileSaving(TempDirTestCase):
                 self.assertTrue(np.all(value == version), f"layer {i} {name} is not version "
                                                           f"{version} throughout")
         self.assertEqual(model.layers[0].parameters["W"].shape, (2000, 1000))
-
-
-class TestResume(TempDirTestCase):
-    @classmethod
-    def setUpClass(cls):
-        model = build_model(seed=0)
-        model.train(make_dataset(), EPOCHS, verbose=False)
-        cls.uninterrupted = state_of(model)
-        cls.uninterrupted_records = epoch_records(model)
-        cls.uninterrupted_losses = list(model.history["iteration_loss"])
-
-    def first_two_epochs(self):
-        model = build_model(seed=0)
-        model.train(make_dataset(), 2, verbose=False, checkpoint=self.path())
-        return model
-
-    def test_resumed_run_equals_the_uninterrupted_run(self):
-        self.first_two_epochs()
-        np.random.seed(4321)  # disturb the generator: the checkpoint must restore it
-        resumed = build_model(seed=99).load(self.path())
-        self.assertEqual(resumed.epoch, 2)
-        resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
-        self.assertEqual(resumed.epoch, EPOCHS)
-        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
-        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
-        self.assertEqual(resumed.history["iteration_loss"], self.uninterrupted_losses)
-
-    def test_resumed_in_a_fresh_process(self):
-        self.first_two_epochs()
-        state = resume_in_fresh_process(self.path(), EPOCHS - 2, self.folder)
-        self.assertStatesEqual(state, self.uninterrupted)
-
-    def test_the_comparison_notices_missing_state(self):
-        # Controls: resuming without the generator state, or without the
-        # optimizer state, gives different parameters, so the tests above
-        # would notice a checkpoint that lost either.
-        self.first_two_epochs()
-        for lose in ("generator", "optimizer"):
-            with self.subTest(lose=lose):
-                resumed = build_model(seed=99).load(self.path())
-                if lose == "generator":
-                    np.random.seed(4321)
-                else:
-                    resumed.optimizer.cache = {}
-                resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
-                final = state_of(resumed)
-                self.assertFalse(all(np.array_equal(final[k], v)
-                                     for k, v in self.uninterrupted.items()))
-
-    def interrupt_at(self, call):
-        """Train with a checkpoint and send SIGINT from inside the ``call``-th sample()."""
-        model = build_model(seed=0)
-        dataset = make_dataset()
-        original_sample = dataset.train.sample
-        calls = []
-
-        def sample():
-            calls.append(1)
-            if len(calls) == call:
-                os.kill(os.getpid(), signal.SIGINT)
-            return original_sample()
-
-        dataset.train.sample = sample
-        handler = signal.getsignal(signal.SIGINT)
-        try:
-            model.train(dataset, EPOCHS, verbose=False, checkpoint=self.path())
-        except TrainingInterrupted as interrupted:
-            error = interrupted
-        except KeyboardInterrupt:
-            self.fail("Ctrl-C with a checkpoint must raise TrainingInterrupted")
-        else:
-            self.fail("training was not interrupted")
-        self.assertIs(signal.getsignal(signal.SIGINT), handler)  # the handler is put back
-        self.assertEqual(error.checkpoint, self.path())
-        self.assertIsInstance(error, KeyboardInterrupt)
-        # The step during which Ctrl-C came was finished, and no further step taken.
-        self.assertEqual(len(calls), call)
-        self.assertEqual(len(model.history["iteration_loss"]), call)
-        return model, error
-
-    def test_sigint_mid_epoch_then_resume(self):
-        model, error = self.interrupt_at(STEPS_PER_EPOCH + 2)  # epoch 2, step 2
-        self.assertEqual((model.epoch, model.iteration), (1, 2))
-        self.assertIn("epoch 2", str(error))
-        saved = state_of(model)
-
-        np.random.seed(4321)
-        resumed = build_model(seed=99).load(self.path())
-        self.assertEqual((resumed.epoch, resumed.iteration), (1, 2))
-        self.assertStatesEqual(state_of(resumed), saved)
-        resumed.train(make_dataset(), EPOCHS - 1, verbose=False)  # finishes epoch 2 first
-        self.assertEqual(resumed.epoch, EPOCHS)
-        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
-        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
-        self.assertEqual(resumed.history["iteration_loss"], self.uninterrupted_losses)
-
-    def test_sigint_mid_epoch_then_resume_in_a_fresh_process(self):
-        self.interrupt_at(2 * STEPS_PER_EPOCH + 1)  # epoch 3, step 1
-        state = resume_in_fresh_process(self.path(), EPOCHS - 2, self.folder)
-        self.assertStatesEqual(state, self.uninterrupted)
-
-    def test_sigint_at_the_last_step_of_an_epoch(self):
-        model, _ = self.interrupt_at(2 * STEPS_PER_EPOCH)
-        self.assertEqual((model.epoch, model.iteration), (2, 0))
-        resumed = build_model(seed=99).load(self.path())
-        self.assertEqual((resumed.epoch, resumed.iteration), (2, 0))
-        resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
-        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
-
-    def test_ctrl_c_handler_is_put_back_after_a_run(self):
-        def handler(signum, frame):
-            raise AssertionError("not to be called")
-
-        previous = signal.signal(signal.SIGINT, handler)
-        try:
-            model = build_model(seed=0)
-            model.train(make_dataset(), 1, verbose=False, checkpoint=self.path())
-            self.assertIs(signal.getsignal(signal.SIGINT), handler)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def test_sigint_without_a_checkpoint_is_a_plain_keyboard_interrupt(self):
-        model = build_model(seed=0)
-        dataset = make_dataset()
-        original_sample = dataset.train.sample
-
-        def sample():
-            os.kill(os.getpid(), signal.SIGINT)
-            return original_sample()
-
-        dataset.train.sample = sample
-        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        try:
-            with self.assertRaises(KeyboardInterrupt) as raised:
-                model.train(dataset, 1, verbose=False)
-        finally:
-            signal.signal(signal.SIGINT, previous)
-        self.assertNotIsInstance(raised.exception, TrainingInterrupted)
-        self.assertEqual(os.listdir(self.folder), [])
 
 
 class TestDifferentArchitecture(TempDirTestCase):
@@ -573,128 +433,6 @@ class TestDifferentArchitecture(TempDirTestCase):
     def test_same_architecture_loads(self):
         model = build_model(seed=42).load(self.checkpoint)
         self.assertEqual(model.epoch, 1)
-
-
-class TestNonFiniteLoss(TempDirTestCase):
-    def small_l2_model(self, activation="relu"):
-        return NeuralNetwork(
-            "l2",
-            [AttrDict(name="fully_connected", n_out=8, activation=activation),
-             AttrDict(name="fully_connected", n_out=None, activation="linear")],
-            dict(name="SGD", lr=0.01), seed=0,
-        )
-
-    @staticmethod
-    def regression_data(scale=1.0):
-        rng = np.random.default_rng(0)
-        X = rng.normal(size=(20, 3)) * scale
-        Y = rng.normal(size=(20, 2))
-        return Dataset(X, Y, batch_size=5)
-
-    def read(self, path):
-        with open(path, "rb") as f:
-            return f.read()
-
-    def test_data_that_overflows(self):
-        model = self.small_l2_model()
-        model.train(self.regression_data(), 1, verbose=False, checkpoint=self.path())
-        good_bytes = self.read(self.path())
-        good_state = state_of(model)
-        huge = self.regression_data(scale=1e200)  # finite, but the squared error is not
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with self.assertRaises(NonFiniteLossError) as raised:
-                model.train(huge, 3, verbose=False, checkpoint=self.path())
-        message = str(raised.exception)
-        self.assertIn("epoch 2", message)
-        self.assertIn("iteration 1", message)
-        self.assertIn("lower learning rate", message)
-        self.assertIsInstance(raised.exception, FloatingPointError)
-        self.assertEqual(self.read(self.path()), good_bytes)
-        self.assertStatesEqual(state_of(model), good_state)  # the bad step was not applied
-        for value in good_state.values():
-            self.assertTrue(np.all(np.isfinite(value)))
-        self.assertEqual(model.epoch, 1)
-        self.assertEqual(len(model.history["iteration_loss"]), STEPS_PER_EPOCH)
-        self.assertEqual(os.listdir(self.folder), ["model.npz"])
-
-    def test_learning_rate_that_diverges(self):
-        model = self.small_l2_model(activation="linear")
-        dataset = self.regression_data()
-        model.train(dataset, 1, verbose=False, checkpoint=self.path())
-        model.optimizer.lr = lambda epoch: 10.0  # from now on, a rate far too large
-
-        checkpoint_bytes = []
-        after_update = []
-        original_update = model.update
-
-        def update(epoch):
-            original_update(epoch)
-            after_update.append(state_of(model))
-
-        model.update = update
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with self.assertRaises(NonFiniteLossError) as raised:
-                model.train(dataset, 50, verbose=False, checkpoint=self.path(),
-                            on_epoch_end=lambda m, r: checkpoint_bytes.append(self.read(self.path())))
-        message = str(raised.exception)
-        self.assertIn(f"epoch {model.epoch + 1}, iteration {model.iteration + 1}", message)
-        self.assertIn("lower learning rate", message)
-        self.assertGreater(model.epoch, 1)  # it took a few epochs to blow up
-        # The failing step changed nothing: the parameters are the last update's.
-        self.assertStatesEqual(state_of(model), after_update[-1])
-        # The checkpoint is the last one written at an epoch's end, and it is finite.
-        self.assertEqual(self.read(self.path()), checkpoint_bytes[-1])
-        loaded = self.small_l2_model(activation="linear").load(self.path())
-        self.assertEqual(loaded.epoch, model.epoch)
-        for key, value in state_of(loaded).items():
-            self.assertTrue(np.all(np.isfinite(value)), key)
-
-    def test_no_checkpoint_is_written_when_the_first_step_fails(self):
-        model = self.small_l2_model()
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with self.assertRaises(NonFiniteLossError) as raised:
-                model.train(self.regression_data(scale=1e200), 1, verbose=False,
-                            checkpoint=self.path())
-        self.assertIn("epoch 1, iteration 1", str(raised.exception))
-        self.assertEqual(os.listdir(self.folder), [])
-
-
-class TestNaNNeverReachesACheckpoint(TempDirTestCase):
-    def read(self, path):
-        with open(path, "rb") as f:
-            return f.read()
-
-    def test_parameters_that_turn_nan_after_a_finite_loss(self):
-        model = build_model(seed=0)
-        last, best = self.path("last.npz"), self.path("best.npz")
-        model.train(make_dataset(), 1, verbose=False, checkpoint=last, best_checkpoint=best)
-        good = {path: self.read(path) for path in (last, best)}
-        original_update = model.update
-
-        def update(epoch):
-            # The loss of this step was finite; the step itself leaves a NaN.
-            original_update(epoch)
-            if model.iteration == STEPS_PER_EPOCH - 1:
-                model.layers[0].parameters["W"][0, 0, 0, 0] = np.nan
-
-        model.update = update
-        with self.assertRaisesRegex(NonFiniteLossError, "layer 0 parameter W"):
-            model.train(make_dataset(), 1, verbose=False, checkpoint=last, best_checkpoint=best)
-        for path, content in good.items():
-            with open(path, "rb") as f:
-                self.assertEqual(f.read(), content, path)
-        self.assertEqual(model.epoch, 1)  # the bad epoch is not counted
-
-    def test_save_refuses_nan(self):
-        model = build_model(seed=0)
-        model.train(make_dataset(), 1, verbose=False)
-        model.layers[1].buffers["running_var"][0, 0] = np.inf
-        with self.assertRaisesRegex(ValueError, "layer 1 buffer running_var"):
-            model.save(self.path())
-        self.assertEqual(os.listdir(self.folder), [])
 
 
 def crc32(array):

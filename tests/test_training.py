@@ -1,0 +1,465 @@
+"""The training loop (neural_networks/training.py, reached through NeuralNetwork.train).
+
+- Resume is exact: a small net exercising every source of state and
+  randomness (Conv2D, BatchNorm, Pool2D, Flatten, Dropout, FullyConnected;
+  Adam with a cosine schedule with warm-up; crop+flip augmentation) resumed
+  from its epoch-2 checkpoint, in this process and in a fresh one, ends with
+  exactly the parameters (np.array_equal, float64) of the uninterrupted run;
+  so does a run stopped by SIGINT or SIGTERM in the middle of an epoch (and at
+  the last step of one), which raises TrainingInterrupted with its checkpoint
+  and the exit status a shell would report (130, 143).
+- A non-finite loss raises NonFiniteLossError naming the epoch and iteration
+  and suggesting a lower learning rate; the bad step is not applied and the
+  last good checkpoint stays byte-identical. Parameters that turn NaN after a
+  finite loss never reach the `last` or `best` checkpoint.
+- A model whose run raised trains on; a BatchNorm model never meets a batch
+  of one example; misuse (epochs < 0, an unbuilt model, NaN to predict, ...)
+  is a ValueError saying what was expected.
+"""
+
+import os
+import signal
+import unittest
+import warnings
+
+import numpy as np
+
+from neural_networks.datasets import Dataset
+from neural_networks.models import NeuralNetwork, NonFiniteLossError, TrainingInterrupted
+from neural_networks.utils import AttrDict
+from tests.test_checkpoints import (EPOCHS, STEPS_PER_EPOCH, TempDirTestCase, build_model,
+                                    epoch_records, make_dataset, resume_in_fresh_process,
+                                    state_of)
+
+
+class TestResume(TempDirTestCase):
+    @classmethod
+    def setUpClass(cls):
+        model = build_model(seed=0)
+        model.train(make_dataset(), EPOCHS, verbose=False)
+        cls.uninterrupted = state_of(model)
+        cls.uninterrupted_records = epoch_records(model)
+        cls.uninterrupted_losses = list(model.history["iteration_loss"])
+
+    def first_two_epochs(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(), 2, verbose=False, checkpoint=self.path())
+        return model
+
+    def test_resumed_run_equals_the_uninterrupted_run(self):
+        self.first_two_epochs()
+        np.random.seed(4321)  # disturb the generator: the checkpoint must restore it
+        resumed = build_model(seed=99).load(self.path())
+        self.assertEqual(resumed.epoch, 2)
+        resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
+        self.assertEqual(resumed.epoch, EPOCHS)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
+        self.assertEqual(resumed.history["iteration_loss"], self.uninterrupted_losses)
+
+    def test_resumed_in_a_fresh_process(self):
+        self.first_two_epochs()
+        state = resume_in_fresh_process(self.path(), EPOCHS - 2, self.folder)
+        self.assertStatesEqual(state, self.uninterrupted)
+
+    def test_the_comparison_notices_missing_state(self):
+        # Controls: resuming without the generator state, or without the
+        # optimizer state, gives different parameters, so the tests above
+        # would notice a checkpoint that lost either.
+        self.first_two_epochs()
+        for lose in ("generator", "optimizer"):
+            with self.subTest(lose=lose):
+                resumed = build_model(seed=99).load(self.path())
+                if lose == "generator":
+                    np.random.seed(4321)
+                else:
+                    resumed.optimizer.cache = {}
+                resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
+                final = state_of(resumed)
+                self.assertFalse(all(np.array_equal(final[k], v)
+                                     for k, v in self.uninterrupted.items()))
+
+    def interrupt_at(self, call, signum=signal.SIGINT):
+        """Train with a checkpoint and send ``signum`` from inside the ``call``-th sample()."""
+        model = build_model(seed=0)
+        dataset = make_dataset()
+        original_sample = dataset.train.sample
+        calls = []
+
+        def sample():
+            calls.append(1)
+            if len(calls) == call:
+                os.kill(os.getpid(), signum)
+            return original_sample()
+
+        dataset.train.sample = sample
+        handler = signal.getsignal(signal.SIGINT)
+        term_handler = signal.getsignal(signal.SIGTERM)
+        try:
+            model.train(dataset, EPOCHS, verbose=False, checkpoint=self.path())
+        except TrainingInterrupted as interrupted:
+            error = interrupted
+        except KeyboardInterrupt:
+            self.fail("Ctrl-C with a checkpoint must raise TrainingInterrupted")
+        else:
+            self.fail("training was not interrupted")
+        self.assertIs(signal.getsignal(signal.SIGINT), handler)  # the handlers are put back
+        self.assertIs(signal.getsignal(signal.SIGTERM), term_handler)
+        self.assertEqual(error.exit_status, 128 + signum)
+        self.assertEqual(error.checkpoint, self.path())
+        self.assertIsInstance(error, KeyboardInterrupt)
+        # The step during which Ctrl-C came was finished, and no further step taken.
+        self.assertEqual(len(calls), call)
+        self.assertEqual(len(model.history["iteration_loss"]), call)
+        return model, error
+
+    def test_sigint_mid_epoch_then_resume(self):
+        model, error = self.interrupt_at(STEPS_PER_EPOCH + 2)  # epoch 2, step 2
+        self.assertEqual((model.epoch, model.iteration), (1, 2))
+        self.assertIn("epoch 2", str(error))
+        saved = state_of(model)
+
+        np.random.seed(4321)
+        resumed = build_model(seed=99).load(self.path())
+        self.assertEqual((resumed.epoch, resumed.iteration), (1, 2))
+        self.assertStatesEqual(state_of(resumed), saved)
+        resumed.train(make_dataset(), EPOCHS - 1, verbose=False)  # finishes epoch 2 first
+        self.assertEqual(resumed.epoch, EPOCHS)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
+        self.assertEqual(resumed.history["iteration_loss"], self.uninterrupted_losses)
+
+    def test_sigterm_mid_epoch_then_resume(self):
+        model, error = self.interrupt_at(STEPS_PER_EPOCH + 3, signal.SIGTERM)
+        self.assertEqual((model.epoch, model.iteration), (1, 3))
+        self.assertEqual(error.exit_status, 143)
+        resumed = build_model(seed=99).load(self.path())
+        resumed.train(make_dataset(), EPOCHS - 1, verbose=False)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+        self.assertEqual(epoch_records(resumed), self.uninterrupted_records)
+
+    def test_sigint_mid_epoch_then_resume_in_a_fresh_process(self):
+        self.interrupt_at(2 * STEPS_PER_EPOCH + 1)  # epoch 3, step 1
+        state = resume_in_fresh_process(self.path(), EPOCHS - 2, self.folder)
+        self.assertStatesEqual(state, self.uninterrupted)
+
+    def test_sigint_at_the_last_step_of_an_epoch(self):
+        model, _ = self.interrupt_at(2 * STEPS_PER_EPOCH)
+        self.assertEqual((model.epoch, model.iteration), (2, 0))
+        resumed = build_model(seed=99).load(self.path())
+        self.assertEqual((resumed.epoch, resumed.iteration), (2, 0))
+        resumed.train(make_dataset(), EPOCHS - 2, verbose=False)
+        self.assertStatesEqual(state_of(resumed), self.uninterrupted)
+
+    def test_ctrl_c_handler_is_put_back_after_a_run(self):
+        def handler(signum, frame):
+            raise AssertionError("not to be called")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            model = build_model(seed=0)
+            model.train(make_dataset(), 1, verbose=False, checkpoint=self.path())
+            self.assertIs(signal.getsignal(signal.SIGINT), handler)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def test_sigint_without_a_checkpoint_is_a_plain_keyboard_interrupt(self):
+        model = build_model(seed=0)
+        dataset = make_dataset()
+        original_sample = dataset.train.sample
+
+        def sample():
+            os.kill(os.getpid(), signal.SIGINT)
+            return original_sample()
+
+        dataset.train.sample = sample
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with self.assertRaises(KeyboardInterrupt) as raised:
+                model.train(dataset, 1, verbose=False)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.assertNotIsInstance(raised.exception, TrainingInterrupted)
+        self.assertEqual(os.listdir(self.folder), [])
+
+
+class TestNonFiniteLoss(TempDirTestCase):
+    def small_l2_model(self, activation="relu"):
+        return NeuralNetwork(
+            "l2",
+            [AttrDict(name="fully_connected", n_out=8, activation=activation),
+             AttrDict(name="fully_connected", n_out=None, activation="linear")],
+            dict(name="SGD", lr=0.01), seed=0,
+        )
+
+    @staticmethod
+    def regression_data(scale=1.0):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(20, 3)) * scale
+        Y = rng.normal(size=(20, 2))
+        return Dataset(X, Y, batch_size=5)
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_data_that_overflows(self):
+        model = self.small_l2_model()
+        model.train(self.regression_data(), 1, verbose=False, checkpoint=self.path())
+        good_bytes = self.read(self.path())
+        good_state = state_of(model)
+        huge = self.regression_data(scale=1e200)  # finite, but the squared error is not
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError) as raised:
+                model.train(huge, 3, verbose=False, checkpoint=self.path())
+        message = str(raised.exception)
+        self.assertIn("epoch 2", message)
+        self.assertIn("iteration 1", message)
+        self.assertIn("lower learning rate", message)
+        self.assertIsInstance(raised.exception, FloatingPointError)
+        self.assertEqual(self.read(self.path()), good_bytes)
+        self.assertStatesEqual(state_of(model), good_state)  # the bad step was not applied
+        for value in good_state.values():
+            self.assertTrue(np.all(np.isfinite(value)))
+        self.assertEqual(model.epoch, 1)
+        self.assertEqual(len(model.history["iteration_loss"]), STEPS_PER_EPOCH)
+        self.assertEqual(os.listdir(self.folder), ["model.npz"])
+
+    def test_learning_rate_that_diverges(self):
+        model = self.small_l2_model(activation="linear")
+        dataset = self.regression_data()
+        model.train(dataset, 1, verbose=False, checkpoint=self.path())
+        model.optimizer.lr = lambda epoch: 10.0  # from now on, a rate far too large
+
+        checkpoint_bytes = []
+        after_update = []
+        original_update = model.update
+
+        def update(epoch):
+            original_update(epoch)
+            after_update.append(state_of(model))
+
+        model.update = update
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError) as raised:
+                model.train(dataset, 50, verbose=False, checkpoint=self.path(),
+                            on_epoch_end=lambda m, r: checkpoint_bytes.append(self.read(self.path())))
+        message = str(raised.exception)
+        self.assertIn(f"epoch {model.epoch + 1}, iteration {model.iteration + 1}", message)
+        self.assertIn("lower learning rate", message)
+        self.assertGreater(model.epoch, 1)  # it took a few epochs to blow up
+        # The failing step changed nothing: the parameters are the last update's.
+        self.assertStatesEqual(state_of(model), after_update[-1])
+        # The checkpoint is the last one written at an epoch's end, and it is finite.
+        self.assertEqual(self.read(self.path()), checkpoint_bytes[-1])
+        loaded = self.small_l2_model(activation="linear").load(self.path())
+        self.assertEqual(loaded.epoch, model.epoch)
+        for key, value in state_of(loaded).items():
+            self.assertTrue(np.all(np.isfinite(value)), key)
+
+    def test_no_checkpoint_is_written_when_the_first_step_fails(self):
+        model = self.small_l2_model()
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError) as raised:
+                model.train(self.regression_data(scale=1e200), 1, verbose=False,
+                            checkpoint=self.path())
+        self.assertIn("epoch 1, iteration 1", str(raised.exception))
+        self.assertEqual(os.listdir(self.folder), [])
+
+
+class TestNaNNeverReachesACheckpoint(TempDirTestCase):
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_parameters_that_turn_nan_after_a_finite_loss(self):
+        model = build_model(seed=0)
+        last, best = self.path("last.npz"), self.path("best.npz")
+        model.train(make_dataset(), 1, verbose=False, checkpoint=last, best_checkpoint=best)
+        good = {path: self.read(path) for path in (last, best)}
+        original_update = model.update
+
+        def update(epoch):
+            # The loss of this step was finite; the step itself leaves a NaN.
+            original_update(epoch)
+            if model.iteration == STEPS_PER_EPOCH - 1:
+                model.layers[0].parameters["W"][0, 0, 0, 0] = np.nan
+
+        model.update = update
+        with self.assertRaisesRegex(NonFiniteLossError, "layer 0 parameter W"):
+            model.train(make_dataset(), 1, verbose=False, checkpoint=last, best_checkpoint=best)
+        for path, content in good.items():
+            with open(path, "rb") as f:
+                self.assertEqual(f.read(), content, path)
+        self.assertEqual(model.epoch, 1)  # the bad epoch is not counted
+
+    def test_save_refuses_nan(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(), 1, verbose=False)
+        model.layers[1].buffers["running_var"][0, 0] = np.inf
+        with self.assertRaisesRegex(ValueError, "layer 1 buffer running_var"):
+            model.save(self.path())
+        self.assertEqual(os.listdir(self.folder), [])
+
+
+class TestTrainAgain(TempDirTestCase):
+    def test_a_run_that_raised_trains_on(self):
+        uninterrupted = build_model(seed=0)
+        uninterrupted.train(make_dataset(), 2, verbose=False)
+
+        model = build_model(seed=0)
+        dataset = make_dataset()
+        sample, calls = dataset.train.sample, []
+
+        def sample_that_fails_once():
+            calls.append(1)
+            if len(calls) == STEPS_PER_EPOCH + 2:
+                raise OSError("the data went away for a moment")
+            return sample()
+
+        dataset.train.sample = sample_that_fails_once
+        with self.assertRaisesRegex(OSError, "went away"):
+            model.train(dataset, 2, verbose=False)
+        self.assertEqual((model.epoch, model.iteration), (1, 1))
+        for layer in model.layers:  # no half-done step is left behind
+            self.assertFalse(layer.cache)
+        model.train(dataset, 1, verbose=False)  # finishes epoch 2
+        self.assertEqual((model.epoch, model.iteration), (2, 0))
+        self.assertStatesEqual(state_of(model), state_of(uninterrupted))
+
+    def test_after_a_non_finite_loss(self):
+        model = NeuralNetwork("l2", [AttrDict(name="fully_connected", n_out=3,
+                                              activation="linear")],
+                              dict(name="SGD", lr=0.01), seed=0)
+        rng = np.random.default_rng(0)
+        X, Y = rng.normal(size=(20, 4)), rng.normal(size=(20, 3))
+        huge = Dataset(X * 1e200, Y, batch_size=5)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with self.assertRaises(NonFiniteLossError):
+                model.train(huge, 1, verbose=False)
+        model.train(Dataset(X, Y, batch_size=5), 2, verbose=False)
+        self.assertEqual(model.epoch, 2)
+
+
+class TestBatchOfOne(unittest.TestCase):
+    def test_batchnorm_model_with_a_last_batch_of_one_example(self):
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(21, 4))
+        Y = np.eye(3)[rng.integers(0, 3, size=21)]
+        dataset = Dataset(X, Y, batch_size=10)  # batches of 10, 10 and 1
+        model = NeuralNetwork(
+            "cross_entropy",
+            [AttrDict(name="fully_connected", n_out=6, activation="linear"),
+             AttrDict(name="batchnorm", activation="relu"),
+             AttrDict(name="fully_connected", n_out=None, activation="softmax")],
+            dict(name="SGD", lr=0.1), seed=0)
+        sizes = []
+        original_forward = model.forward
+
+        def forward(X):
+            if model.training:
+                sizes.append(X.shape[0])
+            return original_forward(X)
+
+        model.forward = forward
+        model.train(dataset, 2, verbose=False)
+        self.assertEqual(model.epoch, 2)
+        self.assertNotIn(1, sizes)
+        self.assertEqual(sum(sizes), 2 * 21)  # every example, every epoch
+
+
+class TestMisuse(unittest.TestCase):
+    def setUp(self):
+        self.model = NeuralNetwork(
+            "cross_entropy",
+            [AttrDict(name="fully_connected", n_out=4, activation="relu"),
+             AttrDict(name="fully_connected", n_out=None, activation="softmax")],
+            dict(name="SGD", lr=0.1), seed=0)
+        rng = np.random.default_rng(0)
+        self.X = rng.normal(size=(12, 3))
+        self.dataset = Dataset(self.X, np.eye(2)[rng.integers(0, 2, size=12)], batch_size=4)
+
+    def test_epochs_must_be_a_whole_number_at_least_zero(self):
+        for epochs in (-1, 1.5, "3", True, None):
+            with self.subTest(epochs=epochs):
+                with self.assertRaisesRegex(ValueError, "epochs must be a whole number >= 0"):
+                    self.model.train(self.dataset, epochs, verbose=False)
+        self.model.train(self.dataset, 0, verbose=False)
+        self.assertEqual(self.model.epoch, 0)
+
+    def test_forward_on_an_unbuilt_model(self):
+        with self.assertRaisesRegex(ValueError, "output layer is not built"):
+            self.model.forward(self.X)
+        with self.assertRaisesRegex(ValueError, "output layer is not built"):
+            self.model.predict(self.X)
+
+    def test_build_then_forward(self):
+        self.model.build(input_shape=(3,), n_out=2)
+        self.assertEqual(self.model.layers[0].parameters["W"].shape, (3, 4))
+        self.assertEqual(self.model.forward(self.X).shape, (12, 2))
+        with self.assertRaisesRegex(ValueError, "2 units but the data has 5"):
+            self.model.build(n_out=5)
+
+    def test_predict_refuses_nan_and_empty_input(self):
+        self.model.train(self.dataset, 1, verbose=False)
+        bad = self.X.copy()
+        bad[3, 1] = np.nan
+        with self.assertRaisesRegex(ValueError, "NaN"):
+            self.model.predict(bad)
+        with self.assertRaisesRegex(ValueError, "at least one example"):
+            self.model.predict(self.X[:0])
+        with self.assertRaisesRegex(ValueError, "batch_size"):
+            self.model.predict(self.X, batch_size=0)
+
+    def test_cross_entropy_needs_a_softmax_output(self):
+        for output in ("sigmoid", "linear", None):
+            with self.subTest(output=output):
+                with self.assertRaisesRegex(ValueError, "must be 'softmax'"):
+                    NeuralNetwork("cross_entropy",
+                                  [AttrDict(name="fully_connected", n_out=None,
+                                            activation=output)],
+                                  dict(name="SGD", lr=0.1))
+
+    def test_bad_constructor_arguments(self):
+        softmax = [AttrDict(name="fully_connected", n_out=None, activation="softmax")]
+        for args, fragment in (
+            (("cross_entropy", [], dict(name="SGD", lr=0.1)), "at least one layer"),
+            (("cross_entropy", "fully_connected", dict(name="SGD", lr=0.1)), "list of dicts"),
+            (("cross_entropy", [{"n_out": 3}], dict(name="SGD", lr=0.1)), "layer_args[0]"),
+            (("cross_entropy", softmax, {"lr": 0.1}), "optimizer_args"),
+        ):
+            with self.subTest(fragment=fragment):
+                with self.assertRaises(ValueError) as raised:
+                    NeuralNetwork(*args)
+                self.assertIn(fragment, str(raised.exception))
+        with self.assertRaisesRegex(ValueError, "seed"):
+            NeuralNetwork("cross_entropy", softmax, dict(name="SGD", lr=0.1), seed=-1)
+
+    def test_load_state_dict_checks_before_changing(self):
+        self.model.train(self.dataset, 1, verbose=False)
+        state = self.model.state_dict()
+        before = self.model.state_dict()
+        for change, fragment in (
+            (lambda s: s.pop("0.W"), "missing"),
+            (lambda s: s.update({"9.W": s["0.W"]}), "unknown"),
+            (lambda s: s.update({"0.W": s["0.W"][:1]}), "0.W"),
+            (lambda s: s.update({"0.b": s["0.b"] * np.nan}), "NaN"),
+        ):
+            with self.subTest(fragment=fragment):
+                bad = dict(state)
+                change(bad)
+                with self.assertRaisesRegex(ValueError, fragment):
+                    self.model.load_state_dict(bad)
+                for key, value in self.model.state_dict().items():
+                    np.testing.assert_array_equal(value, before[key])
+        state["0.W"] = state["0.W"] * 2
+        self.model.load_state_dict(state)
+        np.testing.assert_array_equal(self.model.layers[0].parameters["W"], state["0.W"])
+
+
+if __name__ == "__main__":
+    unittest.main()
