@@ -1,5 +1,6 @@
 """Execute check_gradients.ipynb in a fresh kernel and read its printed errors."""
 
+import importlib.util
 import re
 import unittest
 from pathlib import Path
@@ -70,6 +71,12 @@ class TestCheckGradientsNotebook(unittest.TestCase):
             for quantity in ("dX", "dW", "db"):
                 self.assertEqual(len(re.findall(rf" {quantity} +relative error", text)),
                                  EXPECTED[heading] // 3, (heading, quantity))
+
+    def test_names_a_command_that_exists(self):
+        intro = self.committed.cells[0].source
+        commands = re.findall(r"`python -m ([\w.]+)`", intro)
+        self.assertEqual(commands, ["neural_networks.gradient_checks"])
+        self.assertIsNotNone(importlib.util.find_spec(commands[0]))
 
     def test_committed_without_outputs(self):
         for cell in self.committed.cells:

@@ -1,12 +1,21 @@
-"""AttrDict, integers_to_one_hot and the feature-scaling helpers."""
+"""AttrDict, integers_to_one_hot, the feature-scaling helpers and the
+layer-level gradient checks of neural_networks/utils/grad_check.py."""
 
+import ast
 import pickle
+import subprocess
+import sys
 import unittest
+from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
-from neural_networks.utils import (AttrDict, center, integers_to_one_hot, normalize,
+from neural_networks.layers import FullyConnected
+from neural_networks.utils import (AttrDict, center, grad_check, integers_to_one_hot, normalize,
                                    standardize)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class TestAttrDict(unittest.TestCase):
@@ -112,6 +121,65 @@ class TestScaling(unittest.TestCase):
         out = standardize(X)
         self.assertTrue(np.all(np.isfinite(out)))
         np.testing.assert_array_equal(out[:, 1], [0.0, 0.0])
+
+
+
+class TestCheckLayer(unittest.TestCase):
+    def test_covers_dX_and_every_parameter(self):
+        rng = np.random.default_rng(1)
+        layer = FullyConnected(n_out=2, activation="tanh")
+        errors = grad_check.check_layer(layer, rng.standard_normal((3, 4)),
+                                        rng.standard_normal((3, 2)))
+        self.assertEqual(list(errors), ["dX", "dW", "db"])
+        self.assertTrue(all(e < 1e-7 for e in errors.values()))
+
+    def test_catches_a_wrong_parameter_gradient(self):
+        rng = np.random.default_rng(2)
+        layer = FullyConnected(n_out=2, activation="linear")
+        original = FullyConnected.backward
+
+        def backward_with_wrong_db(self, dLdY):
+            dX = original(self, dLdY)
+            self.gradients["b"] = 0.5 * self.gradients["b"]
+            return dX
+
+        with mock.patch.object(FullyConnected, "backward", backward_with_wrong_db):
+            errors = grad_check.check_layer(layer, rng.standard_normal((3, 4)),
+                                            rng.standard_normal((3, 2)))
+        self.assertLess(errors["dX"], 1e-7)
+        self.assertLess(errors["dW"], 1e-7)
+        # ||g/2 - g|| / ||g/2 + g|| = 1/3 exactly.
+        self.assertAlmostEqual(errors["db"], 1 / 3, places=6)
+
+    def test_leaves_the_parameters_as_they_were(self):
+        rng = np.random.default_rng(3)
+        X = rng.standard_normal((3, 4))
+        layer = FullyConnected(n_out=2, activation="sigmoid")
+        layer.forward(X)
+        before = {k: v.copy() for k, v in layer.parameters.items()}
+        grad_check.check_layer(layer, X, rng.standard_normal((3, 2)))
+        for name, value in before.items():
+            np.testing.assert_array_equal(layer.parameters[name], value)
+
+
+class TestGradCheckModule(unittest.TestCase):
+    def test_check_gradients_is_reexported_by_utils(self):
+        # In a fresh interpreter, so that nothing else imported grad_check first.
+        code = ("import neural_networks.utils as u; "
+                "assert u.check_gradients is u.grad_check.check_gradients; print('ok')")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.stdout.strip(), "ok", proc.stderr)
+
+    def test_imports_only_numpy(self):
+        # utils sits below the layers: grad_check must not import them (nor
+        # anything else of the package), or importing utils becomes circular.
+        tree = ast.parse(Path(grad_check.__file__).read_text())
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names}
+        imported |= {"." * node.level + (node.module or "") for node in ast.walk(tree)
+                     if isinstance(node, ast.ImportFrom)}
+        self.assertEqual(imported, {"numpy"})
 
 
 if __name__ == "__main__":

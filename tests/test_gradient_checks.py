@@ -1,5 +1,5 @@
-"""Tests of the gradient-check report in neural_networks/utils/grad_check.py
-and its command ``python -m neural_networks.utils.grad_check``."""
+"""Tests of the gradient-check report, neural_networks/gradient_checks.py, and its
+command ``python -m neural_networks.gradient_checks``."""
 
 import contextlib
 import io
@@ -13,8 +13,7 @@ from unittest import mock
 import numpy as np
 
 from neural_networks.activations import ReLU
-from neural_networks.layers import FullyConnected
-from neural_networks.utils import grad_check
+from neural_networks import gradient_checks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,7 +25,7 @@ EXPECTED_CHECKS = 6 + 3 * 3 + 5 * 3 + 6 + 2 + 2
 def run_main(*args):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        code = grad_check.main(list(args))
+        code = gradient_checks.main(list(args))
     return code, stdout.getvalue()
 
 
@@ -34,7 +33,7 @@ class TestCommand(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.proc = subprocess.run(
-            [sys.executable, "-m", "neural_networks.utils.grad_check"], cwd=REPO_ROOT,
+            [sys.executable, "-m", "neural_networks.gradient_checks"], cwd=REPO_ROOT,
             capture_output=True, text=True, timeout=300,
         )
         cls.rows = [line.split() for line in cls.proc.stdout.splitlines()
@@ -67,6 +66,13 @@ class TestCommand(unittest.TestCase):
         self.assertNotIn("RuntimeWarning", self.proc.stderr)
         self.assertNotIn("found in sys.modules", self.proc.stderr)
 
+    def test_the_old_command_fails_and_names_the_new_one(self):
+        proc = subprocess.run([sys.executable, "-m", "neural_networks.utils.grad_check"],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("python -m neural_networks.gradient_checks", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+
 
 class TestFailures(unittest.TestCase):
     def test_a_wrong_gradient_fails_and_exits_nonzero(self):
@@ -86,55 +92,16 @@ class TestFailures(unittest.TestCase):
 
 
 class TestHelpers(unittest.TestCase):
-    def test_check_layer_covers_dX_and_every_parameter(self):
-        rng = np.random.default_rng(1)
-        layer = FullyConnected(n_out=2, activation="tanh")
-        errors = grad_check.check_layer(layer, rng.standard_normal((3, 4)),
-                                        rng.standard_normal((3, 2)))
-        self.assertEqual(list(errors), ["dX", "dW", "db"])
-        self.assertTrue(all(e < 1e-7 for e in errors.values()))
-
-    def test_check_layer_catches_a_wrong_parameter_gradient(self):
-        rng = np.random.default_rng(2)
-        layer = FullyConnected(n_out=2, activation="linear")
-        original = FullyConnected.backward
-
-        def backward_with_wrong_db(self, dLdY):
-            dX = original(self, dLdY)
-            self.gradients["b"] = 0.5 * self.gradients["b"]
-            return dX
-
-        with mock.patch.object(FullyConnected, "backward", backward_with_wrong_db):
-            errors = grad_check.check_layer(layer, rng.standard_normal((3, 4)),
-                                            rng.standard_normal((3, 2)))
-        self.assertLess(errors["dX"], 1e-7)
-        self.assertLess(errors["dW"], 1e-7)
-        # ||g/2 - g|| / ||g/2 + g|| = 1/3 exactly.
-        self.assertAlmostEqual(errors["db"], 1 / 3, places=6)
-
-    def test_check_layer_leaves_the_parameters_as_they_were(self):
-        rng = np.random.default_rng(3)
-        X = rng.standard_normal((3, 4))
-        layer = FullyConnected(n_out=2, activation="sigmoid")
-        layer.forward(X)
-        before = {k: v.copy() for k, v in layer.parameters.items()}
-        grad_check.check_layer(layer, X, rng.standard_normal((3, 2)))
-        for name, value in before.items():
-            np.testing.assert_array_equal(layer.parameters[name], value)
-
     def test_away_from_zero(self):
         Z = np.array([-0.05, 0.0, 0.05, -2.0])
-        np.testing.assert_allclose(grad_check.away_from_zero(Z), [-0.15, 0.1, 0.15, -2.1])
+        np.testing.assert_allclose(gradient_checks.away_from_zero(Z), [-0.15, 0.1, 0.15, -2.1])
 
-    def test_check_gradients_is_reexported_by_utils(self):
-        from neural_networks.utils import check_gradients
-        self.assertIs(check_gradients, grad_check.check_gradients)
-        # In a fresh interpreter, before anything imported grad_check itself.
-        code = ("import neural_networks.utils as u; "
-                "assert u.check_gradients is u.grad_check.check_gradients; print('ok')")
-        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT,
-                              capture_output=True, text=True, timeout=120)
-        self.assertEqual(proc.stdout.strip(), "ok", proc.stderr)
+    def test_format_errors_marks_each_quantity(self):
+        text = gradient_checks.format_errors("Conv2D", {"dX": 3e-11, "dW": 0.25}, tol=1e-7)
+        lines = text.splitlines()
+        self.assertEqual(len(lines), 2)
+        self.assertRegex(lines[0], r"^Conv2D +dX +relative error 3\.000e-11  pass$")
+        self.assertRegex(lines[1], r"^Conv2D +dW +relative error 2\.500e-01  FAIL$")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,147 @@
+"""The gradient-check report: every activation, layer and loss of the library
+against central finite differences in float64.
+
+``check_gradients.ipynb`` walks through the same cases one cell at a time;
+without Jupyter, ``python -m neural_networks.gradient_checks`` prints them as
+one table and exits non-zero if any check fails.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from .activations import initialize_activation
+from .layers import Conv2D, Flatten, FullyConnected, Pool2D
+from .losses import initialize_loss
+from .utils.grad_check import check_activation, check_layer, check_loss
+
+#: A check passes when its relative error is below this (float64 inputs).
+TOLERANCE = 1e-7
+
+#: What the report checks. Each entry is small enough to read at a glance.
+ACTIVATION_NAMES = ["linear", "sigmoid", "tanh", "arctan", "relu", "softmax"]
+#: FullyConnected: (n_out, activation)
+FULLY_CONNECTED_CASES = [(3, "relu"), (4, "sigmoid"), (3, "softmax")]
+#: Conv2D: (kernel_shape, stride, pad)
+CONV2D_CASES = [
+    ((3, 3), 1, "same"),
+    ((1, 1), 1, "valid"),
+    ((2, 3), 2, "valid"),
+    ((3, 2), 2, 1),
+    ((5, 5), 1, "same"),
+]
+#: Pool2D: (mode, kernel_shape, stride, pad)
+POOL2D_CASES = [
+    ("max", (2, 2), 2, 0),
+    ("max", (3, 3), 1, "same"),
+    ("max", (2, 3), 1, 1),
+    ("average", (2, 2), 2, 0),
+    ("average", (3, 3), 1, "same"),
+    ("average", (3, 2), 2, 1),
+]
+#: Flatten: keep_dim
+FLATTEN_CASES = ["first", "last"]
+LOSS_NAMES = ["cross_entropy", "l2"]
+
+
+def away_from_zero(Z, margin=0.1):
+    """Move every entry at least ``margin`` away from 0, keeping its sign.
+
+    Finite differences are wrong across a kink (ReLU at 0), so the
+    activation checks keep their inputs clear of it.
+    """
+    return np.where(Z >= 0, Z + margin, Z - margin)
+
+
+def format_errors(piece, errors, tol=TOLERANCE):
+    """One line per quantity: ``piece  quantity  relative error 1.2e-10  pass``."""
+    return "\n".join(
+        f"{piece:<36} {quantity:<7} relative error {err:.3e}  "
+        f"{'pass' if err < tol else 'FAIL'}"
+        for quantity, err in errors.items()
+    )
+
+
+def print_errors(piece, errors, tol=TOLERANCE):
+    """Print ``format_errors`` (what every cell of the notebook shows)."""
+    print(format_errors(piece, errors, tol))
+
+
+def run_all_checks(seed=0):
+    """Run every check of the report in float64.
+
+    Returns
+    -------
+    list of (piece, quantity, relative error) tuples, in the order
+    activations, FullyConnected, Conv2D, Pool2D, Flatten, losses
+    """
+    np.random.seed(seed)  # weight initialisers draw from numpy's global generator
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add(piece, errors):
+        rows.extend((piece, quantity, err) for quantity, err in errors.items())
+
+    for name in ACTIVATION_NAMES:
+        Z = away_from_zero(rng.standard_normal((4, 5)))
+        add(f"activation {name}", check_activation(initialize_activation(name), Z,
+                                                   rng.standard_normal((4, 5))))
+    for n_out, activation in FULLY_CONNECTED_CASES:
+        layer = FullyConnected(n_out=n_out, activation=activation)
+        add(f"FullyConnected {n_out} {activation}",
+            check_layer(layer, rng.standard_normal((4, 5)), rng.standard_normal((4, n_out))))
+    X = rng.standard_normal((2, 7, 6, 3))
+    for kernel_shape, stride, pad in CONV2D_CASES:
+        layer = Conv2D(n_out=4, kernel_shape=kernel_shape, activation="tanh",
+                       stride=stride, pad=pad)
+        dLdY = rng.standard_normal(layer.forward(X).shape)
+        add(f"Conv2D k{kernel_shape} s{stride} pad {pad!r}", check_layer(layer, X, dLdY))
+    for mode, kernel_shape, stride, pad in POOL2D_CASES:
+        layer = Pool2D(kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad)
+        dLdY = rng.standard_normal(layer.forward(X).shape)
+        add(f"Pool2D {mode} k{kernel_shape} s{stride} pad {pad!r}", check_layer(layer, X, dLdY))
+    for keep_dim in FLATTEN_CASES:
+        layer = Flatten(keep_dim=keep_dim)
+        dLdY = rng.standard_normal(layer.forward(X).shape)
+        add(f"Flatten keep_dim {keep_dim!r}", check_layer(layer, X, dLdY))
+    for name in LOSS_NAMES:
+        Y = np.eye(3)[rng.integers(0, 3, size=6)]
+        logits = rng.standard_normal((6, 3))
+        Y_hat = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        add(f"loss {name}", check_loss(initialize_loss(name), Y, Y_hat))
+    return rows
+
+
+def format_table(rows, tol=TOLERANCE):
+    """The report: one row per check (piece, quantity, relative error, pass/fail)."""
+    width = max([len("piece")] + [len(piece) for piece, _, _ in rows])
+    lines = [f"{'piece':<{width}}  {'quantity':<8}  {'relative error':>14}  result",
+             "-" * (width + 36)]
+    for piece, quantity, err in rows:
+        lines.append(f"{piece:<{width}}  {quantity:<8}  {err:>14.3e}  "
+                     f"{'pass' if err < tol else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    """Print the report; return 0 when every check passes, 1 otherwise."""
+    parser = argparse.ArgumentParser(
+        prog="python -m neural_networks.gradient_checks",
+        description="Check every activation, layer and loss of neural_networks against "
+                    "central finite differences in float64.",
+    )
+    parser.add_argument("--tol", type=float, default=TOLERANCE,
+                        help="largest relative error that passes (default %(default)g)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    args = parser.parse_args(argv)
+    rows = run_all_checks(seed=args.seed)
+    print(format_table(rows, args.tol))
+    failed = [row for row in rows if not row[2] < args.tol]
+    print(f"{len(rows) - len(failed)} of {len(rows)} checks passed "
+          f"(relative error < {args.tol:g})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
