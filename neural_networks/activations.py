@@ -9,6 +9,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .utils.registry import build
+
 
 class Activation(ABC):
     """Base class: ``activation(Z)`` is ``activation.forward(Z)``."""
@@ -106,13 +108,13 @@ ACTIVATIONS = {
 
 
 def initialize_activation(name):
-    """Build an activation from its name (one of ``ACTIVATIONS``)."""
+    """Build an activation from its name (one of ``ACTIVATIONS``).
+
+    None means "linear"; an ``Activation`` instance is returned as it is.
+    An unknown name is a ValueError listing the valid ones.
+    """
     if name is None:
         name = "linear"
     if isinstance(name, Activation):
         return name
-    if name not in ACTIVATIONS:
-        raise ValueError(
-            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}"
-        )
-    return ACTIVATIONS[name]()
+    return build(ACTIVATIONS, "activation", name, {})

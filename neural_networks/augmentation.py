@@ -7,7 +7,11 @@ generator, so a model's seed (and a checkpoint's saved generator state)
 makes them reproducible.
 """
 
+import numbers
+
 import numpy as np
+
+from .utils.registry import build
 
 
 class RandomCropFlip:
@@ -26,10 +30,16 @@ class RandomCropFlip:
     """
 
     def __init__(self, pad=4, flip=True, flip_probability=0.5):
-        if not isinstance(pad, (int, np.integer)) or pad < 0:
+        if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
             raise ValueError(f"pad must be an int >= 0, got {pad!r}")
-        if not 0 <= flip_probability <= 1:
-            raise ValueError(f"flip_probability must be in [0, 1], got {flip_probability!r}")
+        if flip is not True and flip is not False:
+            raise ValueError(f"flip must be True or False, got {flip!r}")
+        # The negated test also refuses NaN; a string or None fails the isinstance.
+        if (isinstance(flip_probability, bool) or not isinstance(flip_probability, numbers.Real)
+                or not 0 <= flip_probability <= 1):
+            raise ValueError(
+                f"flip_probability must be a number in [0, 1], got {flip_probability!r}"
+            )
         self.pad = int(pad)
         self.flip = flip
         self.flip_probability = flip_probability
@@ -70,11 +80,12 @@ AUGMENTATIONS = {"crop_flip": RandomCropFlip, "flip": RandomFlip}
 
 
 def initialize_augmentation(name, **options):
-    """Build an augmentation by name (``"crop_flip"``, ``"flip"``); None gives None (none)."""
+    """Build an augmentation by name (``"crop_flip"``, ``"flip"``); None gives None (none).
+
+    ``options`` are the class's settings (``pad``, ``flip``,
+    ``flip_probability``); an unknown name, or an option the augmentation
+    does not take, is a ValueError listing what is accepted.
+    """
     if name is None:
         return None
-    if name not in AUGMENTATIONS:
-        raise ValueError(
-            f"unknown augmentation {name!r}; expected one of {sorted(AUGMENTATIONS)}"
-        )
-    return AUGMENTATIONS[name](**options)
+    return build(AUGMENTATIONS, "augmentation", name, options)

@@ -8,6 +8,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from .utils.registry import build
+
 
 def _check_pair(name, Y, Y_hat):
     """Raise ValueError unless labels and predictions have the same shape."""
@@ -82,7 +84,8 @@ LOSSES = {"cross_entropy": CrossEntropy, "l2": L2}
 
 
 def initialize_loss(name):
-    """Build a loss from its name: ``"cross_entropy"`` or ``"l2"``."""
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}")
-    return LOSSES[name](name)
+    """Build a loss from its name: ``"cross_entropy"`` or ``"l2"``; the loss keeps the name.
+
+    An unknown name is a ValueError listing the valid ones.
+    """
+    return build(LOSSES, "loss", name, {"name": name})

@@ -10,25 +10,51 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .schedulers import initialize_scheduler
+from .schedulers import check_flag, check_number, initialize_scheduler
+from .utils.registry import build, lookup
+
+
+def _check_course_schedule(lr_decay, staircase, stage_length):
+    """Check the course's exponential-schedule settings under the optimizer's names for them."""
+    if lr_decay is not None:
+        check_number("lr_decay", lr_decay, above=0)
+    if staircase is not None:
+        check_flag("staircase", staircase)
+    if stage_length is not None:
+        check_number("stage_length", stage_length, above=0)
 
 
 class Optimizer(ABC):
-    """Base class: a learning-rate schedule, clipping, weight decay and state."""
+    """Base class: a learning-rate schedule, clipping, weight decay and state.
 
-    def __init__(self, lr, lr_scheduler="constant", lr_decay=None, stage_length=None,
-                 staircase=None, clip_norm=None, weight_decay=0.0, schedule_options=None):
+    The schedule is built here from ``lr_scheduler`` and the schedule
+    settings (see ``initialize_scheduler``); a setting left None takes the
+    schedule's default, and one the schedule does not take is a ValueError.
+    """
+
+    def __init__(self, lr, lr_scheduler="constant", clip_norm=None, weight_decay=0.0,
+                 lr_decay=None, staircase=None, stage_length=None, milestones=None,
+                 total_epochs=None, warmup_epochs=None, min_lr=None, warmup_start=None):
+        _check_course_schedule(lr_decay, staircase, stage_length)
         self.lr = initialize_scheduler(
-            lr_scheduler, lr=lr, decay=lr_decay, stage_length=stage_length, staircase=staircase,
-            **(schedule_options or {}),
+            lr_scheduler, lr, decay=lr_decay, stage_length=stage_length, staircase=staircase,
+            milestones=milestones, total_epochs=total_epochs, warmup_epochs=warmup_epochs,
+            min_lr=min_lr, warmup_start=warmup_start,
         )
-        if clip_norm is not None and clip_norm <= 0:
-            raise ValueError(f"clip_norm must be > 0 or None, got {clip_norm!r}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
+        if clip_norm is not None:
+            check_number("clip_norm", clip_norm, above=0)
         self.clip_norm = clip_norm
-        self.weight_decay = weight_decay
+        self.weight_decay = check_number("weight_decay", weight_decay, at_least=0)
         self.cache = {}
+
+    @staticmethod
+    def _check_param(param_name, param):
+        # Adam's eps (1e-8) and small steps round to 0 in float16; refuse it plainly.
+        if param.dtype == np.float16:
+            raise ValueError(
+                f"float16 parameters are not supported: use float32 or float64 "
+                f"(parameter {param_name!r} is float16)"
+            )
 
     def _clip(self, param_grad):
         """Rescale a gradient whose norm exceeds ``clip_norm`` to that norm."""
@@ -69,12 +95,12 @@ class SGD(Optimizer):
 
     def __init__(self, lr, lr_scheduler="constant", momentum=0.0, clip_norm=None,
                  lr_decay=None, staircase=None, stage_length=None, weight_decay=0.0,
-                 **schedule_options):
-        super().__init__(lr, lr_scheduler, lr_decay, stage_length, staircase, clip_norm,
-                         weight_decay, schedule_options)
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum!r}")
-        self.momentum = momentum
+                 milestones=None, total_epochs=None, warmup_epochs=None, min_lr=None,
+                 warmup_start=None):
+        super().__init__(lr, lr_scheduler, clip_norm, weight_decay, lr_decay, staircase,
+                         stage_length, milestones, total_epochs, warmup_epochs, min_lr,
+                         warmup_start)
+        self.momentum = check_number("momentum", momentum, at_least=0, below=1)
 
     def update(self, param_name, param, param_grad, epoch):
         """One SGD step.
@@ -89,7 +115,12 @@ class SGD(Optimizer):
         Returns
         -------
         delta, same shape and dtype as param
+
+        Raises
+        ------
+        ValueError for a float16 parameter
         """
+        self._check_param(param_name, param)
         grad = self._clip(param_grad)
         if self.weight_decay:
             grad = grad + self.weight_decay * param
@@ -115,20 +146,18 @@ class Adam(Optimizer):
 
     def __init__(self, lr, lr_scheduler="constant", beta1=0.9, beta2=0.999, eps=1e-8,
                  weight_decay=0.0, clip_norm=None, lr_decay=None, staircase=None,
-                 stage_length=None, **schedule_options):
-        super().__init__(lr, lr_scheduler, lr_decay, stage_length, staircase, clip_norm,
-                         weight_decay, schedule_options)
-        for what, beta in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= beta < 1:
-                raise ValueError(f"{what} must be in [0, 1), got {beta!r}")
-        if eps <= 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
-        self.beta1 = beta1
-        self.beta2 = beta2
-        self.eps = eps
+                 stage_length=None, milestones=None, total_epochs=None, warmup_epochs=None,
+                 min_lr=None, warmup_start=None):
+        super().__init__(lr, lr_scheduler, clip_norm, weight_decay, lr_decay, staircase,
+                         stage_length, milestones, total_epochs, warmup_epochs, min_lr,
+                         warmup_start)
+        self.beta1 = check_number("beta1", beta1, at_least=0, below=1)
+        self.beta2 = check_number("beta2", beta2, at_least=0, below=1)
+        self.eps = check_number("eps", eps, above=0)
 
     def update(self, param_name, param, param_grad, epoch):
         """One Adam step; same protocol as ``SGD.update``."""
+        self._check_param(param_name, param)
         grad = self._clip(param_grad)
         if self.weight_decay and not self.decoupled:
             grad = grad + self.weight_decay * param
@@ -165,25 +194,44 @@ def initialize_optimizer(name, lr, lr_scheduler=None, momentum=None, clip_norm=N
                          lr_decay=None, staircase=None, stage_length=None, **options):
     """Build an optimizer from its name; arguments left None take the class default.
 
+    Every keyword must be one the optimizer or its schedule takes: a misspelt
+    one (``betas=``, ``weight_decai=``, ``warmup=``) is a ValueError listing
+    the accepted ones, and so is a schedule setting the chosen schedule has
+    no use for (``milestones`` with "cosine", ``lr_decay`` with "cosine").
+
+    One exception, kept for the course's configs, which hand ``lr_decay``,
+    ``stage_length`` and ``staircase`` to every optimizer whatever its
+    schedule: with the constant schedule (``lr_scheduler`` None or
+    "constant") those three are checked (``lr_decay`` and ``stage_length``
+    finite and > 0, ``staircase`` True or False), then ignored, as the
+    course's code ignored them. ``lr_decay`` is the schedule's ``decay``, and
+    error messages from the schedule call it that.
+
     Parameters
     ----------
     name          "SGD", "Adam" or "AdamW"
-    lr            base learning rate
+    lr            base learning rate, a finite number > 0
     lr_scheduler  schedule name (see ``initialize_scheduler``), "constant" by default
-    options       ``weight_decay``; ``beta1``, ``beta2``, ``eps`` (Adam);
-                  schedule settings such as ``total_epochs``, ``warmup_epochs``
+    momentum      SGD only, in [0, 1)
+    clip_norm     gradient norm limit, > 0
+    lr_decay, staircase, stage_length   the exponential and step schedules' settings
+    options       ``weight_decay``; ``beta1``, ``beta2``, ``eps`` (Adam, AdamW);
+                  ``milestones`` (step); ``total_epochs``, ``warmup_epochs``,
+                  ``min_lr``, ``warmup_start`` (cosine)
+
+    Returns
+    -------
+    an ``Optimizer``
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {sorted(OPTIMIZERS)}")
+    lookup(OPTIMIZERS, "optimizer", name)
+    # build() drops None values, so a missing lr is caught here, by name.
+    check_number("lr", lr, above=0)
     if momentum is not None and name != "SGD":
         raise ValueError(f"momentum is a setting of SGD, not of {name} (use beta1)")
-    kwargs = {
-        "lr_scheduler": lr_scheduler,
-        "momentum": momentum,
-        "clip_norm": clip_norm,
-        "lr_decay": lr_decay,
-        "staircase": staircase,
-        "stage_length": stage_length,
-        **options,
-    }
-    return OPTIMIZERS[name](lr, **{k: v for k, v in kwargs.items() if v is not None})
+    course_schedule = {"lr_decay": lr_decay, "staircase": staircase, "stage_length": stage_length}
+    if lr_scheduler in (None, "constant"):
+        _check_course_schedule(lr_decay, staircase, stage_length)
+        course_schedule = {}
+    settings = {"lr": lr, "lr_scheduler": lr_scheduler, "momentum": momentum,
+                "clip_norm": clip_norm, **course_schedule, **options}
+    return build(OPTIMIZERS, "optimizer", name, settings)

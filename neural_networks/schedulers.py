@@ -4,17 +4,64 @@
 iterations_per_epoch``), so smooth schedules such as cosine and warm-up move
 every step; stepwise schedules (constant, staircase, step) see the same
 value for the whole epoch.
+
+Every setting is checked when the schedule is built: a learning rate, decay
+or stage length that is not a finite number in range is a ``ValueError``
+naming the setting and the value, never a NaN found epochs later.
 """
 
-import inspect
 import math
+import numbers
+import operator
+
+from .utils.registry import build
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def check_number(what, value, above=None, at_least=None, below=None, at_most=None):
+    """Return ``value`` if it is a finite real number within the bounds given.
+
+    bool, strings, None and NaN are not numbers here. A bound left None is
+    no bound.
+
+    Parameters
+    ----------
+    what      the setting's name, for the message
+    value     the value to check
+    above, at_least, below, at_most   strict and non-strict bounds
+
+    Returns
+    -------
+    ``value``, unchanged
+
+    Raises
+    ------
+    ValueError naming ``what``, the bounds and the value that came
+    """
+    limits = [(sign, bound) for sign, bound in
+              ((">", above), (">=", at_least), ("<", below), ("<=", at_most)) if bound is not None]
+    expected = " and ".join(["a finite number"] + [f"{sign} {bound}" for sign, bound in limits])
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    # An int too large for a float is still finite; math.isfinite would overflow on it.
+    if (not is_number or not (isinstance(value, numbers.Integral) or math.isfinite(value))
+            or not all(_COMPARE[sign](value, bound) for sign, bound in limits)):
+        raise ValueError(f"{what} must be {expected}, got {value!r}")
+    return value
+
+
+def check_flag(what, value):
+    """Return ``value`` if it is True or False; ValueError otherwise (a string "False" is true)."""
+    if value is not True and value is not False:
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return value
 
 
 class ConstantLR:
     """lr(epoch) = lr."""
 
     def __init__(self, lr):
-        self.lr = lr
+        self.lr = check_number("lr", lr, above=0)
 
     def __call__(self, epoch):
         return self.lr
@@ -24,12 +71,10 @@ class ExponentialLR:
     """lr(epoch) = lr * decay ** (epoch / stage_length), exponent floored if staircase."""
 
     def __init__(self, lr, decay=0.1, stage_length=1, staircase=False):
-        if stage_length <= 0:
-            raise ValueError(f"stage_length must be > 0, got {stage_length!r}")
-        self.lr = lr
-        self.decay = decay
-        self.stage_length = stage_length
-        self.staircase = staircase
+        self.lr = check_number("lr", lr, above=0)
+        self.decay = check_number("decay", decay, above=0)
+        self.stage_length = check_number("stage_length", stage_length, above=0)
+        self.staircase = check_flag("staircase", staircase)
 
     def __call__(self, epoch):
         exponent = epoch / self.stage_length
@@ -41,19 +86,27 @@ class ExponentialLR:
 class StepLR:
     """lr(epoch) = lr * decay ** (number of milestones <= epoch).
 
-    Without ``milestones`` the rate drops every ``stage_length`` epochs.
+    Give either ``milestones`` (epochs, any order) or ``stage_length`` (the
+    rate drops every ``stage_length`` epochs), not both.
     """
 
     def __init__(self, lr, decay=0.1, stage_length=None, milestones=None):
-        if milestones is None and (stage_length is None or stage_length <= 0):
+        if (milestones is None) == (stage_length is None):
             raise ValueError(
-                f"the step schedule needs milestones or a stage_length > 0, got "
+                f"the step schedule needs milestones or a stage_length > 0 (one of them), got "
                 f"milestones={milestones!r}, stage_length={stage_length!r}"
             )
-        self.lr = lr
-        self.decay = decay
+        self.lr = check_number("lr", lr, above=0)
+        self.decay = check_number("decay", decay, above=0)
+        if stage_length is not None:
+            check_number("stage_length", stage_length, above=0)
+        if milestones is not None:
+            if isinstance(milestones, (str, bytes)) or not hasattr(milestones, "__iter__"):
+                raise ValueError(f"milestones must be a list of epochs, got {milestones!r}")
+            milestones = sorted(check_number(f"milestones[{i}]", m, at_least=0)
+                                for i, m in enumerate(milestones))
         self.stage_length = stage_length
-        self.milestones = sorted(milestones) if milestones is not None else None
+        self.milestones = milestones
 
     def __call__(self, epoch):
         epoch = math.floor(epoch)
@@ -72,17 +125,14 @@ class CosineLR:
     """
 
     def __init__(self, lr, total_epochs=None, warmup_epochs=0, min_lr=0.0, warmup_start=0.0):
-        if total_epochs is None or total_epochs <= 0:
-            raise ValueError(f"the cosine schedule needs total_epochs > 0, got {total_epochs!r}")
-        if not 0 <= warmup_epochs < total_epochs:
-            raise ValueError(
-                f"warmup_epochs must be in [0, total_epochs={total_epochs}), got {warmup_epochs!r}"
-            )
-        self.lr = lr
-        self.total_epochs = total_epochs
-        self.warmup_epochs = warmup_epochs
-        self.min_lr = min_lr
-        self.warmup_start = warmup_start
+        self.lr = check_number("lr", lr, above=0)
+        if total_epochs is None:
+            raise ValueError("the cosine schedule needs total_epochs > 0, got None")
+        self.total_epochs = check_number("total_epochs", total_epochs, above=0)
+        self.warmup_epochs = check_number("warmup_epochs", warmup_epochs, at_least=0,
+                                          below=total_epochs)
+        self.min_lr = check_number("min_lr", min_lr, at_least=0, at_most=lr)
+        self.warmup_start = check_number("warmup_start", warmup_start, at_least=0, at_most=1)
 
     def __call__(self, epoch):
         if epoch < self.warmup_epochs:
@@ -103,30 +153,29 @@ SCHEDULERS = {
 def initialize_scheduler(name, lr, decay=None, stage_length=None, staircase=None, **options):
     """Build a schedule from its name; arguments left None take the class default.
 
+    Every setting given must be one the schedule takes: ``decay`` given to
+    the cosine schedule, or a misspelt option, is a ValueError listing what
+    the schedule accepts. (``initialize_optimizer`` alone lets the course's
+    ``lr_decay``, ``stage_length`` and ``staircase`` ride along with a
+    constant schedule; see there.)
+
     Parameters
     ----------
-    name          "constant", "exponential", "step" or "cosine"
-    lr            base learning rate
-    decay         factor per stage (exponential, step)
-    stage_length  epochs per stage (exponential, step)
-    staircase     floor the exponent (exponential)
+    name          "constant" (also for None), "exponential", "step" or "cosine"
+    lr            base learning rate, a finite number > 0
+    decay         factor per stage (exponential, step), > 0
+    stage_length  epochs per stage (exponential, step), > 0
+    staircase     floor the exponent (exponential), True or False
     options       ``milestones`` (step); ``total_epochs``, ``warmup_epochs``,
                   ``min_lr``, ``warmup_start`` (cosine)
+
+    Returns
+    -------
+    a callable ``schedule(epoch) -> learning rate``
     """
     if name is None:
         name = "constant"
-    if name not in SCHEDULERS:
-        raise ValueError(
-            f"unknown learning-rate scheduler {name!r}; expected one of {sorted(SCHEDULERS)}"
-        )
-    if lr is None or lr < 0:
-        raise ValueError(f"lr must be a number >= 0, got {lr!r}")
-    cls = SCHEDULERS[name]
-    accepted = inspect.signature(cls).parameters
-    unknown = sorted(k for k, v in options.items() if v is not None and k not in accepted)
-    if unknown:
-        raise ValueError(f"the {name!r} schedule does not take {unknown}")
-    # The course's three settings may come with any schedule; the ones a
-    # schedule has no use for are ignored, as the course's code did.
-    given = {"decay": decay, "stage_length": stage_length, "staircase": staircase, **options}
-    return cls(lr, **{k: v for k, v in given.items() if v is not None and k in accepted})
+    # build() drops None values, so a missing lr is caught here, by name.
+    check_number("lr", lr, above=0)
+    settings = {"lr": lr, "decay": decay, "stage_length": stage_length, "staircase": staircase}
+    return build(SCHEDULERS, "learning-rate schedule", name, {**settings, **options})

@@ -8,7 +8,15 @@ with the stored gradient, to 4 decimals and to a relative error of 1e-7.
 
 import unittest
 
-from neural_networks.activations import initialize_activation
+from neural_networks.activations import (
+    ArcTan,
+    Linear,
+    ReLU,
+    Sigmoid,
+    SoftMax,
+    TanH,
+    initialize_activation,
+)
 from tests.reference_configs import assert_matches, load_reference
 
 
@@ -79,6 +87,30 @@ class TestArcTan(unittest.TestCase):
 
     def test_backward(self):
         check_activation_backward(self, "TestArcTan")
+
+
+class TestFactory(unittest.TestCase):
+    VALID = ['linear', 'sigmoid', 'tanh', 'arctan', 'relu', 'softmax']
+
+    def test_unknown_name_is_named_with_the_valid_ones(self):
+        for bad in ("swish", "ReLU", ["relu"], 3):
+            with self.subTest(name=bad), self.assertRaises(ValueError) as raised:
+                initialize_activation(bad)
+            message = str(raised.exception)
+            self.assertIn(repr(bad), message)
+            for name in self.VALID:
+                self.assertIn(repr(name), message)
+
+    def test_every_name_builds_its_class(self):
+        classes = [Linear, Sigmoid, TanH, ArcTan, ReLU, SoftMax]
+        for name, cls in zip(self.VALID, classes):
+            with self.subTest(name=name):
+                self.assertIs(type(initialize_activation(name)), cls)
+
+    def test_none_is_linear_and_an_instance_passes_through(self):
+        self.assertIs(type(initialize_activation(None)), Linear)
+        relu = ReLU()
+        self.assertIs(initialize_activation(relu), relu)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,15 @@ class TestRandomCropFlip(unittest.TestCase):
                        {"flip_probability": -0.1}):
             with self.subTest(**kwargs), self.assertRaises(ValueError):
                 RandomCropFlip(**kwargs)
+        # bool is not a number and a string is not a bool; NaN is in no range.
+        for kwargs in ({"pad": True}, {"flip": "no"}, {"flip": 1},
+                       {"flip_probability": float("nan")}, {"flip_probability": "0.5"},
+                       {"flip_probability": True}, {"flip_probability": None}):
+            (setting, value), = kwargs.items()
+            with self.subTest(**kwargs), self.assertRaises(ValueError) as raised:
+                RandomCropFlip(**kwargs)
+            self.assertIn(setting, str(raised.exception))
+            self.assertIn(repr(value), str(raised.exception))
 
     def test_factory(self):
         augment = initialize_augmentation("crop_flip", pad=2, flip=False)
@@ -151,6 +160,23 @@ class TestRandomCropFlip(unittest.TestCase):
         self.assertIsNone(initialize_augmentation(None))
         with self.assertRaisesRegex(ValueError, "'crop_flip', 'flip'"):
             initialize_augmentation("cutout")
+
+    def test_factory_refuses_unknown_names_and_options(self):
+        with self.assertRaisesRegex(ValueError, r"\['flip'\].*'crop_flip', 'flip'"):
+            initialize_augmentation(["flip"])
+        # RandomFlip has no pad: refused, not a TypeError (nor ignored).
+        cases = [("flip", {"pad": 2}, "'pad'", ("flip_probability",)),
+                 ("crop_flip", {"flip_prob": 0.3}, "'flip_prob'",
+                  ("pad", "flip", "flip_probability")),
+                 ("crop_flip", {"padding": 2}, "'padding'", ("pad", "flip_probability"))]
+        for name, options, bad, accepted in cases:
+            with self.subTest(name=name, options=options):
+                with self.assertRaises(ValueError) as raised:
+                    initialize_augmentation(name, **options)
+                message = str(raised.exception)
+                self.assertIn(bad, message)
+                for word in accepted:
+                    self.assertIn(word, message)
 
 
 class TestDataApplies(unittest.TestCase):

@@ -7,7 +7,7 @@ and to a relative error of 1e-7.
 
 import unittest
 
-from neural_networks.losses import initialize_loss
+from neural_networks.losses import L2, CrossEntropy, initialize_loss
 from tests.reference_configs import assert_matches, load_reference
 
 
@@ -47,6 +47,24 @@ class TestL2(unittest.TestCase):
 
     def test_backward(self):
         check_loss_backward(self, "TestL2")
+
+
+class TestFactory(unittest.TestCase):
+    def test_unknown_name_is_named_with_the_valid_ones(self):
+        for bad in ("hinge", "L2", None, ["l2"]):
+            with self.subTest(name=bad), self.assertRaises(ValueError) as raised:
+                initialize_loss(bad)
+            message = str(raised.exception)
+            self.assertIn(repr(bad), message)
+            for name in ("cross_entropy", "l2"):
+                self.assertIn(repr(name), message)
+
+    def test_each_name_builds_its_class_and_keeps_the_name(self):
+        for name, cls in (("cross_entropy", CrossEntropy), ("l2", L2)):
+            with self.subTest(name=name):
+                loss = initialize_loss(name)
+                self.assertIs(type(loss), cls)
+                self.assertEqual(loss.name, name)
 
 
 if __name__ == "__main__":

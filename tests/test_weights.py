@@ -131,6 +131,19 @@ class TestSimpleInitializers(InitTestCase):
         # torch.nn.init.normal_ defaults to N(0, 1)
         self.assert_normal(self.draw("normal", MATRIX), 0.0, 1.0)
 
+    def test_options_reach_the_initializer(self):
+        self.assert_uniform(self.draw("uniform", MATRIX, low=-3.0, high=-1.0), -3.0, -1.0)
+        self.assert_normal(self.draw("normal", MATRIX, mean=2.0, std=0.5), 2.0, 0.5)
+        W = self.draw("sparse", MATRIX, sparsity=0.25, std=0.1)
+        np.testing.assert_array_equal(np.sum(W == 0, axis=0), np.full(300, 100))
+        self.assert_normal(W[W != 0], 0.0, 0.1)
+        # An explicit gain overrides the activation's.
+        W = self.draw("he_normal", MATRIX, activation="relu", gain=3.0)
+        self.assert_normal(W, 0.0, 3.0 / math.sqrt(400))
+        W = self.draw("xavier_uniform", MATRIX, gain=2.0)
+        bound = 2.0 * math.sqrt(6.0 / 700)
+        self.assert_uniform(W, -bound, bound)
+
     def test_sparse(self):
         # torch.nn.init.sparse_(W, sparsity=0.1, std=0.01): in every column,
         # ceil(0.1 * rows) entries are zero, the rest N(0, 0.01).
@@ -153,6 +166,42 @@ class TestNames(unittest.TestCase):
         self.assertIn("glorot_fancy", message)
         for name in NAMES:
             self.assertIn(name, message)
+
+    def test_unhashable_name(self):
+        with self.assertRaises(ValueError) as cm:
+            initialize_weights(["he_normal"])
+        self.assertIn("['he_normal']", str(cm.exception))
+        self.assertIn("he_normal", str(cm.exception))
+
+    def test_misspelt_option_is_named_with_the_accepted_ones(self):
+        cases = [("uniform", {"hgih": 2.0}, "'hgih'", ("low", "high")),
+                 ("normal", {"sd": 0.1}, "'sd'", ("mean", "std")),
+                 ("constant", {"val": 0.3}, "'val'", ("value",)),
+                 ("sparse", {"sparsity": 0.2, "spars": 0.1}, "'spars'", ("sparsity", "std")),
+                 ("he_normal", {"std": 0.1}, "'std'", ("gain", "mode")),
+                 ("xavier_uniform", {"low": -1.0}, "'low'", ("gain",))]
+        for name, options, bad, accepted in cases:
+            with self.subTest(name=name, options=options):
+                with self.assertRaises(ValueError) as cm:
+                    initialize_weights(name, **options)
+                message = str(cm.exception)
+                self.assertIn(bad, message)
+                for word in accepted:
+                    self.assertIn(word, message)
+
+    def test_initializer_without_settings_takes_no_option(self):
+        for name in ("zeros", "ones", "identity"):
+            with self.subTest(name=name), self.assertRaises(ValueError) as cm:
+                initialize_weights(name, value=1.0)
+            self.assertIn("'value'", str(cm.exception))
+            self.assertIn("no arguments", str(cm.exception))
+
+    def test_course_settings_come_with_any_initializer(self):
+        # A layer passes its activation whatever its initializer; mode too is the course's.
+        for name in NAMES:
+            with self.subTest(name=name):
+                init = initialize_weights(name, activation="relu", mode="fan_out")
+                self.assertEqual(init((4, 4)).shape, (4, 4))
 
     def test_unknown_mode(self):
         with self.assertRaises(ValueError) as cm:
