@@ -1,4 +1,5 @@
-"""Write the Iris splits shipped in datasets/iris/ from scikit-learn's bundled copy.
+"""Write the Iris splits shipped in the package (neural_networks/datasets/iris_splits/)
+from scikit-learn's bundled copy.
 
 105 training, 15 validation and 30 test examples, stratified by class, with a
 fixed seed. Features are kept raw (cm); labels are one-hot float rows.
@@ -13,7 +14,8 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
 SEED = 0
-OUT_DIR = Path(__file__).resolve().parent / "iris"
+# Package data: load_iris reads it from there, in a checkout and an installed copy alike.
+OUT_DIR = Path(__file__).resolve().parent.parent / "neural_networks" / "datasets" / "iris_splits"
 
 
 def main():

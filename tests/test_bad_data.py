@@ -1,5 +1,5 @@
 """Bad data is refused early with a clear ValueError
-(neural_networks/datasets.py at construction, NeuralNetwork.train before the
+(neural_networks/datasets/batching.py at construction, NeuralNetwork.train before the
 first step).
 
 - NaN or infinity in inputs or labels of any split: ValueError when the

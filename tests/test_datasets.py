@@ -1,8 +1,13 @@
-"""Batching (Data), splits (Dataset), the shipped Iris files and their loader."""
+"""Batching (Data), splits (Dataset), the Iris files shipped in the package,
+their loader, and the dataset factory."""
 
 import contextlib
 import importlib.util
 import io
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import unittest
 from pathlib import Path
@@ -10,10 +15,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_iris as sklearn_iris
 
-from neural_networks.datasets import Data, Dataset, initialize_dataset
+import neural_networks
+from neural_networks.datasets import IRIS_DIR, Data, Dataset, initialize_dataset
 
 REPO = Path(__file__).resolve().parent.parent
-IRIS_DIR = REPO / "datasets" / "iris"
+PACKAGE = Path(neural_networks.__file__).resolve().parent
 SPLITS = {"train": 105, "val": 15, "test": 30}
 
 
@@ -72,6 +78,26 @@ class TestData(unittest.TestCase):
         self.assertIsNone(Y)
         self.assertEqual(X.shape, (10, 3))
 
+    def test_order_iteration_and_reset(self):
+        # The checkpoint resume reads and sets these two.
+        data = Data(self.X, batch_size=5, labels=self.Y)
+        self.assertEqual(data.iteration, 0)
+        first, _ = data.sample()
+        self.assertEqual(data.iteration, 1)
+        self.assertEqual(sorted(data.order), list(range(self.n)))
+        np.testing.assert_array_equal(first[:, 0], data.order[:5])
+        # Restoring an order and a position serves the rest of that epoch.
+        order = data.order.copy()
+        data.sample()
+        resumed = Data(self.X, batch_size=5, labels=self.Y)
+        resumed.order, resumed.iteration = order.copy(), 2
+        X, _ = resumed.sample()
+        np.testing.assert_array_equal(X[:, 0], order[10:15])
+        data.reset()
+        self.assertEqual(data.iteration, 0)
+        data.sample()
+        self.assertFalse(np.array_equal(data.order, order))
+
     def test_dataset_splits(self):
         dataset = Dataset(self.X, np.eye(4)[np.arange(self.n) % 4], 6,
                           validation_set=self.X[:5], validation_labels=np.eye(4)[[0, 1, 2, 3, 0]],
@@ -81,6 +107,70 @@ class TestData(unittest.TestCase):
         self.assertEqual(dataset.validate.data.shape, (5, 3))
         self.assertIsNone(dataset.test.labels)
         self.assertEqual(dataset.test.n_samples, 7)
+
+
+class TestMinLastBatch(unittest.TestCase):
+    """A last batch smaller than min_last_batch joins the batch before it."""
+
+    def epoch_indices(self, data):
+        return [X[:, 0].astype(int) for X, _ in
+                (data.sample() for _ in range(data.samples_per_epoch))]
+
+    def make(self, n, batch_size, **options):
+        X = np.arange(n, dtype=float).reshape(-1, 1)
+        return Data(X, batch_size=batch_size, labels=10.0 * X, **options)
+
+    def test_default_keeps_a_batch_of_one(self):
+        data = self.make(21, 5)
+        self.assertEqual(data.min_last_batch, 1)
+        self.assertEqual(data.samples_per_epoch, 5)  # ceil(21 / 5)
+        self.assertEqual([len(b) for b in self.epoch_indices(data)], [5, 5, 5, 5, 1])
+
+    def test_lone_last_example_joins_the_previous_batch(self):
+        np.random.seed(1)
+        data = self.make(21, 5)
+        data.min_last_batch = 2  # as the training loop sets it for batch norm
+        self.assertEqual(data.samples_per_epoch, 4)
+        for _ in range(3):
+            batches = self.epoch_indices(data)
+            self.assertEqual([len(b) for b in batches], [5, 5, 5, 6])
+            np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(21))
+        # The next call starts a new epoch with a new order.
+        self.assertEqual(data.iteration, 0)
+
+    def test_no_batch_of_one_for_any_size(self):
+        np.random.seed(2)
+        for n in range(2, 30):
+            for batch_size in range(1, 9):
+                with self.subTest(n=n, batch_size=batch_size):
+                    data = self.make(n, batch_size, min_last_batch=2)
+                    self.assertEqual(
+                        data.samples_per_epoch,
+                        -(-n // batch_size) - (n % batch_size == 1 and n > batch_size))
+                    batches = self.epoch_indices(data)
+                    if batch_size > 1:
+                        self.assertGreater(min(len(b) for b in batches), 1)
+                    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(n))
+
+    def test_larger_setting_merges_larger_remainders(self):
+        data = self.make(23, 5, min_last_batch=4)
+        self.assertEqual([len(b) for b in self.epoch_indices(data)], [5, 5, 5, 8])
+        data = self.make(24, 5, min_last_batch=4)
+        self.assertEqual([len(b) for b in self.epoch_indices(data)], [5, 5, 5, 5, 4])
+
+    def test_a_single_batch_is_served_whole(self):
+        data = self.make(1, 5, min_last_batch=2)
+        self.assertEqual(data.samples_per_epoch, 1)
+        self.assertEqual(len(data.sample()[0]), 1)
+
+    def test_bad_values(self):
+        for bad in (0, -1, 1.5, True, "2", None):
+            with self.subTest(value=bad):
+                with self.assertRaisesRegex(ValueError, r"min_last_batch must be an int >= 1"):
+                    self.make(10, 3, min_last_batch=bad)
+                data = self.make(10, 3)
+                with self.assertRaisesRegex(ValueError, r"min_last_batch must be an int >= 1"):
+                    data.min_last_batch = bad
 
 
 class TestIrisFiles(unittest.TestCase):
@@ -118,6 +208,8 @@ class TestIrisFiles(unittest.TestCase):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         with tempfile.TemporaryDirectory() as tmp:
+            # By default it writes into the package, where load_iris reads.
+            self.assertEqual(module.OUT_DIR.resolve(), IRIS_DIR.resolve())
             module.OUT_DIR = Path(tmp)
             with contextlib.redirect_stdout(io.StringIO()):
                 module.main()
@@ -167,6 +259,58 @@ class TestInitializeIris(unittest.TestCase):
         # standardised with their own statistics, their means would be 0.
         self.assertGreater(np.abs(self.dataset.test.data.mean(axis=0)).max(), 1e-3)
         self.assertGreater(np.abs(self.dataset.validate.data.mean(axis=0)).max(), 1e-3)
+
+
+class TestIrisShipsWithThePackage(unittest.TestCase):
+    def test_files_sit_in_the_package(self):
+        self.assertEqual(IRIS_DIR.parent, PACKAGE / "datasets")
+        for split in SPLITS:
+            self.assertTrue((IRIS_DIR / f"iris_{split}_data.npy").is_file(), split)
+
+    def test_a_copy_of_the_package_alone_loads_iris(self):
+        # The package copied away from the repository, run from another folder,
+        # as an installed copy would be: nothing outside it can be found.
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copytree(PACKAGE, Path(tmp) / "site" / "neural_networks",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+            (Path(tmp) / "elsewhere").mkdir()
+            env = {**os.environ, "PYTHONPATH": str(Path(tmp) / "site")}
+            code = ("import neural_networks; from neural_networks import initialize_dataset; "
+                    "d = initialize_dataset('iris'); "
+                    "print(neural_networks.__file__, d.train.data.shape, d.test.data.shape)")
+            proc = subprocess.run([sys.executable, "-c", code], cwd=Path(tmp) / "elsewhere",
+                                  env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertTrue(proc.stdout.startswith(str(Path(tmp) / "site")), proc.stdout)
+            self.assertIn("(105, 4) (30, 4)", proc.stdout)
+
+
+class TestInitializeDataset(unittest.TestCase):
+    def test_unknown_name_lists_the_datasets(self):
+        for name in ("imagenet", ["iris"], None):
+            with self.subTest(name=name):
+                with self.assertRaises(ValueError) as caught:
+                    initialize_dataset(name)
+                message = str(caught.exception)
+                self.assertIn(f"unknown dataset {name!r}", message)
+                for valid in ("'iris'", "'fashion_mnist'", "'cifar10'"):
+                    self.assertIn(valid, message)
+
+    def test_unknown_option_lists_the_accepted_ones(self):
+        with self.assertRaises(ValueError) as caught:
+            initialize_dataset("iris", data_directory="/tmp")
+        message = str(caught.exception)
+        self.assertIn("dataset 'iris' does not take 'data_directory'", message)
+        self.assertIn("batch_size, data_dir", message)
+        with self.assertRaisesRegex(ValueError, r"does not take 'flatten'; it accepts batch_size, "
+                                                r"data_dir, validation_size, seed"):
+            initialize_dataset("cifar10", flatten=True)
+
+    def test_an_option_given_as_none_takes_the_default(self):
+        # As in every factory of the library: None means "the loader's default".
+        dataset = initialize_dataset("iris", batch_size=None, data_dir=None)
+        self.assertEqual(dataset.train.batch_size, 50)
+        self.assertEqual(dataset.train.samples_per_epoch, 3)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ as a ``cifar-10-batches-py`` folder and as ``cifar-10-python.tar.gz``.
 import io
 import os
 import pickle
+import re
 import struct
 import tarfile
 import tempfile
@@ -23,8 +24,8 @@ from unittest import mock
 
 import numpy as np
 
-from neural_networks import datasets
 from neural_networks.augmentation import RandomCropFlip
+from neural_networks.datasets import cifar10 as loader_module
 from neural_networks.datasets import initialize_dataset
 from neural_networks.models import NeuralNetwork
 from neural_networks.utils import AttrDict
@@ -126,7 +127,8 @@ class CifarTest(unittest.TestCase):
         self._tmp = tempfile.TemporaryDirectory()
         self.addCleanup(self._tmp.cleanup)
         self.tmp = Path(self._tmp.name)
-        patches = [mock.patch.object(datasets, "CIFAR10_REPO_DIR", self.tmp / "repo" / "cifar10"),
+        repo = self.tmp / "repo" / "cifar10"
+        patches = [mock.patch.object(loader_module, "CIFAR10_REPO_DIR", repo),
                    mock.patch.dict(os.environ)]
         for p in patches:
             p.start()
@@ -272,7 +274,8 @@ class TestWhereTheFilesAre(CifarTest):
         tests = {seed: make_batches(seed=seed)["test_batch"][1] for seed in (0, 1, 2)}
         self.assertEqual(len({tuple(t) for t in tests.values()}), 3)
         write_folder(self.tmp / "env", make_batches(seed=1))
-        write_archive(datasets.CIFAR10_REPO_DIR / "cifar-10-python.tar.gz", make_batches(seed=2))
+        write_archive(loader_module.CIFAR10_REPO_DIR / "cifar-10-python.tar.gz",
+                      make_batches(seed=2))
         os.environ["CIFAR10_DIR"] = str(self.tmp / "env")
         found = lambda **options: initialize_dataset(  # noqa: E731
             "cifar10", validation_size=5, **options).test.labels.argmax(axis=1)
@@ -286,15 +289,46 @@ class TestWhereTheFilesAre(CifarTest):
         with self.assertRaises(ValueError) as caught:
             self.load(self.tmp / "arg-empty")
         message = str(caught.exception)
-        for place in ("arg-empty", "env-empty", str(datasets.CIFAR10_REPO_DIR), "CIFAR10_DIR",
+        for place in ("arg-empty", "env-empty", str(loader_module.CIFAR10_REPO_DIR), "CIFAR10_DIR",
                       "cifar-10-python.tar.gz", "cifar-10-batches-py",
                       "https://www.cs.toronto.edu/~kriz/cifar.html"):
             self.assertIn(place, message)
 
-    def test_incomplete_folder_is_passed_over(self):
-        (self.root / "cifar-10-batches-py" / "data_batch_3").unlink()
-        with self.assertRaisesRegex(ValueError, r"CIFAR-10 not found"):
+    def test_incomplete_named_folder_is_an_error(self):
+        # The repository holds a complete copy, but the folder named is the one meant.
+        write_archive(loader_module.CIFAR10_REPO_DIR / "cifar-10-python.tar.gz", self.batches)
+        folder = self.root / "cifar-10-batches-py"
+        (folder / "data_batch_3").unlink()
+        with self.assertRaisesRegex(
+                ValueError, rf"CIFAR-10 not found in {re.escape(str(self.root))}, named by the "
+                            rf"data_dir argument: {re.escape(str(folder))} lacks data_batch_3\."):
             self.load()
+        with self.assertRaisesRegex(ValueError, r"data_dir argument: no such file or folder"):
+            self.load(self.tmp / "typo")
+        (self.tmp / "notes.txt").write_text("not an archive")
+        with self.assertRaisesRegex(ValueError, r"a file that is not a .tar.gz archive"):
+            self.load(self.tmp / "notes.txt")
+
+    def test_a_variable_naming_a_folder_without_batches_is_an_error(self):
+        write_archive(loader_module.CIFAR10_REPO_DIR / "cifar-10-python.tar.gz", self.batches)
+        (self.tmp / "env-wrong").mkdir()
+        os.environ["CIFAR10_DIR"] = str(self.tmp / "env-wrong")
+        with self.assertRaisesRegex(
+                ValueError, r"env-wrong, named by the environment variable CIFAR10_DIR: it holds no "
+                            r"cifar-10-batches-py folder, no batch files .* and no "
+                            r"cifar-10-python.tar.gz"):
+            initialize_dataset("cifar10", validation_size=5)
+        del os.environ["CIFAR10_DIR"]
+        self.assertEqual(initialize_dataset("cifar10", validation_size=5).train.data.shape[0], 15)
+
+    def test_incomplete_repository_folder_is_passed_over(self):
+        repo = write_folder(loader_module.CIFAR10_REPO_DIR, self.batches)
+        (repo / "test_batch").unlink()
+        with self.assertRaises(ValueError) as caught:
+            initialize_dataset("cifar10", validation_size=5)
+        message = str(caught.exception)
+        self.assertTrue(message.startswith("CIFAR-10 not found: no place holds"), message)
+        self.assertIn(f"the repository folder: {loader_module.CIFAR10_REPO_DIR}", message)
 
 
 class TestBadFiles(CifarTest):
@@ -355,6 +389,17 @@ class TestBadFiles(CifarTest):
         with self.assertRaisesRegex(ValueError, r"cannot read the CIFAR-10 batches"):
             self.load(path)
 
+    def test_oversized_batch_is_refused_before_reading(self):
+        # A batch of 4 images is some 12 kB: over a limit of 5000 bytes, both
+        # the folder's file and the archive's member are refused.
+        archive = write_archive(self.tmp / "tar" / "cifar-10-python.tar.gz", self.batches)
+        with mock.patch.object(loader_module, "CIFAR10_MAX_BATCH_BYTES", 5000):
+            for place in (self.root, archive):
+                with self.subTest(place=place), self.assertRaisesRegex(
+                        ValueError, r"data_batch_1 is \d+ bytes, more than the 5000 bytes"):
+                    self.load(place)
+        self.assertEqual(self.load(archive).train.data.shape, (15, 32, 32, 3))
+
     def test_archive_missing_a_batch(self):
         path = write_archive(self.tmp / "partial" / "cifar-10-python.tar.gz",
                              {k: v for k, v in self.batches.items() if k != "data_batch_5"})
@@ -413,7 +458,7 @@ class TestTrainsOnIt(CifarTest):
         ]
         model = NeuralNetwork("cross_entropy", layers, {"name": "SGD", "lr": 0.05, "momentum": 0.9},
                               seed=0)
-        model._build_output_layer(d.out_dim)
+        model.build(n_out=d.out_dim)
         before = model.predict(d.train.data, d.train.labels)[1]
         model.train(d, epochs=8, verbose=False)
         Y_hat, after = model.predict(d.train.data, d.train.labels)

@@ -9,16 +9,18 @@ The last class reads the real files of the Debian package
 
 import gzip
 import os
+import re
 import struct
 import tempfile
+import tracemalloc
 import unittest
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 
-from neural_networks import datasets
 from neural_networks.augmentation import RandomCropFlip
+from neural_networks.datasets import fashion_mnist as loader_module
 from neural_networks.datasets import (
     FASHION_MNIST_FILES,
     find_fashion_mnist,
@@ -69,8 +71,9 @@ class TempDirTest(unittest.TestCase):
         self.tmp = Path(self._tmp.name)
         # No test below may find the real files by accident.
         patches = [
-            mock.patch.object(datasets, "FASHION_MNIST_REPO_DIR", self.tmp / "repo" / "fashion-mnist"),
-            mock.patch.object(datasets, "FASHION_MNIST_SYSTEM_DIR", self.tmp / "system"),
+            mock.patch.object(loader_module, "FASHION_MNIST_REPO_DIR",
+                              self.tmp / "repo" / "fashion-mnist"),
+            mock.patch.object(loader_module, "FASHION_MNIST_SYSTEM_DIR", self.tmp / "system"),
             mock.patch.dict(os.environ),
         ]
         for p in patches:
@@ -131,6 +134,44 @@ class TestReadIdx(TempDirTest):
         (self.tmp / "cut.gz").write_bytes(compressed[: len(compressed) // 2])
         with self.assertRaisesRegex(ValueError, r"not a readable gzip file"):
             read_idx(self.tmp / "cut.gz", 2051)
+
+    def test_a_gzip_bomb_is_refused_without_inflating_it(self):
+        # The header declares 10 images (7,840 bytes); 16 MB of zeros follow,
+        # which gzip packs into some 16 kB. Only the declared bytes and one
+        # more may be inflated.
+        header = struct.pack(">4I", 2051, 10, 28, 28)
+        with gzip.open(self.tmp / "bomb.gz", "wb") as f:
+            f.write(header)
+            for _ in range(16):
+                f.write(bytes(2**20))
+        self.assertLess((self.tmp / "bomb.gz").stat().st_size, 100_000)
+        tracemalloc.start()
+        try:
+            with self.assertRaisesRegex(
+                    ValueError, r"header \(10, 28, 28\) needs 7856 bytes but the file holds more"):
+                read_idx(self.tmp / "bomb.gz", 2051)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        self.assertLess(peak, 2**20)
+
+    def test_header_declaring_too_much_is_refused_before_reading(self):
+        # 100,000 images of 1000 x 1000: 10^11 bytes, far beyond any MNIST-like file.
+        write_gz(self.tmp / "huge.gz", struct.pack(">4I", 2051, 100_000, 1000, 1000) + bytes(100))
+        with self.assertRaisesRegex(ValueError, r"declaring shape \(100000, 1000, 1000\), "
+                                                r"100000000000 bytes: more than the limit"):
+            read_idx(self.tmp / "huge.gz", 2051)
+        # The limit is a parameter: three 28 x 28 images are 2,352 bytes.
+        write_gz(self.tmp / "i.gz", idx_bytes(2051, np.zeros((3, 28, 28))))
+        with self.assertRaisesRegex(ValueError, r"2352 bytes: more than the limit of 2000 bytes"):
+            read_idx(self.tmp / "i.gz", 2051, max_bytes=2000)
+        self.assertEqual(read_idx(self.tmp / "i.gz", 2051, max_bytes=2352).shape, (3, 28, 28))
+
+    def test_result_is_a_writable_array_of_its_own(self):
+        write_gz(self.tmp / "l.gz", idx_bytes(2049, [4, 5, 6]))
+        labels = read_idx(self.tmp / "l.gz", 2049)
+        labels[0] = 7
+        np.testing.assert_array_equal(labels, [7, 5, 6])
 
     def test_not_gzip(self):
         (self.tmp / "plain.gz").write_bytes(idx_bytes(2049, [1, 2]))
@@ -235,7 +276,7 @@ class TestLoader(TempDirTest):
                 self.load(validation_size=size)
         with self.assertRaisesRegex(ValueError, r"floating"):
             self.load(dtype=np.int32)
-        with self.assertRaisesRegex(ValueError, r"unknown \['flaten'\]"):
+        with self.assertRaisesRegex(ValueError, r"does not take 'flaten'"):
             self.load(flaten=True)
 
     def test_augmentation_is_for_training_batches_only(self):
@@ -299,8 +340,8 @@ class TestSearchOrder(TempDirTest):
             train, labels, test, test_labels = small_fashion_mnist(n_test=n_test)
             write_fashion_mnist(folder, train, labels, test, test_labels)
             self.places[name] = (folder, n_test)
-        datasets.FASHION_MNIST_REPO_DIR = self.places["repo"][0]
-        datasets.FASHION_MNIST_SYSTEM_DIR = self.places["system"][0]
+        loader_module.FASHION_MNIST_REPO_DIR = self.places["repo"][0]
+        loader_module.FASHION_MNIST_SYSTEM_DIR = self.places["system"][0]
         os.environ["FASHION_MNIST_DIR"] = str(self.places["env"][0])
 
     def n_test(self, **options):
@@ -312,17 +353,42 @@ class TestSearchOrder(TempDirTest):
         self.assertEqual(self.n_test(), 12)
         del os.environ["FASHION_MNIST_DIR"]
         self.assertEqual(self.n_test(), 13)
-        datasets.FASHION_MNIST_REPO_DIR = self.tmp / "nowhere"
+        loader_module.FASHION_MNIST_REPO_DIR = self.tmp / "nowhere"
         self.assertEqual(self.n_test(), 14)
         self.assertEqual(find_fashion_mnist(), self.places["system"][0])
 
-    def test_a_place_missing_a_file_is_passed_over(self):
-        (self.places["argument"][0] / "t10k-labels-idx1-ubyte.gz").unlink()
-        self.assertEqual(self.n_test(data_dir=self.places["argument"][0]), 12)
+    def test_a_named_folder_missing_a_file_is_an_error(self):
+        # The environment's and the repository's copies are complete, but the
+        # folder the user named is the one they meant.
+        folder = self.places["argument"][0]
+        (folder / "t10k-labels-idx1-ubyte.gz").unlink()
+        with self.assertRaisesRegex(
+                ValueError, rf"Fashion-MNIST not found in {re.escape(str(folder))}, named by the "
+                            r"data_dir argument: it lacks t10k-labels-idx1-ubyte.gz\."):
+            self.n_test(data_dir=folder)
+        with self.assertRaisesRegex(ValueError, r"data_dir argument: no such folder"):
+            self.n_test(data_dir=self.tmp / "typo")
+
+    def test_a_variable_naming_an_incomplete_folder_is_an_error(self):
+        folder = self.places["env"][0]
+        for name in ("train-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+            (folder / name).unlink()
+        with self.assertRaisesRegex(
+                ValueError, rf"not found in {re.escape(str(folder))}, named by the environment "
+                            r"variable FASHION_MNIST_DIR: it lacks train-images-idx3-ubyte.gz, "
+                            r"t10k-images-idx3-ubyte.gz\."):
+            self.n_test()
+        # data_dir comes first, so the variable is not looked at.
+        self.assertEqual(self.n_test(data_dir=self.places["argument"][0]), 11)
+
+    def test_an_incomplete_default_folder_is_passed_over(self):
+        del os.environ["FASHION_MNIST_DIR"]
+        (self.places["repo"][0] / "t10k-labels-idx1-ubyte.gz").unlink()
+        self.assertEqual(self.n_test(), 14)
 
     def test_missing_everywhere_names_every_place_and_the_install_command(self):
-        datasets.FASHION_MNIST_REPO_DIR = self.tmp / "repo-empty"
-        datasets.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
+        loader_module.FASHION_MNIST_REPO_DIR = self.tmp / "repo-empty"
+        loader_module.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
         os.environ["FASHION_MNIST_DIR"] = str(self.tmp / "env-empty")
         with self.assertRaises(ValueError) as caught:
             initialize_dataset("fashion_mnist", data_dir=self.tmp / "arg-empty")
@@ -336,8 +402,8 @@ class TestSearchOrder(TempDirTest):
 
     def test_unset_env_is_named_too(self):
         del os.environ["FASHION_MNIST_DIR"]
-        datasets.FASHION_MNIST_REPO_DIR = self.tmp / "repo-empty"
-        datasets.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
+        loader_module.FASHION_MNIST_REPO_DIR = self.tmp / "repo-empty"
+        loader_module.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
         with self.assertRaisesRegex(ValueError, r"FASHION_MNIST_DIR \(not set\)"):
             initialize_dataset("fashion_mnist")
 

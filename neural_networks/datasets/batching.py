@@ -1,0 +1,145 @@
+"""Mini-batches of one split (``Data``) and the splits of one dataset (``Dataset``)."""
+
+import math
+
+import numpy as np
+
+
+def _check_finite(values, what):
+    """Raise ValueError if a numeric array holds NaN or infinity."""
+    if np.issubdtype(values.dtype, np.inexact) and not np.all(np.isfinite(values)):
+        bad = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(
+            f"{what} must be finite, but entry {tuple(int(i) for i in bad)} is "
+            f"{values[tuple(bad)]}"
+        )
+
+
+def _check_min_last_batch(value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"min_last_batch must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+class Data:
+    """One split, served in shuffled mini-batches.
+
+    Parameters
+    ----------
+    data            array (n, ...) of examples
+    batch_size      examples per batch; the last batch of an epoch may be smaller
+    labels          array (n, k) of one-hot labels, or None
+    out_dim         number of classes / outputs
+    augment         optional callable applied to every batch ``sample()`` returns
+                    (e.g. ``augmentation.RandomCropFlip``); set it on training data only
+    min_last_batch  smallest last batch served on its own; a smaller remainder
+                    joins the batch before it (2 keeps batch norm from a batch of
+                    one row). The default 1 gives ``ceil(n / batch_size)`` batches.
+
+    Attributes
+    ----------
+    order      int array (n,): the epoch's permutation of the examples
+    iteration  batches served so far in the current epoch (0: the next call
+               of ``sample()`` draws a new order)
+
+    ``sample()`` returns the next ``(X, Y)`` and draws a fresh permutation at
+    the start of every epoch; an epoch is ``samples_per_epoch`` calls.
+    """
+
+    def __init__(self, data, batch_size=50, labels=None, out_dim=None, augment=None,
+                 min_last_batch=1):
+        data = np.asarray(data)
+        if data.ndim < 1 or data.shape[0] == 0:
+            raise ValueError(f"Data needs at least one example, got an array of shape {data.shape}")
+        _check_finite(data, "data")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape[0] != data.shape[0]:
+                raise ValueError(
+                    f"data and labels differ in length: {data.shape[0]} examples "
+                    f"but {labels.shape[0]} labels"
+                )
+            _check_finite(labels, "labels")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        self.data = data
+        self.labels = labels
+        self.out_dim = out_dim
+        self.batch_size = batch_size
+        self.n_samples = data.shape[0]
+        self.min_last_batch = min_last_batch
+        self.iteration = 0
+        self.order = np.arange(self.n_samples)
+        # A callable applied to every batch sample() returns (training only).
+        self.augment = augment
+
+    @property
+    def min_last_batch(self):
+        """Smallest last batch served on its own (set it between epochs)."""
+        return self._min_last_batch
+
+    @min_last_batch.setter
+    def min_last_batch(self, value):
+        self._min_last_batch = _check_min_last_batch(value)
+
+    @property
+    def samples_per_epoch(self):
+        """Batches per epoch: ``ceil(n / batch_size)``, one less when a last
+        batch smaller than ``min_last_batch`` joins the one before it."""
+        n_batches = math.ceil(self.n_samples / self.batch_size)
+        remainder = self.n_samples % self.batch_size
+        if n_batches > 1 and 0 < remainder < self.min_last_batch:
+            return n_batches - 1
+        return n_batches
+
+    def shuffle(self):
+        """Draw a new order of the examples."""
+        self.order = np.random.permutation(self.n_samples)
+
+    def sample(self):
+        """Return the next batch (X, Y); Y is None for an unlabeled split."""
+        if self.iteration == 0:
+            self.shuffle()
+        n_batches = self.samples_per_epoch
+        low = self.iteration * self.batch_size
+        # The last batch runs to the end, taking in a remainder too small to stand alone.
+        high = self.n_samples if self.iteration == n_batches - 1 else low + self.batch_size
+        idx = self.order[low:high]
+        self.iteration = (self.iteration + 1) % n_batches
+        X = self.data[idx]
+        if self.augment is not None:
+            X = self.augment(X)
+        Y = self.labels[idx] if self.labels is not None else None
+        return X, Y
+
+    def reset(self):
+        """Start the next ``sample()`` at a fresh epoch."""
+        self.iteration = 0
+
+
+class Dataset:
+    """Training, validation and test splits of one dataset.
+
+    Attributes
+    ----------
+    train, validate, test  ``Data`` (validate and test may be None)
+    out_dim                number of label columns of the training split
+    """
+
+    def __init__(self, training_set, training_labels, batch_size, validation_set=None,
+                 validation_labels=None, test_set=None, test_labels=None):
+        training_labels = np.asarray(training_labels)
+        if training_labels.ndim != 2:
+            raise ValueError(
+                f"training labels must be one-hot rows of shape (n, classes), "
+                f"got shape {training_labels.shape}"
+            )
+        self.out_dim = training_labels.shape[1]
+        self.batch_size = batch_size
+        self.train = Data(training_set, batch_size, training_labels, self.out_dim)
+        self.validate = None
+        self.test = None
+        if validation_set is not None:
+            self.validate = Data(validation_set, batch_size, validation_labels, self.out_dim)
+        if test_set is not None:
+            self.test = Data(test_set, batch_size, test_labels, self.out_dim)

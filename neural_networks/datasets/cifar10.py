@@ -1,0 +1,233 @@
+"""CIFAR-10 from the "CIFAR-10 python version": a folder of pickled batches or its archive."""
+
+import io
+import pickle
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from .images import attach_augmentation, image_dataset
+from .places import DATASETS_DIR, find_in_places, search_places
+
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+CIFAR10_TRAIN_BATCHES = tuple(f"data_batch_{k}" for k in range(1, 6))
+CIFAR10_TEST_BATCH = "test_batch"
+CIFAR10_BATCHES = CIFAR10_TRAIN_BATCHES + (CIFAR10_TEST_BATCH,)
+CIFAR10_ENV = "CIFAR10_DIR"
+CIFAR10_REPO_DIR = DATASETS_DIR / "cifar10"
+CIFAR10_SYSTEM_DIR = None  # no system package ships CIFAR-10
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+CIFAR10_WANTED = f"a {CIFAR10_FOLDER} folder (data_batch_1..5 and test_batch) or {CIFAR10_ARCHIVE}"
+CIFAR10_HINT = (
+    "Download the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html "
+    "and put the archive (or its unpacked folder) in one of these places."
+)
+# A batch of 10,000 images is a 31 MB pickle; a larger one is refused before it is read.
+CIFAR10_MAX_BATCH_BYTES = 2**26
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch, refusing everything but a numpy array's pieces.
+
+    The batches are pickles, and a pickle can call any function; these are
+    the only ones a batch needs (``_codecs.encode`` is how Python 3 writes bytes
+    with protocol 2).
+    """
+
+    ALLOWED = {
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise ValueError(
+                f"refusing to unpickle {module}.{name}: a CIFAR-10 batch holds only a dict "
+                f"of numpy arrays, lists and strings"
+            )
+        return super().find_class(module, name)
+
+
+def _look_for_batches(place):
+    """How ``place`` holds the batches, as (("folder" or "archive", Path), None),
+    else (None, what it lacks)."""
+    if place.is_file():
+        if place.name.endswith(".tar.gz"):
+            return ("archive", place), None
+        return None, f"a file that is not a .tar.gz archive such as {CIFAR10_ARCHIVE}"
+    if not place.is_dir():
+        return None, f"no such file or folder (it must hold {CIFAR10_WANTED})"
+    for candidate in (place / CIFAR10_FOLDER, place):
+        if all((candidate / n).is_file() for n in CIFAR10_BATCHES):
+            return ("folder", candidate), None
+    if (place / CIFAR10_ARCHIVE).is_file():
+        return ("archive", place / CIFAR10_ARCHIVE), None
+    for candidate in (place / CIFAR10_FOLDER, place):
+        present = [n for n in CIFAR10_BATCHES if (candidate / n).is_file()]
+        if present:
+            missing = [n for n in CIFAR10_BATCHES if n not in present]
+            return None, f"{candidate} lacks " + ", ".join(missing)
+    return None, (f"it holds no {CIFAR10_FOLDER} folder, no batch files "
+                  f"({', '.join(CIFAR10_BATCHES)}) and no {CIFAR10_ARCHIVE}")
+
+
+def find_cifar10(data_dir=None):
+    """Where the CIFAR-10 python batches are.
+
+    Looks in, in order: ``data_dir``, ``$CIFAR10_DIR``, ``datasets/cifar10/`` in
+    the repository; a place named by ``data_dir`` or the variable is the only one
+    looked in. Each place may hold a ``cifar-10-batches-py`` folder, the batch
+    files themselves, or the ``cifar-10-python.tar.gz`` archive (``data_dir`` may
+    also name the archive).
+
+    Returns
+    -------
+    ("folder", Path) or ("archive", Path); raises ValueError naming the place and
+    what it lacks, or every place looked in
+    """
+    places = search_places(data_dir, CIFAR10_ENV, CIFAR10_REPO_DIR, CIFAR10_SYSTEM_DIR)
+    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED, CIFAR10_HINT)
+
+
+def _check_batch_size(size, where):
+    if size > CIFAR10_MAX_BATCH_BYTES:
+        raise ValueError(
+            f"{where} is {size} bytes, more than the {CIFAR10_MAX_BATCH_BYTES} bytes a "
+            f"CIFAR-10 batch may take: it is not a CIFAR-10 batch"
+        )
+
+
+def _read_cifar10_batches(source, names):
+    """Unpickle the named batches. Returns {name: dict with bytes keys}."""
+    kind, path = source
+    batches = {}
+    try:
+        if kind == "folder":
+            for name in names:
+                _check_batch_size((path / name).stat().st_size, path / name)
+                with open(path / name, "rb") as f:
+                    batches[name] = _BatchUnpickler(f, encoding="bytes").load()
+        else:
+            with tarfile.open(path, "r:gz") as archive:
+                members = {m.name: m for m in archive.getmembers() if m.isfile()}
+                for name in names:
+                    member = members.get(f"{CIFAR10_FOLDER}/{name}")
+                    if member is None:
+                        raise ValueError(f"{path} has no member {CIFAR10_FOLDER}/{name}")
+                    _check_batch_size(member.size, f"{path} member {member.name}")
+                    with archive.extractfile(member) as f:
+                        payload = io.BytesIO(f.read())
+                    batches[name] = _BatchUnpickler(payload, encoding="bytes").load()
+    except (pickle.UnpicklingError, EOFError, tarfile.TarError, OSError, zlib.error) as err:
+        raise ValueError(f"cannot read the CIFAR-10 batches from {path}: {err}") from None
+    return batches
+
+
+def _cifar10_images_labels(batch, name):
+    """Validate one unpickled batch. Returns (uint8 images (n, 32, 32, 3), int labels (n,))."""
+    if not isinstance(batch, dict):
+        raise ValueError(f"CIFAR-10 batch {name} must be a dict, got {type(batch).__name__}")
+
+    def get(key):
+        for k in (key.encode(), key):
+            if k in batch:
+                return batch[k]
+        raise ValueError(f"CIFAR-10 batch {name} has no {key!r} entry (keys: {list(batch)})")
+
+    data, labels = get("data"), np.asarray(get("labels"))
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3072:
+        raise ValueError(
+            f"CIFAR-10 batch {name}: 'data' must be a uint8 array (n, 3072), got "
+            f"{getattr(data, 'dtype', type(data).__name__)} {getattr(data, 'shape', '')}"
+        )
+    if labels.shape != (data.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(
+            f"CIFAR-10 batch {name}: 'labels' must be {data.shape[0]} integers, got "
+            f"{labels.dtype} {labels.shape}"
+        )
+    if labels.size and (labels.min() < 0 or labels.max() > 9):
+        raise ValueError(f"CIFAR-10 batch {name}: labels must be 0..9, found "
+                         f"{labels.min()}..{labels.max()}")
+    # Each row is the red, green and blue 32x32 planes in turn, each row-major.
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return images, labels
+
+
+def _load_unlabeled_images(path):
+    """A Kaggle test set: ``.npy`` (or ``.npz`` with one array, or one named "images")
+    of uint8 images (n, 32, 32, 3). Returns that array."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"test_file {path} does not exist")
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"test_file {path} is not a readable .npy/.npz file: {err}") from None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            keys = list(loaded.keys())
+            if len(keys) == 1 or "images" in keys:
+                images = loaded[keys[0] if len(keys) == 1 else "images"]
+            else:
+                raise ValueError(
+                    f"test_file {path} must hold one array or one named 'images', got {keys}"
+                )
+    else:
+        images = loaded
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3) \
+            or images.shape[0] == 0:
+        raise ValueError(
+            f"test_file {path} must hold uint8 images of shape (n, 32, 32, 3), got "
+            f"{images.dtype} {images.shape}"
+        )
+    return images
+
+
+def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dtype=np.float32,
+                 augment=None, test_file=None):
+    """CIFAR-10: 45,000 training, 5,000 validation and 10,000 test images, NHWC.
+
+    Parameters
+    ----------
+    batch_size       training batch size
+    data_dir         where the python-version batches are (see ``find_cifar10``
+                     for the places looked in without it)
+    validation_size  examples of the 50,000 training images held out for validation
+    seed             seed of the validation split
+    dtype            floating dtype of images and labels
+    augment          augmentation of the training batches only: a callable on
+                     NHWC batches or a name for ``initialize_augmentation``
+                     (e.g. "crop_flip"); None: off
+    test_file        optional ``.npy``/``.npz`` of unlabeled uint8 images (n, 32, 32, 3),
+                     e.g. a Kaggle test set; it replaces the official test batch and
+                     ``dataset.test.labels`` is None
+
+    Returns
+    -------
+    Dataset of images (n, 32, 32, 3) and 10 one-hot classes; pixels scaled to
+    [0, 1], then standardised per channel with the training split's statistics
+    (``dataset.mean`` and ``dataset.std``, shape (3,))
+    """
+    source = find_cifar10(data_dir)
+    names = CIFAR10_TRAIN_BATCHES + (() if test_file is not None else (CIFAR10_TEST_BATCH,))
+    batches = _read_cifar10_batches(source, names)
+    parts = [_cifar10_images_labels(batches[name], name) for name in CIFAR10_TRAIN_BATCHES]
+    train_images = np.concatenate([images for images, _ in parts])
+    train_labels = np.concatenate([labels for _, labels in parts])
+    if test_file is not None:
+        test_images, test_labels = _load_unlabeled_images(test_file), None
+    else:
+        test_images, test_labels = _cifar10_images_labels(batches[CIFAR10_TEST_BATCH],
+                                                          CIFAR10_TEST_BATCH)
+    dataset = image_dataset(train_images, train_labels, test_images, test_labels, n_classes=10,
+                            batch_size=batch_size, validation_size=validation_size, seed=seed,
+                            dtype=dtype, n_channels=3)
+    attach_augmentation(dataset, augment)
+    dataset.classes = CIFAR10_CLASSES
+    return dataset
