@@ -3,43 +3,72 @@
 Every layer keeps three OrderedDicts: ``parameters``, ``gradients`` (same
 keys and shapes) and ``cache`` (what forward saves for backward). Parameters
 are created lazily on the first ``forward`` and take the dtype of that input.
-The array math of convolution and pooling lives in ``utils.convolution``.
+A layer holds state only; its array math is one call into ``functional``
+each way, as in PyTorch's ``nn.Module`` and ``nn.functional``.
 """
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 import inspect
+import math
 import numbers
 
 import numpy as np
 
+from . import functional as F
 from .activations import initialize_activation
+from .utils.registry import accepted_keywords, check_keywords, lookup
 from .weights import initialize_weights
-from .utils import convolution as conv
 
 
-def _as_float_array(X, layer_name):
-    """Return X as a floating ndarray, keeping float32/float64 as given."""
+def _as_batch(X, layer_name, layout, rank=None, min_rank=1):
+    """X as a float32/float64 array with a non-empty batch axis, or ValueError.
+
+    Integer and bool inputs become float64. Only shapes and the dtype are
+    looked at, never the values: this runs on every forward pass.
+
+    Parameters
+    ----------
+    X           the input
+    layer_name  for the messages
+    layout      the expected axes, for the messages, e.g. "(batch, features)"
+    rank        the number of axes required, or None
+    min_rank    the fewest axes allowed when ``rank`` is None
+    """
     X = np.asarray(X)
+    if X.dtype == np.float16:
+        # Half precision underflows in the optimizers (Adam's eps is 1e-8).
+        raise ValueError(f"{layer_name}: float16 is not supported; use float32 or float64 "
+                         f"(got an input of dtype float16)")
     if not np.issubdtype(X.dtype, np.floating):
         if not (np.issubdtype(X.dtype, np.integer) or X.dtype == bool):
             raise ValueError(f"{layer_name}: expected a numeric array, got dtype {X.dtype}")
         X = X.astype(np.float64)
-    return X
-
-
-def _check_rank(X, rank, layer_name, layout):
-    if X.ndim != rank:
+    if rank is not None and X.ndim != rank:
         raise ValueError(
-            f"{layer_name}: expected a {rank}-D input {layout}, "
-            f"got an array of shape {X.shape}"
+            f"{layer_name}: expected a {rank}-D input {layout}, got an array of shape {X.shape}"
         )
+    if X.ndim < min_rank:
+        raise ValueError(f"{layer_name}: expected an input of shape {layout}, got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"{layer_name}: expected a batch of at least one example, got input shape {X.shape}"
+        )
+    return X
 
 
 def _check_positive_int(value, what):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{what} must be an int >= 1, got {value!r}")
     return int(value)
+
+
+def _check_finite_number(value, what):
+    """Refuse bools, non-numbers, NaN and infinities (ValueError naming ``what``)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not math.isfinite(value)):
+        raise ValueError(f"{what} must be a finite number, got {value!r}")
+    return value
 
 
 class Layer(ABC):
@@ -106,6 +135,27 @@ class Layer(ABC):
             self.parameters[name] = self.parameters[name].astype(dtype, copy=False)
             self.gradients[name] = np.zeros_like(self.parameters[name])
 
+    def _checked_dLdY(self, dLdY):
+        """dLdY as an array, checked against the shape of the last forward's output.
+
+        ``forward`` saves that shape in the cache as "out_shape"; an empty
+        cache means no forward pass since the layer was made or cleared.
+        """
+        out_shape = self.cache.get("out_shape")
+        if out_shape is None:
+            raise ValueError(
+                f"{type(self).__name__}.backward: expected a forward pass first (backward "
+                f"needs its cache, which is empty before the first forward and after "
+                f"clear_gradients)"
+            )
+        dLdY = np.asarray(dLdY)
+        if dLdY.shape != out_shape:
+            raise ValueError(
+                f"{type(self).__name__}.backward: expected dLdY of the last output's shape "
+                f"{out_shape}, got {dLdY.shape}"
+            )
+        return dLdY
+
 
 class FullyConnected(Layer):
     """Affine map Z = X W + b followed by an activation.
@@ -135,8 +185,7 @@ class FullyConnected(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, n_in). Returns: activation(X W + b), (batch, n_out)."""
-        X = _as_float_array(X, "FullyConnected")
-        _check_rank(X, 2, "FullyConnected", "(batch, features)")
+        X = _as_batch(X, "FullyConnected", "(batch, features)", rank=2)
         if self.n_in is None:
             self._init_parameters(X.shape, X.dtype)
         elif X.shape[1] != self.n_in:
@@ -144,20 +193,19 @@ class FullyConnected(Layer):
                 f"FullyConnected: expected {self.n_in} input features, got {X.shape[1]} "
                 f"(input shape {X.shape})"
             )
-        W, b = self.parameters["W"], self.parameters["b"]
-        Z = X @ W
-        Z += b
+        Z = F.affine_forward(X, self.parameters["W"], self.parameters["b"])
         self.cache["X"] = X
         self.cache["Z"] = Z
+        self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 
     def backward(self, dLdY):
         """Parameters: dLdY (batch, n_out). Returns: dL/dX (batch, n_in)."""
-        X, Z = self.cache["X"], self.cache["Z"]
-        dZ = self.activation.backward(Z, dLdY)
-        self.gradients["W"] = X.T @ dZ
-        self.gradients["b"] = dZ.sum(axis=0, keepdims=True)
-        return dZ @ self.parameters["W"].T
+        dLdY = self._checked_dLdY(dLdY)
+        dZ = self.activation.backward(self.cache["Z"], dLdY)
+        dX, self.gradients["W"], self.gradients["b"] = F.affine_backward(
+            dZ, self.cache["X"], self.parameters["W"])
+        return dX
 
 
 class Conv2D(Layer):
@@ -177,12 +225,12 @@ class Conv2D(Layer):
                  weight_init="xavier_uniform"):
         super().__init__()
         self.n_out = _check_positive_int(n_out, "Conv2D n_out")
-        self.kernel_shape = conv.as_pair(kernel_shape, "Conv2D kernel_shape")
+        self.kernel_shape = F.as_pair(kernel_shape, "Conv2D kernel_shape")
         if min(self.kernel_shape) < 1:
             raise ValueError(f"Conv2D kernel_shape must be >= 1, got {kernel_shape!r}")
         self.stride = _check_positive_int(stride, "Conv2D stride")
         self.pad = pad
-        self.pads = conv.pad_amounts(pad, self.kernel_shape)
+        self.pads = F.pad_amounts(pad, self.kernel_shape)
         self.activation_name = activation or "linear"
         self.activation = initialize_activation(self.activation_name)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
@@ -201,9 +249,8 @@ class Conv2D(Layer):
     def forward(self, X):
         """Parameters: X (batch, rows, cols, n_in).
         Returns: (batch, out_rows, out_cols, n_out)."""
-        X = _as_float_array(X, "Conv2D")
-        _check_rank(X, 4, "Conv2D", "(batch, rows, cols, channels)")
-        conv.output_shape(X.shape[1:3], self.kernel_shape, self.stride, self.pads)
+        X = _as_batch(X, "Conv2D", "(batch, rows, cols, channels)", rank=4)
+        F.output_shape(X.shape[1:3], self.kernel_shape, self.stride, self.pads)
         if self.n_in is None:
             self._init_parameters(X.shape, X.dtype)
         elif X.shape[3] != self.n_in:
@@ -212,25 +259,25 @@ class Conv2D(Layer):
                 f"(input shape {X.shape})"
             )
         # Evaluation batches may be large and come once: no buffer is kept for them.
-        Z, cols = conv.conv2d_forward(
+        Z, cols = F.conv2d_forward(
             X, self.parameters["W"], self.parameters["b"], self.stride, self.pads,
             workspace=self.workspace if self.training else None,
         )
         self.cache["X_shape"] = X.shape
         self.cache["cols"] = cols
         self.cache["Z"] = Z
+        self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 
     def backward(self, dLdY):
         """Parameters: dLdY (batch, out_rows, out_cols, n_out).
         Returns: dL/dX (batch, rows, cols, n_in)."""
+        dLdY = self._checked_dLdY(dLdY)
         dZ = self.activation.backward(self.cache["Z"], dLdY)
-        dX, dW, db = conv.conv2d_backward(
+        dX, self.gradients["W"], self.gradients["b"] = F.conv2d_backward(
             dZ, self.cache["cols"], self.cache["X_shape"], self.parameters["W"],
             self.stride, self.pads, workspace=self.workspace,
         )
-        self.gradients["W"] = dW
-        self.gradients["b"] = db
         return dX
 
 
@@ -249,7 +296,7 @@ class Pool2D(Layer):
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
         super().__init__()
-        self.kernel_shape = conv.as_pair(kernel_shape, "Pool2D kernel_shape")
+        self.kernel_shape = F.as_pair(kernel_shape, "Pool2D kernel_shape")
         if min(self.kernel_shape) < 1:
             raise ValueError(f"Pool2D kernel_shape must be >= 1, got {kernel_shape!r}")
         if mode not in self.MODES:
@@ -257,14 +304,13 @@ class Pool2D(Layer):
         self.mode = mode
         self.stride = _check_positive_int(stride, "Pool2D stride")
         self.pad = pad
-        self.pads = conv.pad_amounts(pad, self.kernel_shape)
+        self.pads = F.pad_amounts(pad, self.kernel_shape)
         self.activation = initialize_activation("linear")
 
     def forward(self, X):
         """Parameters: X (batch, rows, cols, channels).
         Returns: (batch, out_rows, out_cols, channels)."""
-        X = _as_float_array(X, "Pool2D")
-        _check_rank(X, 4, "Pool2D", "(batch, rows, cols, channels)")
+        X = _as_batch(X, "Pool2D", "(batch, rows, cols, channels)", rank=4)
         if self.n_in is None:
             self.n_in = self.n_out = X.shape[3]
         elif X.shape[3] != self.n_in:
@@ -274,20 +320,23 @@ class Pool2D(Layer):
             )
         self.cache["X_shape"] = X.shape
         if self.mode == "max":
-            Z, argmax = conv.maxpool2d_forward(X, self.kernel_shape, self.stride, self.pads)
-            self.cache["argmax"] = argmax
-            return Z
-        return conv.avgpool2d_forward(X, self.kernel_shape, self.stride, self.pads)
+            Z, self.cache["argmax"] = F.maxpool2d_forward(
+                X, self.kernel_shape, self.stride, self.pads)
+        else:
+            Z = F.avgpool2d_forward(X, self.kernel_shape, self.stride, self.pads)
+        self.cache["out_shape"] = Z.shape
+        return Z
 
     def backward(self, dLdY):
         """Parameters: dLdY (batch, out_rows, out_cols, channels).
         Returns: dL/dX (batch, rows, cols, channels)."""
+        dLdY = self._checked_dLdY(dLdY)
         X_shape = self.cache["X_shape"]
         if self.mode == "max":
-            return conv.maxpool2d_backward(
+            return F.maxpool2d_backward(
                 dLdY, self.cache["argmax"], X_shape, self.kernel_shape, self.stride, self.pads
             )
-        return conv.avgpool2d_backward(dLdY, X_shape, self.kernel_shape, self.stride, self.pads)
+        return F.avgpool2d_backward(dLdY, X_shape, self.kernel_shape, self.stride, self.pads)
 
 
 class Flatten(Layer):
@@ -304,20 +353,16 @@ class Flatten(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, ...). Returns: (batch, prod(rest))."""
-        X = _as_float_array(X, "Flatten")
-        if X.ndim < 1:
-            raise ValueError(f"Flatten: expected an array with a batch axis, got shape {X.shape}")
+        X = _as_batch(X, "Flatten", "(batch, ...)")
+        Y = F.flatten_forward(X, self.keep_dim)
         self.cache["in_dims"] = X.shape
-        if self.keep_dim == "first":
-            Y = X.reshape(X.shape[0], -1)
-        else:
-            Y = X.reshape(-1, X.shape[-1])
+        self.cache["out_shape"] = Y.shape
         self.n_in, self.n_out = X.shape[1:], Y.shape[1]
         return Y
 
     def backward(self, dLdY):
         """Parameters: dLdY (batch, prod(rest)). Returns: dL/dX of the input's shape."""
-        return dLdY.reshape(self.cache["in_dims"])
+        return F.flatten_backward(self._checked_dLdY(dLdY), self.cache["in_dims"])
 
 
 class BatchNorm(Layer):
@@ -332,8 +377,8 @@ class BatchNorm(Layer):
 
     Parameters
     ----------
-    momentum    weight of the newest batch in the running statistics
-    eps         added to the variance before the square root
+    momentum    weight of the newest batch in the running statistics, in [0, 1]
+    eps         added to the variance before the square root, > 0
     activation  name of the activation applied after normalising
 
     Attributes
@@ -344,6 +389,8 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum=0.1, eps=1e-5, activation="linear"):
         super().__init__()
+        _check_finite_number(momentum, "BatchNorm momentum")
+        _check_finite_number(eps, "BatchNorm eps")
         if not 0 <= momentum <= 1:
             raise ValueError(f"BatchNorm momentum must be in [0, 1], got {momentum!r}")
         if eps <= 0:
@@ -368,11 +415,7 @@ class BatchNorm(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, ..., channels). Returns: same shape."""
-        X = _as_float_array(X, "BatchNorm")
-        if X.ndim < 2:
-            raise ValueError(
-                f"BatchNorm: expected an input of shape (batch, ..., channels), got {X.shape}"
-            )
+        X = _as_batch(X, "BatchNorm", "(batch, ..., channels)", min_rank=2)
         if self.n_in is None:
             self._init_parameters(X.shape, X.dtype)
         elif X.shape[-1] != self.n_in:
@@ -381,57 +424,37 @@ class BatchNorm(Layer):
                 f"(input shape {X.shape})"
             )
         flat = X.reshape(-1, self.n_in)
-        n = flat.shape[0]
-        if self.training:
-            if n < 2:
-                raise ValueError(
-                    f"BatchNorm needs more than one value per channel in training mode, "
-                    f"got input shape {X.shape}"
-                )
-            # Column sums as a matrix-vector product (BLAS) rather than a numpy
-            # reduction over axis 0, which is several times slower on images.
-            mean = (np.ones(n, dtype=flat.dtype) @ flat / n)[None, :]
-            X_hat = flat - mean
-            var = (np.einsum("ij,ij->j", X_hat, X_hat) / n)[None, :]
-            m = self.momentum
-            self.buffers["running_mean"] = (1 - m) * self.buffers["running_mean"] + m * mean
-            self.buffers["running_var"] = (
-                (1 - m) * self.buffers["running_var"] + m * var * (n / (n - 1))
+        if self.training and flat.shape[0] < 2:
+            raise ValueError(
+                f"BatchNorm needs more than one value per channel in training mode, got "
+                f"input shape {X.shape}. Train on batches of at least 2 examples (drop or "
+                f"merge a last batch of one), or switch the layer to eval mode "
+                f"(layer.training = False, model.set_mode('eval')) to use the running statistics"
             )
-        else:
-            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
-            X_hat = flat - mean
-        inv_std = 1 / np.sqrt(var + self.eps)
-        X_hat *= inv_std
-        Z = X_hat * self.parameters["gamma"]
-        Z += self.parameters["beta"]
+        Z, X_hat, inv_std, running_mean, running_var = F.batchnorm_forward(
+            flat, self.parameters["gamma"], self.parameters["beta"],
+            self.buffers["running_mean"], self.buffers["running_var"],
+            self.momentum, self.eps, self.training,
+        )
+        self.buffers["running_mean"] = running_mean
+        self.buffers["running_var"] = running_var
         self.cache["X_hat"] = X_hat
         self.cache["inv_std"] = inv_std
         self.cache["Z"] = Z
         self.cache["training"] = self.training
+        self.cache["out_shape"] = X.shape
         return self.activation(Z.reshape(X.shape))
 
     def backward(self, dLdY):
         """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
-        X_hat, inv_std, Z = self.cache["X_hat"], self.cache["inv_std"], self.cache["Z"]
-        dLdY = np.asarray(dLdY)
+        dLdY = self._checked_dLdY(dLdY)
+        Z, training = self.cache["Z"], self.cache["training"]
         dZ = self.activation.backward(Z, dLdY.reshape(Z.shape))
-        n = dZ.shape[0]
-        scale = self.parameters["gamma"] * inv_std
-        self.gradients["gamma"] = np.einsum("ij,ij->j", dZ, X_hat)[None, :]
-        self.gradients["beta"] = (np.ones(n, dtype=dZ.dtype) @ dZ)[None, :]
-        if not self.cache["training"]:
-            return (dZ * scale).reshape(dLdY.shape)
-        # d/dX of gamma * (X - mean(X)) / std(X) + beta, batch statistics included:
-        # scale * (dZ - mean(dZ) - X_hat * mean(dZ * X_hat)).
-        dX = X_hat * (-scale * self.gradients["gamma"] / n)
-        # dZ is a fresh array unless the activation passed dLdY through unchanged.
-        if np.shares_memory(dZ, dLdY):
-            dX += dZ * scale
-        else:
-            dZ *= scale
-            dX += dZ
-        dX += -scale * self.gradients["beta"] / n
+        # dZ may serve as scratch space unless the activation passed dLdY through.
+        dX, self.gradients["gamma"], self.gradients["beta"] = F.batchnorm_backward(
+            dZ, self.cache["X_hat"], self.cache["inv_std"], self.parameters["gamma"],
+            training, overwrite_dZ=training and not np.shares_memory(dZ, dLdY),
+        )
         return dX.reshape(dLdY.shape)
 
 
@@ -446,6 +469,7 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5):
         super().__init__()
+        _check_finite_number(p, "Dropout p")
         if not 0 <= p < 1:
             raise ValueError(f"Dropout p must be in [0, 1), got {p!r}")
         self.p = p
@@ -453,20 +477,15 @@ class Dropout(Layer):
 
     def forward(self, X):
         """Parameters: X, any shape (batch first). Returns: same shape."""
-        X = _as_float_array(X, "Dropout")
+        X = _as_batch(X, "Dropout", "(batch, ...)")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else None
-        if not self.training or self.p == 0:
-            self.cache["mask"] = None
-            return X
-        keep = np.random.random_sample(X.shape) >= self.p
-        mask = keep.astype(X.dtype) * X.dtype.type(1 / (1 - self.p))
-        self.cache["mask"] = mask
-        return X * mask
+        Y, self.cache["mask"] = F.dropout_forward(X, self.p, self.training)
+        self.cache["out_shape"] = Y.shape
+        return Y
 
     def backward(self, dLdY):
         """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
-        mask = self.cache["mask"]
-        return dLdY if mask is None else dLdY * mask
+        return F.dropout_backward(self._checked_dLdY(dLdY), self.cache["mask"])
 
 
 LAYERS = {
@@ -481,38 +500,52 @@ LAYERS = {
 
 def initialize_layer(name, activation=None, weight_init=None, n_out=None, kernel_shape=None,
                      stride=None, pad=None, mode=None, keep_dim="first", **options):
-    """Build a layer from its name; arguments left None take the class default.
+    """Build a layer from its name.
 
     Parameters
     ----------
-    name     one of ``LAYERS``
-    options  further constructor arguments of layers added beyond the course's
+    name          one of ``LAYERS``: "fully_connected", "conv2d", "pool2d",
+                  "flatten" (the course's), "batchnorm", "dropout"
+    activation, weight_init, n_out, kernel_shape, stride, pad, mode, keep_dim
+                  the course's arguments; one left None takes the class
+                  default, and a layer that needs an activation gets "linear"
+    options       arguments of the layers beyond the course: BatchNorm's
+                  ``momentum`` and ``eps``, Dropout's ``p``
 
-    Arguments that the chosen layer does not take are ignored, so one
-    argument dict can describe any layer (e.g. ``activation`` for a pool).
+    Returns
+    -------
+    the layer
+
+    Every argument given must be one the layer takes; any other is a
+    ValueError naming it and listing what the layer accepts, so a typo such
+    as ``activaton="relu"`` or ``padding="valid"`` cannot pass unnoticed.
+    Two course habits still work with any layer: ``keep_dim="first"`` (the
+    default), and ``activation="linear"`` for a layer without an activation
+    (Pool2D, Flatten, Dropout), since the identity is what such a layer applies.
     """
-    if name not in LAYERS:
-        raise ValueError(f"unknown layer {name!r}; expected one of {sorted(LAYERS)}")
-    cls = LAYERS[name]
-    given = {
-        "activation": activation,
-        "weight_init": weight_init,
-        "n_out": n_out,
-        "kernel_shape": kernel_shape,
-        "stride": stride,
-        "pad": pad,
-        "mode": mode,
-        "keep_dim": keep_dim,
-        **options,
-    }
-    accepted = inspect.signature(cls).parameters
-    kwargs = {k: v for k, v in given.items() if v is not None and k in accepted}
-    missing = [
-        k for k, p in accepted.items()
-        if p.default is inspect.Parameter.empty and k not in kwargs and k != "activation"
-    ]
+    cls = lookup(LAYERS, "layer", name)
+    accepted = accepted_keywords(cls)
+    given = dict(activation=activation, weight_init=weight_init, n_out=n_out,
+                 kernel_shape=kernel_shape, stride=stride, pad=pad, mode=mode,
+                 keep_dim=keep_dim, **options)
+    if "keep_dim" not in accepted and keep_dim == "first":
+        del given["keep_dim"]
+    if "activation" not in accepted:
+        if activation not in (None, "linear"):
+            raise ValueError(
+                f"layer {name!r} applies no activation, so activation must be None or "
+                f"'linear', got {activation!r}; it accepts {', '.join(accepted)}"
+            )
+        del given["activation"]
+    kwargs = {k: v for k, v in given.items() if v is not None}
+    check_keywords(cls, "layer", name, kwargs)
+    required = [p.name for p in inspect.signature(cls).parameters.values()
+                if p.default is p.empty]
+    if "activation" in required:
+        kwargs.setdefault("activation", "linear")
+    missing = [k for k in required if k not in kwargs]
     if missing:
-        raise ValueError(f"layer {name!r} needs {', '.join(missing)}; got {kwargs}")
-    if "activation" in accepted and "activation" not in kwargs:
-        kwargs["activation"] = "linear"
+        raise ValueError(
+            f"layer {name!r} needs {', '.join(missing)}; got {kwargs or 'no arguments'}"
+        )
     return cls(**kwargs)

@@ -1,13 +1,14 @@
 """float32 stays float32 (and float64 stays float64) through a
 conv -> pool -> flatten -> fc -> softmax stack: outputs, parameters,
-gradients, dX and the model's update."""
+gradients, dX and the model's update. float16 is refused by every layer."""
 
 import unittest
 
 import numpy as np
 
 from neural_networks.datasets import Dataset
-from neural_networks.layers import Conv2D, Flatten, FullyConnected, Pool2D
+from neural_networks.layers import (BatchNorm, Conv2D, Dropout, Flatten, FullyConnected,
+                                    Pool2D)
 from neural_networks.losses import initialize_loss
 from neural_networks.models import NeuralNetwork
 from neural_networks.utils import AttrDict
@@ -120,6 +121,27 @@ class TestDtypeThroughTraining(unittest.TestCase):
             for name, value in layer.parameters.items():
                 self.assertEqual(value.dtype, np.float32)
                 self.assertFalse(np.array_equal(value, old[name]), f"{name} did not move")
+
+
+class TestFloat16IsRefused(unittest.TestCase):
+    """Half precision is too coarse for training (Adam's eps of 1e-8 is 0 in
+    float16), so every layer refuses it rather than train badly."""
+
+    def test_every_layer(self):
+        images = np.ones((2, 4, 4, 3), dtype=np.float16)
+        rows = np.ones((2, 5), dtype=np.float16)
+        layers = [(FullyConnected(3, "relu"), rows), (Conv2D(2, 3, "relu"), images),
+                  (Pool2D(2), images), (Flatten(), images), (BatchNorm(), rows),
+                  (Dropout(0.5), rows)]
+        for layer, X in layers:
+            for training in (True, False):
+                with self.subTest(layer=type(layer).__name__, training=training):
+                    layer.training = training
+                    with self.assertRaisesRegex(
+                            ValueError, "float16 is not supported; use float32 or float64"):
+                        layer.forward(X)
+                    # float32 is taken.
+                    self.assertEqual(layer.forward(X.astype(np.float32)).dtype, np.float32)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from neural_networks import functional
 from neural_networks.layers import Conv2D, Pool2D
-from neural_networks.utils import convolution as conv
 from neural_networks.utils.grad_check import check_gradients
 
 try:
@@ -66,7 +66,7 @@ def conv_cases(draw):
     kc = draw(st.integers(1, 5))
     stride = draw(st.integers(1, 3))
     pad = draw(st.sampled_from(["same", "valid", 0, 1, 2]))
-    pr, pc = conv.pad_amounts(pad, (kr, kc))
+    pr, pc = functional.pad_amounts(pad, (kr, kc))
     rows = draw(st.integers(max(1, kr - 2 * pr), 10))
     cols = draw(st.integers(max(1, kc - 2 * pc), 12))
     return dict(
@@ -83,7 +83,7 @@ def pool_cases(draw):
     kc = draw(st.integers(1, 4))
     stride = draw(st.integers(1, 3))
     pad = draw(st.sampled_from(["same", "valid", 0, 1]))
-    pr, pc = conv.pad_amounts(pad, (kr, kc))
+    pr, pc = functional.pad_amounts(pad, (kr, kc))
     if pr > kr // 2 or pc > kc // 2:
         pad = "valid"
         pr = pc = 0
@@ -134,19 +134,19 @@ class TestConv2DAgainstTorch(unittest.TestCase):
                      conv_example(5, 7, 12, 1, 3, (3, 3), 1, "same"),
                      conv_example(5, 9, 14, 2, 3, (3, 2), 2, 1),
                      conv_example(5, 9, 24, 1, 3, (5, 5), 1, "same")):
-            kernel = conv.as_pair(case["kernel"], "kernel")
-            out_rows, out_cols = conv.output_shape(
+            kernel = functional.as_pair(case["kernel"], "kernel")
+            out_rows, out_cols = functional.output_shape(
                 (case["rows"], case["cols"]), kernel, case["stride"],
-                conv.pad_amounts(case["pad"], kernel))
+                functional.pad_amounts(case["pad"], kernel))
             # float64; a block of the channel-major matrix has one more row (the ones)
             per_image_bytes = out_rows * out_cols * (kernel[0] * kernel[1] * case["c_in"] + 1) * 8
-            saved = conv.BLOCK_BYTES
-            conv.BLOCK_BYTES = 2 * per_image_bytes + 1
+            saved = functional.BLOCK_BYTES
+            functional.BLOCK_BYTES = 2 * per_image_bytes + 1
             try:
                 with self.subTest(c_in=case["c_in"], stride=case["stride"]):
                     self.check_case(case)
             finally:
-                conv.BLOCK_BYTES = saved
+                functional.BLOCK_BYTES = saved
 
     def check_case(self, case):
         rng = np.random.default_rng(case["seed"])

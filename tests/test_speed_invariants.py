@@ -16,9 +16,9 @@ import unittest
 
 import numpy as np
 
+from neural_networks import functional
 from neural_networks.layers import Conv2D, FullyConnected, Pool2D
 from neural_networks.losses import CrossEntropy
-from neural_networks.utils import convolution as conv
 
 # (batch, size, in_channels, out_channels, kernel, stride, pad)
 CONV_CASES = {
@@ -42,7 +42,8 @@ def prepare_conv(case, dtype, seed=0):
     X = rng.standard_normal((batch, size, size, c_in)).astype(dtype)
     layer = Conv2D(c_out, kernel, "relu", stride=stride, pad=pad)
     layer._init_parameters(X.shape, dtype)
-    out_rows, out_cols = conv.output_shape(X.shape[1:3], layer.kernel_shape, stride, layer.pads)
+    out_rows, out_cols = functional.output_shape(X.shape[1:3], layer.kernel_shape, stride,
+                                                 layer.pads)
     dY = rng.standard_normal((batch, out_rows, out_cols, c_out)).astype(dtype)
     return [layer], lambda: (layer.forward(X), layer.backward(dY))
 
@@ -137,8 +138,8 @@ class TestConvMemory(unittest.TestCase):
             X = rng.standard_normal((batch, size, size, c_in))
             layer = Conv2D(c_out, kernel, "linear", stride=stride, pad=pad)
             layer._init_parameters(X.shape, X.dtype)
-            out_rows, out_cols = conv.output_shape(X.shape[1:3], layer.kernel_shape, stride,
-                                                   layer.pads)
+            out_rows, out_cols = functional.output_shape(X.shape[1:3], layer.kernel_shape,
+                                                         stride, layer.pads)
             dZ = rng.standard_normal((batch, out_rows, out_cols, c_out))
             im2col_bytes = batch * out_rows * out_cols * kernel * kernel * c_in * 8
             outputs = {}

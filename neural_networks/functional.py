@@ -1,4 +1,18 @@
-"""Array math behind Conv2D and Pool2D, as pure functions on NHWC arrays.
+"""The array math of every layer, as pure functions (PyTorch's ``nn.functional``).
+
+A layer in ``layers.py`` keeps the state (parameters, gradients, cache,
+running statistics, reusable buffers) and calls one function here each way:
+``x_forward`` returns the output and what ``x_backward`` needs, and
+``x_backward`` returns the gradients. Nothing here imports a layer or a
+model, and no function changes its inputs unless it says so.
+
+- ``affine_forward`` / ``affine_backward``: Z = X W + b (FullyConnected).
+- ``conv2d_forward`` / ``conv2d_backward``, ``maxpool2d_*``, ``avgpool2d_*``:
+  convolution and pooling over NHWC images (Conv2D, Pool2D).
+- ``flatten_forward`` / ``flatten_backward`` (Flatten).
+- ``batchnorm_train_forward``, ``batchnorm_eval_forward``,
+  ``batchnorm_backward`` (BatchNorm).
+- ``dropout_forward`` / ``dropout_backward`` (Dropout).
 
 Convolution is cross-correlation:
     Z[n, r, c, o] = sum_{i, j, ch} W[i, j, ch, o] * Xpad[n, r*s + i, c*s + j, ch] + b[0, o]
@@ -560,3 +574,189 @@ def avgpool2d_backward(dZ, X_shape, kernel_shape, stride, pads):
         if clipped is not None:
             dX[:, clipped[1]] += d_row_sums[:, clipped[0]]
     return dX
+
+
+def affine_forward(X, W, b):
+    """The affine map of a fully connected layer, Z = X W + b.
+
+    Parameters
+    ----------
+    X  (batch, n_in)
+    W  (n_in, n_out)
+    b  (1, n_out)
+
+    Returns
+    -------
+    Z  (batch, n_out). affine_backward needs X and W, which the caller holds.
+    """
+    Z = X @ W
+    Z += b
+    return Z
+
+
+def affine_backward(dZ, X, W):
+    """Gradients of Z = X W + b.
+
+    Parameters
+    ----------
+    dZ  (batch, n_out), dL/dZ
+    X   (batch, n_in), the input of the forward pass
+    W   (n_in, n_out)
+
+    Returns
+    -------
+    dX  (batch, n_in) = dZ W^T
+    dW  (n_in, n_out) = X^T dZ
+    db  (1, n_out), the column sums of dZ
+    """
+    return dZ @ W.T, X.T @ dZ, dZ.sum(axis=0, keepdims=True)
+
+
+def flatten_forward(X, keep_dim="first"):
+    """Collapse every axis but one; a view of X whenever numpy can make one.
+
+    Parameters
+    ----------
+    X         (batch, ...)
+    keep_dim  "first": (batch, ...) -> (batch, prod(rest));
+              "last": (..., k) -> (prod(rest), k)
+
+    Returns
+    -------
+    Y  2-D; flatten_backward needs X.shape
+    """
+    if keep_dim == "first":
+        return X.reshape(X.shape[0], -1)
+    if keep_dim == "last":
+        return X.reshape(-1, X.shape[-1])
+    raise ValueError(f"keep_dim must be 'first' or 'last', got {keep_dim!r}")
+
+
+def flatten_backward(dY, X_shape):
+    """dL/dX: dY, the gradient of flatten_forward's output, in the input's shape X_shape."""
+    return dY.reshape(X_shape)
+
+
+def _normalise(centred, var, gamma, beta, eps):
+    """Z = gamma * centred / sqrt(var + eps) + beta; ``centred`` is scaled in place.
+
+    Returns
+    -------
+    Z, X_hat (the scaled ``centred``), inv_std = 1 / sqrt(var + eps)
+    """
+    inv_std = 1 / np.sqrt(var + eps)
+    centred *= inv_std
+    Z = centred * gamma
+    Z += beta
+    return Z, centred, inv_std
+
+
+def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, training):
+    """Batch normalisation of each column of X, then scale and shift.
+
+    In training mode the batch's mean and biased variance normalise X, and
+    the running statistics move towards the batch's as PyTorch's do:
+    running = (1 - momentum) * running + momentum * statistic, with the
+    unbiased variance (so X needs at least 2 rows). In eval mode the running
+    statistics normalise X and stay as they are.
+
+    Parameters
+    ----------
+    X             (n, channels): every axis of the input but the channels,
+                  flattened into rows
+    gamma, beta   (1, channels)
+    running_mean  (1, channels)
+    running_var   (1, channels)
+    momentum      weight of this batch in the new running statistics
+    eps           added to the variance before the square root
+    training      True: batch statistics; False: running statistics
+
+    Returns
+    -------
+    Z             (n, channels) = gamma * X_hat + beta
+    X_hat         (n, channels), the normalised X    } what batchnorm_backward
+    inv_std       (1, channels), 1 / sqrt(var + eps) } needs
+    running_mean  (1, channels): new arrays in training mode, the given
+    running_var   ones in eval mode
+    """
+    if not training:
+        Z, X_hat, inv_std = _normalise(X - running_mean, running_var, gamma, beta, eps)
+        return Z, X_hat, inv_std, running_mean, running_var
+    n = X.shape[0]
+    # Column sums as a matrix-vector product (BLAS) rather than a numpy
+    # reduction over axis 0, which is several times slower on images.
+    mean = (np.ones(n, dtype=X.dtype) @ X / n)[None, :]
+    centred = X - mean
+    var = (np.einsum("ij,ij->j", centred, centred) / n)[None, :]
+    running_mean = (1 - momentum) * running_mean + momentum * mean
+    running_var = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
+    Z, X_hat, inv_std = _normalise(centred, var, gamma, beta, eps)
+    return Z, X_hat, inv_std, running_mean, running_var
+
+
+def batchnorm_backward(dZ, X_hat, inv_std, gamma, training, overwrite_dZ=False):
+    """Gradients of batchnorm_forward.
+
+    Parameters
+    ----------
+    dZ            (n, channels), dL/dZ
+    X_hat         (n, channels), from batchnorm_forward
+    inv_std       (1, channels), from batchnorm_forward
+    gamma         (1, channels)
+    training      the mode of the forward pass: in training mode the mean and
+                  variance depend on X, and the gradient goes through them
+    overwrite_dZ  True lets dZ serve as scratch space (one array the size
+                  of the batch less); its values are then lost
+
+    Returns
+    -------
+    dX      (n, channels)
+    dgamma  (1, channels) = sum over rows of dZ * X_hat
+    dbeta   (1, channels) = sum over rows of dZ
+    """
+    n = dZ.shape[0]
+    scale = gamma * inv_std
+    dgamma = np.einsum("ij,ij->j", dZ, X_hat)[None, :]
+    dbeta = (np.ones(n, dtype=dZ.dtype) @ dZ)[None, :]
+    if not training:
+        return dZ * scale, dgamma, dbeta
+    # d/dX of gamma * (X - mean(X)) / std(X) + beta, batch statistics included:
+    # scale * (dZ - mean(dZ) - X_hat * mean(dZ * X_hat)).
+    dX = X_hat * (-scale * dgamma / n)
+    if overwrite_dZ:
+        dZ *= scale
+        dX += dZ
+    else:
+        dX += dZ * scale
+    dX += -scale * dbeta / n
+    return dX, dgamma, dbeta
+
+
+def dropout_forward(X, p, training=True):
+    """Inverted dropout: zero each value with probability p, scale the rest by 1 / (1 - p).
+
+    The mask is drawn from numpy's global generator, so ``np.random.seed``
+    fixes it.
+
+    Parameters
+    ----------
+    X         any shape
+    p         probability of dropping a value, 0 <= p < 1
+    training  False (eval mode) drops nothing
+
+    Returns
+    -------
+    Y     X's shape and dtype; X itself when nothing is dropped
+    mask  X's shape and dtype, each entry 0 or 1 / (1 - p); None when
+          nothing is dropped (eval mode or p == 0: no draw is made)
+    """
+    if not training or p == 0:
+        return X, None
+    keep = np.random.random_sample(X.shape) >= p
+    mask = keep.astype(X.dtype) * X.dtype.type(1 / (1 - p))
+    return X * mask, mask
+
+
+def dropout_backward(dY, mask):
+    """dL/dX = dY * mask; dY itself when the mask is None (nothing dropped)."""
+    return dY if mask is None else dY * mask

@@ -1,0 +1,280 @@
+"""The pure functions of neural_networks/functional.py, called directly.
+
+affine, batch norm and flatten are checked against PyTorch float64 autograd
+(``torch.nn.functional``) and against exact hand-worked numbers; dropout
+against the mask drawn by hand from numpy's global generator. Each pure
+function must also leave its inputs as they were (only batchnorm_backward
+with ``overwrite_dZ=True`` may write into dZ). The convolution and pooling
+functions are checked against PyTorch in tests/test_properties.py.
+"""
+
+import ast
+import inspect
+import unittest
+
+import numpy as np
+
+from neural_networks import functional
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # torch is a dev extra
+    torch = None
+
+NEEDS_TORCH = unittest.skipIf(
+    torch is None, "PyTorch is not installed (pip install -e .[dev]); it is the oracle here"
+)
+
+
+def assert_close(actual, expected, what, rtol=1e-12):
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{what}: shape {actual.shape}, expected {expected.shape}")
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-13, err_msg=what)
+
+
+def tensor(A):
+    return torch.from_numpy(np.array(A, dtype=np.float64)).requires_grad_()
+
+
+def copies(*arrays):
+    return [np.array(a, copy=True) for a in arrays]
+
+
+class TestModuleBoundaries(unittest.TestCase):
+    def test_functional_imports_neither_layers_nor_models(self):
+        tree = ast.parse(inspect.getsource(functional))
+        imported = []
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                imported.append("." * node.level + (node.module or ""))
+        self.assertTrue(imported)
+        for name in imported:
+            self.assertFalse(name.startswith(".") or name.startswith("neural_networks"),
+                             f"functional imports {name}")
+
+    def test_every_layer_pair_is_there(self):
+        for name in ("affine", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm",
+                     "dropout"):
+            for way in ("forward", "backward"):
+                with self.subTest(function=f"{name}_{way}"):
+                    self.assertTrue(callable(getattr(functional, f"{name}_{way}")))
+
+
+class TestAffine(unittest.TestCase):
+    def test_by_hand(self):
+        X = np.array([[1.0, 2.0], [3.0, -1.0]])
+        W = np.array([[1.0, 0.0, 2.0], [-1.0, 1.0, 0.5]])
+        b = np.array([[0.5, -1.0, 0.0]])
+        Z = functional.affine_forward(X, W, b)
+        np.testing.assert_array_equal(Z, [[-0.5, 1.0, 3.0], [4.5, -2.0, 5.5]])
+        dZ = np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]])
+        dX, dW, db = functional.affine_backward(dZ, X, W)
+        np.testing.assert_array_equal(dX, [[-1.0, -1.5], [2.0, -1.0]])  # dZ W^T
+        np.testing.assert_array_equal(dW, [[7.0, 3.0, -1.0], [0.0, -1.0, -2.0]])  # X^T dZ
+        np.testing.assert_array_equal(db, [[3.0, 1.0, -1.0]])
+
+    @NEEDS_TORCH
+    def test_against_torch(self):
+        rng = np.random.default_rng(0)
+        for batch, n_in, n_out in ((1, 3, 2), (7, 5, 4), (16, 1, 9)):
+            with self.subTest(batch=batch, n_in=n_in, n_out=n_out):
+                X, W, b = (rng.standard_normal(s) for s in ((batch, n_in), (n_in, n_out),
+                                                            (1, n_out)))
+                dZ = rng.standard_normal((batch, n_out))
+                inputs = copies(X, W, b, dZ)
+                Z = functional.affine_forward(X, W, b)
+                dX, dW, db = functional.affine_backward(dZ, X, W)
+                x_t, w_t, b_t = tensor(X), tensor(W), tensor(b[0])
+                z_t = F.linear(x_t, w_t.T, b_t)
+                z_t.backward(torch.from_numpy(dZ))
+                assert_close(Z, z_t.detach().numpy(), "Z")
+                assert_close(dX, x_t.grad.numpy(), "dX")
+                assert_close(dW, w_t.grad.numpy(), "dW")
+                assert_close(db, b_t.grad.numpy()[None, :], "db")
+                for before, after in zip(inputs, (X, W, b, dZ), strict=True):
+                    np.testing.assert_array_equal(before, after)
+
+    def test_float32_stays_float32(self):
+        rng = np.random.default_rng(1)
+        X, W, b, dZ = (rng.standard_normal(s).astype(np.float32)
+                       for s in ((4, 3), (3, 2), (1, 2), (4, 2)))
+        self.assertEqual(functional.affine_forward(X, W, b).dtype, np.float32)
+        for grad in functional.affine_backward(dZ, X, W):
+            self.assertEqual(grad.dtype, np.float32)
+
+
+class TestFlatten(unittest.TestCase):
+    def test_shapes_and_order(self):
+        X = np.arange(24.0).reshape(2, 3, 4)
+        Y = functional.flatten_forward(X, "first")
+        np.testing.assert_array_equal(Y, np.arange(24.0).reshape(2, 12))
+        self.assertTrue(np.shares_memory(Y, X))  # a view, no copy
+        Y_last = functional.flatten_forward(X, "last")
+        np.testing.assert_array_equal(Y_last, np.arange(24.0).reshape(6, 4))
+        dY = np.arange(12.0).reshape(2, 6) * -1
+        np.testing.assert_array_equal(functional.flatten_backward(dY, (2, 3, 2)),
+                                      -np.arange(12.0).reshape(2, 3, 2))
+
+    def test_unknown_keep_dim(self):
+        with self.assertRaisesRegex(ValueError, "'first' or 'last', got 'middle'"):
+            functional.flatten_forward(np.zeros((2, 3)), "middle")
+
+
+def batchnorm_inputs(shape, seed):
+    rng = np.random.default_rng(seed)
+    C = shape[-1]
+    X = rng.normal(1.0, 2.0, size=shape).reshape(-1, C)
+    gamma = rng.uniform(0.5, 2.0, size=(1, C))
+    beta = rng.normal(size=(1, C))
+    running_mean = rng.normal(size=(1, C))
+    running_var = rng.uniform(0.5, 2.0, size=(1, C))
+    return X, gamma, beta, running_mean, running_var
+
+
+class TestBatchNormByHand(unittest.TestCase):
+    """One channel, X = (1, 3): mean 2, biased variance 2/3, unbiased 1."""
+
+    def test_training_forward(self):
+        X = np.array([[1.0], [2.0], [3.0]])
+        eps, momentum = 1e-5, 0.25
+        Z, X_hat, inv_std, mean, var = functional.batchnorm_forward(
+            X, np.array([[2.0]]), np.array([[0.5]]), np.array([[0.0]]), np.array([[1.0]]),
+            momentum, eps, training=True)
+        inv = 1 / np.sqrt(2 / 3 + eps)
+        assert_close(inv_std, [[inv]], "inv_std")
+        assert_close(X_hat, [[-inv], [0.0], [inv]], "X_hat")
+        assert_close(Z, [[0.5 - 2 * inv], [0.5], [0.5 + 2 * inv]], "Z")
+        assert_close(mean, [[0.75 * 0.0 + 0.25 * 2.0]], "running mean")
+        assert_close(var, [[0.75 * 1.0 + 0.25 * 1.0]], "running variance (unbiased)")
+
+    def test_eval_forward_uses_and_keeps_the_running_statistics(self):
+        X = np.array([[1.0], [2.0], [3.0]])
+        running_mean, running_var = np.array([[1.0]]), np.array([[4.0]])
+        Z, X_hat, inv_std, mean, var = functional.batchnorm_forward(
+            X, np.array([[2.0]]), np.array([[0.5]]), running_mean, running_var, 0.25, 0.0,
+            training=False)
+        assert_close(X_hat, [[0.0], [0.5], [1.0]], "X_hat")
+        assert_close(Z, [[0.5], [1.5], [2.5]], "Z")
+        assert_close(inv_std, [[0.5]], "inv_std")
+        self.assertIs(mean, running_mean)
+        self.assertIs(var, running_var)
+        np.testing.assert_array_equal(running_mean, [[1.0]])
+        np.testing.assert_array_equal(running_var, [[4.0]])
+
+    def test_eval_backward_is_a_scale(self):
+        dZ = np.array([[1.0], [-2.0], [3.0]])
+        X_hat = np.array([[0.0], [0.5], [1.0]])
+        dX, dgamma, dbeta = functional.batchnorm_backward(
+            dZ, X_hat, np.array([[0.5]]), np.array([[2.0]]), training=False)
+        np.testing.assert_array_equal(dX, dZ)  # gamma * inv_std = 1
+        np.testing.assert_array_equal(dgamma, [[0.0 - 1.0 + 3.0]])
+        np.testing.assert_array_equal(dbeta, [[2.0]])
+
+
+@NEEDS_TORCH
+class TestBatchNormAgainstTorch(unittest.TestCase):
+    SHAPES = ((6, 4), (3, 5, 2), (2, 4, 3, 3))
+
+    def torch_reference(self, X, gamma, beta, running_mean, running_var, momentum, eps,
+                        training, dZ):
+        x_t, g_t, b_t = tensor(X), tensor(gamma[0]), tensor(beta[0])
+        mean_t = torch.from_numpy(running_mean[0].copy())
+        var_t = torch.from_numpy(running_var[0].copy())
+        z_t = F.batch_norm(x_t, mean_t, var_t, g_t, b_t, training=training,
+                           momentum=momentum, eps=eps)
+        z_t.backward(torch.from_numpy(dZ))
+        return {"Z": z_t.detach().numpy(), "dX": x_t.grad.numpy(),
+                "dgamma": g_t.grad.numpy()[None, :], "dbeta": b_t.grad.numpy()[None, :],
+                "running_mean": mean_t.numpy()[None, :], "running_var": var_t.numpy()[None, :]}
+
+    def test_forward_and_backward(self):
+        for k, shape in enumerate(self.SHAPES):
+            for training in (True, False):
+                for momentum, eps in ((0.1, 1e-5), (0.3, 1e-3)):
+                    with self.subTest(shape=shape, training=training, momentum=momentum):
+                        X, gamma, beta, mean, var = batchnorm_inputs(shape, k)
+                        dZ = np.random.default_rng(10 + k).standard_normal(X.shape)
+                        inputs = copies(X, gamma, beta, mean, var, dZ)
+                        Z, X_hat, inv_std, new_mean, new_var = functional.batchnorm_forward(
+                            X, gamma, beta, mean, var, momentum, eps, training)
+                        dX, dgamma, dbeta = functional.batchnorm_backward(
+                            dZ, X_hat, inv_std, gamma, training)
+                        ours = {"Z": Z, "dX": dX, "dgamma": dgamma, "dbeta": dbeta,
+                                "running_mean": new_mean, "running_var": new_var}
+                        oracle = self.torch_reference(X, gamma, beta, mean, var, momentum,
+                                                      eps, training, dZ)
+                        for name, value in ours.items():
+                            assert_close(value, oracle[name], name, rtol=1e-10)
+                        # Pure: every input as it came, dZ included.
+                        for before, after in zip(inputs, (X, gamma, beta, mean, var, dZ),
+                                                 strict=True):
+                            np.testing.assert_array_equal(before, after)
+
+    def test_overwrite_dZ_gives_the_same_numbers(self):
+        X, gamma, beta, mean, var = batchnorm_inputs((8, 3), 5)
+        dZ = np.random.default_rng(6).standard_normal(X.shape)
+        _, X_hat, inv_std, _, _ = functional.batchnorm_forward(X, gamma, beta, mean, var,
+                                                               0.1, 1e-5, True)
+        kept = functional.batchnorm_backward(dZ.copy(), X_hat, inv_std, gamma, True)
+        scratch = dZ.copy()
+        overwritten = functional.batchnorm_backward(scratch, X_hat, inv_std, gamma, True,
+                                                    overwrite_dZ=True)
+        for a, b in zip(kept, overwritten, strict=True):
+            np.testing.assert_array_equal(a, b)
+        self.assertFalse(np.array_equal(scratch, dZ))  # it did serve as scratch space
+
+    def test_float32_stays_float32(self):
+        X, gamma, beta, mean, var = (a.astype(np.float32) for a in batchnorm_inputs((5, 3), 7))
+        for training in (True, False):
+            with self.subTest(training=training):
+                out = functional.batchnorm_forward(X, gamma, beta, mean, var, 0.1, 1e-5,
+                                                   training)
+                grads = functional.batchnorm_backward(np.ones_like(X), out[1], out[2], gamma,
+                                                      training)
+                for array in (*out, *grads):
+                    self.assertEqual(array.dtype, np.float32)
+
+
+class TestDropout(unittest.TestCase):
+    def test_mask_is_drawn_from_the_global_generator(self):
+        X = np.random.default_rng(0).uniform(1.0, 2.0, size=(40, 30))
+        for p in (0.1, 0.5, 0.9):
+            with self.subTest(p=p):
+                np.random.seed(3)
+                expected_keep = np.random.random_sample(X.shape) >= p
+                after_draw = np.random.get_state()[1].copy()
+                np.random.seed(3)
+                Y, mask = functional.dropout_forward(X, p)
+                np.testing.assert_array_equal(mask, expected_keep * (1 / (1 - p)))
+                np.testing.assert_array_equal(Y, X * mask)
+                np.testing.assert_array_equal(np.random.get_state()[1], after_draw)
+                dY = np.arange(X.size, dtype=float).reshape(X.shape)
+                np.testing.assert_array_equal(functional.dropout_backward(dY, mask), dY * mask)
+
+    def test_nothing_dropped_in_eval_mode_or_with_p_zero(self):
+        X = np.ones((5, 4))
+        for p, training in ((0.5, False), (0.0, True)):
+            with self.subTest(p=p, training=training):
+                state = np.random.get_state()[1].copy()
+                Y, mask = functional.dropout_forward(X, p, training)
+                self.assertIs(Y, X)
+                self.assertIsNone(mask)
+                np.testing.assert_array_equal(np.random.get_state()[1], state)  # no draw
+                dY = np.full((5, 4), 2.0)
+                self.assertIs(functional.dropout_backward(dY, mask), dY)
+
+    def test_float32_mask(self):
+        np.random.seed(0)
+        X = np.ones((6, 6), dtype=np.float32)
+        Y, mask = functional.dropout_forward(X, 0.25)
+        self.assertEqual((Y.dtype, mask.dtype), (np.float32, np.float32))
+        self.assertEqual(set(np.unique(mask)), {np.float32(0), np.float32(1 / 0.75)})
+
+
+if __name__ == "__main__":
+    unittest.main()
