@@ -605,7 +605,6 @@ class TestCorruptCheckpoints(TempDirTestCase):
         resumed = build_model(seed=3).load(self.path("mid.npz"))
         other = make_dataset()
         other.train.batch_size = BATCH_SIZE // 2
-        other.train.samples_per_epoch = 2 * STEPS_PER_EPOCH
         before = state_of(resumed)
         with self.assertRaisesRegex(ValueError, f"batch size {BATCH_SIZE}"):
             resumed.train(other, 1, verbose=False)
