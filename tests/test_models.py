@@ -3,7 +3,6 @@ error and seeding."""
 
 import csv
 import os
-import pickle
 import tempfile
 import unittest
 from unittest import mock
