@@ -20,11 +20,12 @@ cannot typeset) are replaced by ASCII spellings.
 import argparse
 import importlib
 import inspect
-import os
 import re
 import sys
 import textwrap
 import unicodedata
+
+from neural_networks.utils.files import write_text
 
 #: What goes into the appendix: (section title, module, name in the module).
 #: The name is a class, a function, or ``Class.method``.
@@ -209,7 +210,8 @@ def main(argv=None):
                              "level below (1: # / \\section, 2: ## / \\subsection, "
                              "3: ### / \\subsubsection; default %(default)s)")
     parser.add_argument("--output", default=None,
-                        help="file to write (default: standard output)")
+                        help="file to write, replaced all at once; its folder must exist "
+                             "(default: standard output)")
     args = parser.parse_args(argv)
     try:
         text = RENDERERS[args.format](collect(), args.heading_level)
@@ -218,10 +220,12 @@ def main(argv=None):
     if args.output is None:
         sys.stdout.write(text)
         return
-    tmp = f"{args.output}.tmp"
-    with open(tmp, "w", encoding="ascii" if args.format == "latex" else "utf-8") as f:
-        f.write(text)
-    os.replace(tmp, args.output)
+    try:
+        write_text(args.output, text, encoding="ascii" if args.format == "latex" else "utf-8")
+    except ValueError as err:
+        # A folder, FIFO or device as --output, or a folder that cannot be written.
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

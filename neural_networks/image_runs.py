@@ -6,19 +6,16 @@ tuned recipes, the run folder (``args.json``, ``metrics.csv``, ``loss.png``,
 best validation accuracy, ``predictions.csv``), resuming, and Ctrl-C.
 """
 
-import csv
-import io
-import json
 import os
 import shlex
 import sys
 
 import numpy as np
 
+from . import run_folder
 from .datasets import initialize_dataset
-from .logs import plot_curves
-from .models import NonFiniteLossError, TrainingInterrupted, initialize_model, write_predictions_csv
-from .runs import _write_text, choose_run_name
+from .models import NonFiniteLossError, TrainingInterrupted, initialize_model
+from .run_folder import METRIC_COLUMNS
 from .utils import AttrDict
 from .utils.memory import keep_freed_memory
 
@@ -84,10 +81,6 @@ RECIPES = {
     ),
 }
 
-#: Columns of metrics.csv.
-METRIC_COLUMNS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds")
-
-
 def recipe_for(dataset_name, model_name):
     """The recipe of ``RECIPES`` for this dataset and model, or ValueError."""
     key = (dataset_name, model_name)
@@ -109,35 +102,27 @@ def build_model(recipe, lr, epochs, seed):
 
 
 def metrics_rows(history):
-    """One metrics.csv row per finished epoch of ``model.history``."""
+    """One metrics.csv row (keys ``METRIC_COLUMNS``) per finished epoch of ``model.history``;
+    the validation cells are empty when there is no validation split."""
     rows = []
     for record in history["epochs"]:
-        rows.append({
-            "epoch": record["epoch"],
-            "train_loss": record["train_loss"],
-            "train_accuracy": 1 - record["train_error"],
-            "val_loss": record.get("validate_loss", ""),
-            "val_accuracy": 1 - record["validate_error"] if "validate_error" in record else "",
-            "seconds": record["seconds"],
-        })
+        has_validation = "validate_error" in record
+        rows.append(dict(zip(METRIC_COLUMNS, (
+            record["epoch"],
+            record["train_loss"],
+            1 - record["train_error"],
+            record["validate_loss"] if has_validation else None,
+            1 - record["validate_error"] if has_validation else None,
+            record["seconds"],
+        ))))
     return rows
 
 
 def write_run_files(folder, history, title):
     """Write metrics.csv, loss.png and accuracy.png from the model's history."""
     rows = metrics_rows(history)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=METRIC_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    _write_text(os.path.join(folder, "metrics.csv"), out.getvalue())
-    column = lambda key: [r[key] for r in rows if r[key] != ""]
-    plot_curves(os.path.join(folder, "loss.png"),
-                {"train": column("train_loss"), "validation": column("val_loss")},
-                title=f"{title}: cross-entropy loss per epoch", ylabel="loss")
-    plot_curves(os.path.join(folder, "accuracy.png"),
-                {"train": column("train_accuracy"), "validation": column("val_accuracy")},
-                title=f"{title}: accuracy per epoch", ylabel="accuracy")
+    run_folder.write_metrics(folder, rows)
+    run_folder.write_curves(folder, rows, title)
 
 
 def _resume_command(script, run_name, save_dir, data_dir):
@@ -178,13 +163,14 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     if resume:
         run_name = name or default_name
         folder = os.path.join(save_dir, run_name)
-        args_path = os.path.join(folder, "args.json")
-        if not os.path.isfile(os.path.join(folder, "last.npz")) or not os.path.isfile(args_path):
+        if not os.path.isfile(os.path.join(folder, "last.npz")) or \
+                not os.path.isfile(os.path.join(folder, "args.json")):
             raise ValueError(
                 f"cannot resume: {folder} holds no last.npz and args.json of an earlier run"
             )
-        with open(args_path) as f:
-            settings = json.load(f)["settings"]
+        settings = run_folder.read_args(folder).get("settings")
+        if not isinstance(settings, dict) or "dataset" not in settings:
+            raise ValueError(f"cannot resume: {folder}/args.json has no 'settings' of a run")
         if settings["dataset"] != dataset_name:
             raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, "
                              f"not {dataset_name}")
@@ -192,8 +178,8 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
         model_name = settings["model"]
         recipe = recipe_for(dataset_name, model_name)
     else:
-        run_name = choose_run_name(save_dir, name, default_name, overwrite)
-        folder = os.path.join(save_dir, run_name)
+        folder = run_folder.claim(save_dir, name, default_name, overwrite)
+        run_name = os.path.basename(folder)
         settings = {
             "dataset": dataset_name, "model": model_name,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
@@ -203,17 +189,20 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     # Only Fashion-MNIST's loader takes ``flatten``; None leaves an option to the loader.
     options = {"validation_size": settings["validation_size"], "test_file": test_file,
                "flatten": True if recipe.flatten else None}
-    dataset = initialize_dataset(
-        dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
-        augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
-    )
+    try:
+        dataset = initialize_dataset(
+            dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
+            augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
+        )
+        model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
+    except BaseException:
+        # A run that cannot start leaves no folder behind.
+        if not resume:
+            run_folder.release(folder)
+        raise
     if not resume:
-        # Only once the data has loaded, so a run that cannot start leaves no folder.
-        os.makedirs(folder, exist_ok=True)
-        _write_text(os.path.join(folder, "args.json"), json.dumps(
-            {"settings": settings, "layers": recipe.layers, "optimizer": recipe.optimizer,
-             "augment": recipe.augment}, indent=2))
-    model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
+        run_folder.write_args(folder, {"settings": settings, "layers": recipe.layers,
+                                       "optimizer": recipe.optimizer, "augment": recipe.augment})
     last = os.path.join(folder, "last.npz")
     best = os.path.join(folder, "best.npz")
     if resume:
@@ -238,8 +227,7 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
         model.load(best)
     best_epoch = model.epoch
     Y_hat, _ = model.predict(dataset.test.data)
-    predictions = os.path.join(folder, "predictions.csv")
-    write_predictions_csv(predictions, np.argmax(Y_hat, axis=1))
+    predictions = run_folder.write_predictions(folder, np.argmax(Y_hat, axis=1))
     print(f"Run saved to {folder} (best validation at epoch {best_epoch}; "
           f"{seconds:.0f} s of training)", file=out)
     print(f"Predictions: {predictions}", file=out)

@@ -1,44 +1,9 @@
 """Run logging: arguments, per-epoch metrics and their curves as PNG files."""
 
-import json
 import os
 
-import numpy as np
-from matplotlib.figure import Figure
-
-
-def _jsonable(value):
-    """Make numpy scalars/arrays and other objects safe for json.dump."""
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return str(value)
-
-
-def write_json_atomic(path, obj):
-    """Write ``obj`` as JSON to ``path`` through a temporary file and os.replace."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=_jsonable)
-    os.replace(tmp, path)
-
-
-def plot_curves(path, curves, title, ylabel, xlabel="epoch"):
-    """Draw one figure with a line per entry of ``curves`` (label -> values)."""
-    fig = Figure(figsize=(6, 4))
-    ax = fig.add_subplot()
-    for label, values in curves.items():
-        if len(values):
-            ax.plot(np.arange(1, len(values) + 1), values, label=label)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    if any(len(v) for v in curves.values()):
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+from .run_folder import claim, plot_curves, release
+from .utils.files import write_json
 
 
 class Logger:
@@ -52,7 +17,11 @@ class Logger:
     save        write ``args.json`` and ``log.json`` after every epoch
     plot        draw ``loss.png`` and ``error.png`` after every epoch
     save_dir    parent folder of the run folder
-    overwrite   allow reusing a folder that already holds a run's log
+    overwrite   allow reusing a folder that already holds files
+
+    With ``save`` or ``plot`` the folder is taken by ``run_folder.claim``:
+    ``model_name`` must be a plain folder name, and a folder that already
+    holds files is a FileExistsError unless ``overwrite``.
     """
 
     def __init__(self, model_name, model_args, data_args, save=False, plot=False,
@@ -70,17 +39,14 @@ class Logger:
             "params": [],
         }
         if save or plot:
-            log_path = os.path.join(self.save_dir, "log.json")
-            if os.path.exists(log_path) and not overwrite:
-                raise FileExistsError(
-                    f"{self.save_dir} already holds a run (log.json); choose another "
-                    f"model_name or pass overwrite=True to replace it"
-                )
-            os.makedirs(self.save_dir, exist_ok=True)
-            write_json_atomic(
-                os.path.join(self.save_dir, "args.json"),
-                {"model_name": model_name, "model_args": model_args, "data_args": data_args},
-            )
+            # A folder that holds anything (an earlier run's log or curves) is refused.
+            folder = claim(save_dir, model_name, overwrite=overwrite)
+            try:
+                write_json(os.path.join(folder, "args.json"), {
+                    "model_name": model_name, "model_args": model_args, "data_args": data_args})
+            except ValueError:
+                release(folder)
+                raise
 
     def push(self, epoch_log):
         """Append one epoch's metrics.
@@ -97,7 +63,7 @@ class Logger:
         self.log["params"].append(epoch_log.get("params", {}))
         self.counter += 1
         if self.save:
-            write_json_atomic(os.path.join(self.save_dir, "log.json"), self.log)
+            write_json(os.path.join(self.save_dir, "log.json"), self.log)
         if self.plot:
             self.draw()
 

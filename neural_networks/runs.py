@@ -7,15 +7,19 @@ sweep that picks a model by its validation error and writes
 """
 
 import csv
+import io
 import itertools
 import os
 
 from tqdm import tqdm
 
+from . import run_folder
 from .datasets import initialize_dataset
-from .logs import Logger, plot_curves
+from .logs import Logger
 from .models import initialize_model
+from .run_folder import plot_curves
 from .utils import AttrDict
+from .utils.files import write_text
 
 #: The course's default network and training settings.
 DEFAULTS = AttrDict(
@@ -43,51 +47,40 @@ RESULT_COLUMNS = ("lr", "hidden", "train_loss", "val_loss", "val_error", "test_e
 
 def check_run_name(name):
     """Raise ValueError unless ``name`` is a plain folder name (no path parts)."""
-    if not isinstance(name, str) or name in ("", ".", "..") or name != os.path.basename(name) \
-            or "/" in name or "\\" in name:
-        raise ValueError(
-            f"a run name must be a plain folder name such as 'iris_ffnn', got {name!r}"
-        )
-    return name
-
-
-def _is_taken(folder):
-    """A folder is taken when it exists and holds anything."""
-    if os.path.isdir(folder):
-        return bool(os.listdir(folder))
-    return os.path.exists(folder)
+    return run_folder.check_name(name)
 
 
 def choose_run_name(save_dir, name=None, default_name=DEFAULT_RUN_NAME, overwrite=False):
-    """Pick the folder name of a new run under ``save_dir``; never reuse a run silently.
+    """The name ``run_folder.claim`` would give a run now, without making its folder.
 
-    Rules
-    -----
-    - ``overwrite``: the given (or default) name, whether or not it is taken.
-    - a name given by the user that is already taken: ``FileExistsError``
-      (a clear refusal; pass ``overwrite=True`` to replace it).
-    - no name given: ``default_name`` if free, else the first free one of
-      ``default_name_2``, ``default_name_3``, ...
+    A preview only: another process may take the name before it is used, so
+    the runs of this module claim their folder with ``run_folder.claim``. It
+    differs from claim in one case: an empty folder named ``default_name``
+    is named here but skipped by claim (which only takes a default folder it
+    creates itself).
 
     Returns
     -------
-    the run name (a folder name, not a path)
+    the run name (a folder name, not a path); FileExistsError for a taken
+    ``name`` unless ``overwrite``
     """
+    def taken(candidate):
+        folder = os.path.join(save_dir, candidate)
+        return os.path.exists(folder) and not (os.path.isdir(folder) and not os.listdir(folder))
+
     if name is not None:
         check_run_name(name)
-        if overwrite or not _is_taken(os.path.join(save_dir, name)):
+        if overwrite or not taken(name):
             return name
         raise FileExistsError(
             f"{os.path.join(save_dir, name)} already holds a run; choose another --name "
             f"or pass --overwrite to replace it"
         )
     check_run_name(default_name)
-    if overwrite or not _is_taken(os.path.join(save_dir, default_name)):
+    if overwrite or not taken(default_name):
         return default_name
-    for k in itertools.count(2):
-        candidate = f"{default_name}_{k}"
-        if not _is_taken(os.path.join(save_dir, candidate)):
-            return candidate
+    return next(f"{default_name}_{k}" for k in itertools.count(2)
+                if not taken(f"{default_name}_{k}"))
 
 
 # ------------------------------------------------------------- one network
@@ -154,13 +147,18 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     (run folder, summary dict of ``train_iris``)
     """
     settings = {**DEFAULTS, **settings}
-    run_name = choose_run_name(save_dir, name, DEFAULT_RUN_NAME, overwrite)
+    folder = run_folder.claim(save_dir, name, DEFAULT_RUN_NAME, overwrite)
     model_args, data_args = run_config(**settings)
-    # Curves are drawn once at the end: redrawing two PNGs every epoch
-    # would take longer than the training itself.
-    logger = Logger(run_name, model_args, data_args, save=True, plot=False,
-                    save_dir=save_dir, overwrite=overwrite)
-    model, summary = train_iris(logger=logger, verbose=verbose, **settings)
+    try:
+        # The Logger reuses the folder just claimed (it is still empty).
+        # Curves are drawn once at the end: redrawing two PNGs every epoch
+        # would take longer than the training itself.
+        logger = Logger(os.path.basename(folder), model_args, data_args, save=True,
+                        plot=False, save_dir=save_dir, overwrite=overwrite)
+        model, summary = train_iris(logger=logger, verbose=verbose, **settings)
+    except BaseException:
+        run_folder.release(folder)
+        raise
     logger.draw()
     model.save_parameters(settings["epochs"])
     return logger.save_dir, summary
@@ -235,31 +233,23 @@ def results_markdown(rows, best):
     return "\n".join(lines) + "\n"
 
 
-def _write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_sweep_results(folder, rows, best, best_iteration_loss):
-    """Write ``results.csv``, ``results.md`` and ``best_loss.png`` into ``folder``.
+    """Write ``results.csv``, ``results.md`` and ``best_loss.png`` into ``folder``
+    (which must exist; ``sweep_and_save`` claims it).
 
     Returns
     -------
     the Markdown table (the text of results.md)
     """
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, "results.csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow([*RESULT_COLUMNS, "chosen"])
-        for i, r in enumerate(rows):
-            writer.writerow([repr(r[k]) if isinstance(r[k], float) else r[k]
-                             for k in RESULT_COLUMNS] + [int(i == best)])
-    os.replace(tmp, os.path.join(folder, "results.csv"))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*RESULT_COLUMNS, "chosen"])
+    for i, r in enumerate(rows):
+        writer.writerow([repr(float(r[k])) if isinstance(r[k], float) else r[k]
+                         for k in RESULT_COLUMNS] + [int(i == best)])
+    write_text(os.path.join(folder, "results.csv"), out.getvalue())
     table = results_markdown(rows, best)
-    _write_text(os.path.join(folder, "results.md"), table)
+    write_text(os.path.join(folder, "results.md"), table)
     r = rows[best]
     plot_curves(
         os.path.join(folder, "best_loss.png"),
@@ -279,9 +269,12 @@ def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=
     -------
     (folder, rows, best, table)
     """
-    sweep_name = choose_run_name(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
-    rows, best, best_loss = sweep(progress=progress, **settings)
-    folder = os.path.join(save_dir, sweep_name)
+    folder = run_folder.claim(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
+    try:
+        rows, best, best_loss = sweep(progress=progress, **settings)
+    except BaseException:
+        run_folder.release(folder)
+        raise
     table = write_sweep_results(folder, rows, best, best_loss)
     return folder, rows, best, table
 

@@ -4,7 +4,9 @@ LaTeX that compiles with pdflatex, Markdown code blocks that are closed."""
 import importlib
 import importlib.util
 import inspect
+import os
 import re
+import stat
 import subprocess
 import sys
 import tempfile
@@ -179,7 +181,7 @@ class TestMarkdown(unittest.TestCase):
                                        str(level)).stdout for level in (1, 2, 3)}
 
     def test_every_source_appears_in_a_closed_python_block(self):
-        for level, text in self.outputs.items():
+        for text in self.outputs.values():
             blocks = markdown_blocks(text)
             self.assertEqual([info for info, _ in blocks], ["python"] * len(gs.IMPLEMENTATIONS))
             self.assertEqual([body for _, body in blocks], expected_sources())
@@ -206,6 +208,26 @@ class TestCommandLine(unittest.TestCase):
             generate("--format", "markdown", "--heading_level", "2", "--output", str(out))
             self.assertEqual(out.read_text(),
                              generate("--format", "markdown", "--heading_level", "2").stdout)
+
+    def test_output_that_is_not_a_regular_file_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            fifo = Path(tmp, "fifo")
+            os.mkfifo(fifo)
+            null_link = Path(tmp, "null")
+            null_link.symlink_to(os.devnull)
+            for target, what in ((tmp, "it is a folder"), (fifo, "FIFO"),
+                                 (os.devnull, "character device"),
+                                 (null_link, "character device"),
+                                 (Path(tmp, "missing", "out.md"), "does not exist")):
+                with self.subTest(output=target):
+                    proc = generate("--format", "markdown", "--output", str(target),
+                                    check=False)
+                    self.assertEqual(proc.returncode, 2)
+                    self.assertEqual(len(proc.stderr.splitlines()), 1, proc.stderr)
+                    self.assertRegex(proc.stderr, f"^error: .*{re.escape(str(target))}.*{what}")
+                    self.assertEqual(proc.stdout, "")
+            self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
+            self.assertEqual(sorted(os.listdir(tmp)), ["fifo", "null"])
 
     def test_help_and_bad_arguments(self):
         help_text = generate("--help").stdout

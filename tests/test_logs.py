@@ -93,6 +93,30 @@ class TestLogger(unittest.TestCase):
         with open(os.path.join(self.run_dir, "log.json")) as f:
             self.assertEqual(json.load(f)["loss"]["train"], [1.0 / 6])
 
+    def test_refuses_a_folder_holding_curves_only(self):
+        self.logger(plot=True).push(epoch_log(0))
+        with self.assertRaisesRegex(FileExistsError, "already holds a run"):
+            self.logger(plot=True)
+
+    def test_model_name_must_be_a_plain_folder_name(self):
+        for bad in ("a/b", "..", ""):
+            with self.subTest(name=bad), self.assertRaisesRegex(ValueError, "plain folder name"):
+                Logger(bad, {}, {}, save=True, save_dir=self.tmp)
+        self.assertEqual(os.listdir(self.tmp), [])
+
+    def test_files_are_replaced_whole_with_no_temporary_left(self):
+        logger = self.logger(save=True, plot=True)
+        for i in range(3):
+            logger.push(epoch_log(i))
+        self.assertEqual(sorted(os.listdir(self.run_dir)),
+                         ["args.json", "error.png", "log.json", "loss.png"])
+
+    def test_arguments_that_json_cannot_hold_are_refused(self):
+        with self.assertRaisesRegex(ValueError, "args.json as JSON"):
+            Logger("run", {"activation": object()}, self.data_args, save=True,
+                   save_dir=self.tmp)
+        self.assertFalse(os.path.exists(self.run_dir))  # the empty folder is given back
+
 
 if __name__ == "__main__":
     unittest.main()
