@@ -4,6 +4,7 @@
     python train_ffnn.py --lr 0.05 --hidden 25 --name my_run
     python train_ffnn.py --sweep              # lr 0.001,0.01,0.1 x hidden 5,10,25
     python train_ffnn.py --sweep --lrs 0.01,0.1 --hiddens 10,25
+    python train_ffnn.py --resume --name my_run  # after Ctrl-C (or --epochs 200 to train on)
 
 The logic lives in ``neural_networks.runs``; this script parses arguments and
 prints a summary. The last line is always
@@ -13,7 +14,7 @@ prints a summary. The last line is always
 import argparse
 import sys
 
-from neural_networks import runs
+from neural_networks import runs, scripts
 
 D = runs.DEFAULTS
 
@@ -64,8 +65,8 @@ def parse_args(argv=None):
                         help=f"learning rate (default {D.lr}; not with --sweep)")
     parser.add_argument("--momentum", type=momentum_value, default=D.momentum,
                         help="SGD momentum (default %(default)s)")
-    parser.add_argument("--epochs", type=positive(int), default=D.epochs,
-                        help="epochs (default %(default)s)")
+    parser.add_argument("--epochs", type=positive(int), default=None,
+                        help=f"epochs (default {D.epochs})")
     parser.add_argument("--batch-size", type=positive(int), default=D.batch_size,
                         help="training batch size (default %(default)s)")
     parser.add_argument("--seed", type=int, default=D.seed,
@@ -77,6 +78,9 @@ def parse_args(argv=None):
     parser.add_argument("--overwrite", action="store_true",
                         help="reuse the run folder even if it holds an earlier run")
     parser.add_argument("--save-dir", default="experiments", help="parent folder of the run folders (default %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue the run --name (default {runs.DEFAULT_RUN_NAME}) from its "
+                             f"last checkpoint; with --epochs, train it up to that many epochs")
     parser.add_argument("--sweep", action="store_true",
                         help="train every (lr, hidden) pair of --lrs x --hiddens")
     parser.add_argument("--lrs", type=number_list(float, "--lrs"), default=None,
@@ -90,6 +94,14 @@ def parse_args(argv=None):
         parser.error("--lr and --hidden set a single run; with --sweep use --lrs and --hiddens")
     if not args.sweep and (args.lrs is not None or args.hiddens is not None):
         parser.error("--lrs and --hiddens need --sweep")
+    if args.resume:
+        given = [option for option, value in (
+            ("--sweep", args.sweep), ("--hidden", args.hidden), ("--lr", args.lr),
+            ("--overwrite", args.overwrite), ("--batch-size", args.batch_size != D.batch_size),
+            ("--momentum", args.momentum != D.momentum), ("--seed", args.seed != D.seed),
+        ) if value]
+        if given:
+            parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
     if args.name is not None:
         try:
             runs.check_run_name(args.name)
@@ -98,29 +110,36 @@ def parse_args(argv=None):
     return args
 
 
+def run(args):
+    """Train, sweep or resume as ``args`` say; print the summary; return the exit status."""
+    common = dict(momentum=args.momentum, epochs=args.epochs or D.epochs,
+                  batch_size=args.batch_size, seed=args.seed)
+    if args.sweep:
+        folder, rows, best, table = runs.sweep_and_save(
+            args.save_dir, args.name, args.overwrite,
+            lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
+            **common)
+        print(table, end="")
+        print(f"Saved results.csv, results.md and best_loss.png to {folder}")
+        print(runs.accuracy_line(rows[best]["test_error"]))
+        return 0
+    if args.resume:
+        folder, summary, status = runs.train_and_save(args.save_dir, args.name, resume=True,
+                                                      epochs=args.epochs)
+    else:
+        folder, summary, status = runs.train_and_save(
+            args.save_dir, args.name, args.overwrite,
+            hidden=args.hidden or D.hidden, lr=args.lr or D.lr, **common)
+    if summary is None:
+        return status
+    print(f"Saved the run to {folder}")
+    print(runs.accuracy_line(summary["test_error"]))
+    return status
+
+
 def main(argv=None):
-    args = parse_args(argv)
-    common = dict(momentum=args.momentum, epochs=args.epochs, batch_size=args.batch_size,
-                  seed=args.seed)
-    try:
-        if args.sweep:
-            folder, rows, best, table = runs.sweep_and_save(
-                args.save_dir, args.name, args.overwrite,
-                lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
-                **common)
-            print(table, end="")
-            print(f"Saved results.csv, results.md and best_loss.png to {folder}")
-            test_error = rows[best]["test_error"]
-        else:
-            folder, summary = runs.train_and_save(
-                args.save_dir, args.name, args.overwrite,
-                hidden=args.hidden or D.hidden, lr=args.lr or D.lr, **common)
-            print(f"Saved the run to {folder}")
-            test_error = summary["test_error"]
-    except FileExistsError as err:
-        sys.exit(f"error: {err}")
-    print(runs.accuracy_line(test_error))
+    return scripts.run_main(run, parse_args(argv))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

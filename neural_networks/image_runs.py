@@ -7,20 +7,21 @@ best validation accuracy, ``predictions.csv``), resuming, and Ctrl-C.
 """
 
 import os
-import shlex
 import sys
 
-import numpy as np
-
-from . import run_folder
+from . import scripts
 from .datasets import initialize_dataset
-from .models import NonFiniteLossError, TrainingInterrupted, initialize_model
+from .models import initialize_model
 from .run_folder import METRIC_COLUMNS
+from .scripts import EXIT_INTERRUPTED
 from .utils import AttrDict
 from .utils.memory import keep_freed_memory
 
-# Exit status of a run stopped by Ctrl-C (128 + SIGINT), as shells report it.
-EXIT_INTERRUPTED = 130
+__all__ = ["EXIT_INTERRUPTED", "METRIC_COLUMNS", "RECIPES", "main", "parse_args", "run"]
+
+#: Names in words, for plot titles.
+DATASET_TITLES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+MODEL_TITLES = {"mlp": "multilayer perceptron", "cnn": "convolutional network"}
 
 
 def _conv_block(n_out):
@@ -101,39 +102,6 @@ def build_model(recipe, lr, epochs, seed):
     return initialize_model("feed_forward", "cross_entropy", recipe.layers, optimizer, seed=seed)
 
 
-def metrics_rows(history):
-    """One metrics.csv row (keys ``METRIC_COLUMNS``) per finished epoch of ``model.history``;
-    the validation cells are empty when there is no validation split."""
-    rows = []
-    for record in history["epochs"]:
-        has_validation = "validate_error" in record
-        rows.append(dict(zip(METRIC_COLUMNS, (
-            record["epoch"],
-            record["train_loss"],
-            1 - record["train_error"],
-            record["validate_loss"] if has_validation else None,
-            1 - record["validate_error"] if has_validation else None,
-            record["seconds"],
-        ))))
-    return rows
-
-
-def write_run_files(folder, history, title):
-    """Write metrics.csv, loss.png and accuracy.png from the model's history."""
-    rows = metrics_rows(history)
-    run_folder.write_metrics(folder, rows)
-    run_folder.write_curves(folder, rows, title)
-
-
-def _resume_command(script, run_name, save_dir, data_dir):
-    parts = ["python", script, "--resume", "--name", run_name]
-    if save_dir != "experiments":
-        parts += ["--save-dir", save_dir]
-    if data_dir is not None:
-        parts += ["--data-dir", data_dir]
-    return " ".join(shlex.quote(p) for p in parts)
-
-
 def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=0,
         data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
         validation_size=None, test_file=None, out=sys.stdout):
@@ -143,7 +111,8 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     ----------
     dataset_name, model_name  a key of ``RECIPES``
     script                    the calling script (for the resume hint)
-    epochs, batch_size, lr    override the recipe's values (None: the recipe's)
+    epochs, batch_size, lr    override the recipe's values (None: the recipe's); when
+                              resuming, ``epochs`` is a new total
     seed                      seed of weights, shuffling, dropout and augmentation
     data_dir                  folder with the dataset's files (searched first)
     resume                    continue the run ``name`` from its last.npz
@@ -156,87 +125,71 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
 
     Returns
     -------
-    0 on success, 130 after Ctrl-C (checkpoint saved), 1 on a non-finite loss
+    0 on success, 130 after Ctrl-C or 143 after SIGTERM (checkpoint saved), 1 on a
+    non-finite value
     """
     recipe = recipe_for(dataset_name, model_name)
     default_name = f"{dataset_name}_{model_name}"
+
+    def load(settings, recipe):
+        # Only Fashion-MNIST's loader takes ``flatten``; None leaves an option to the loader.
+        options = {"validation_size": settings["validation_size"], "test_file": test_file,
+                   "flatten": True if recipe.flatten else None}
+        return initialize_dataset(
+            dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
+            augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
+        )
+
     if resume:
-        run_name = name or default_name
-        folder = os.path.join(save_dir, run_name)
-        if not os.path.isfile(os.path.join(folder, "last.npz")) or \
-                not os.path.isfile(os.path.join(folder, "args.json")):
-            raise ValueError(
-                f"cannot resume: {folder} holds no last.npz and args.json of an earlier run"
-            )
-        settings = run_folder.read_args(folder).get("settings")
-        if not isinstance(settings, dict) or "dataset" not in settings:
-            raise ValueError(f"cannot resume: {folder}/args.json has no 'settings' of a run")
-        if settings["dataset"] != dataset_name:
-            raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, "
-                             f"not {dataset_name}")
+        folder, args = scripts.open_run(save_dir, name or default_name, dataset_name)
+        settings = args["settings"]
         # The run's own model, whatever --model says (the resume hint does not repeat it).
         model_name = settings["model"]
         recipe = recipe_for(dataset_name, model_name)
+        dataset = load(settings, recipe)
+        last, planned = os.path.join(folder, "last.npz"), settings["epochs"]
+        model = build_model(recipe, settings["lr"], planned, settings["seed"]).load(last)
+        total = scripts.extend(folder, args, model, epochs)
+        if total != planned:
+            # A longer run: its learning-rate schedule spans the new total.
+            model = build_model(recipe, settings["lr"], total, settings["seed"]).load(last)
+        print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})", file=out)
     else:
-        folder = run_folder.claim(save_dir, name, default_name, overwrite)
-        run_name = os.path.basename(folder)
         settings = {
             "dataset": dataset_name, "model": model_name,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
             "lr": lr or recipe.optimizer.lr, "seed": seed, "validation_size": validation_size,
         }
 
-    # Only Fashion-MNIST's loader takes ``flatten``; None leaves an option to the loader.
-    options = {"validation_size": settings["validation_size"], "test_file": test_file,
-               "flatten": True if recipe.flatten else None}
-    try:
-        dataset = initialize_dataset(
-            dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
-            augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
-        )
-        model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
-    except BaseException:
-        # A run that cannot start leaves no folder behind.
-        if not resume:
-            run_folder.release(folder)
-        raise
-    if not resume:
-        run_folder.write_args(folder, {"settings": settings, "layers": recipe.layers,
-                                       "optimizer": recipe.optimizer, "augment": recipe.augment})
-    last = os.path.join(folder, "last.npz")
-    best = os.path.join(folder, "best.npz")
-    if resume:
-        model.load(last)
-        print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})", file=out)
-    title = f"{dataset_name} {model_name}"
-    try:
-        model.train(dataset, settings["epochs"] - model.epoch, progress="iterations",
-                    checkpoint=last, best_checkpoint=best,
-                    on_epoch_end=lambda m, record: write_run_files(folder, m.history, title))
-    except TrainingInterrupted as stop:
-        print(f"\nInterrupted: checkpoint saved to {stop.checkpoint}.", file=out)
-        print(f"Resume with: {_resume_command(script, run_name, save_dir, data_dir)}", file=out)
-        return EXIT_INTERRUPTED
-    except NonFiniteLossError as error:
-        print(f"\n{error}", file=out)
-        return 1
+        def prepare():
+            dataset = load(settings, recipe)
+            model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
+            return (dataset, model), {"settings": settings, "layers": recipe.layers,
+                                      "optimizer": recipe.optimizer, "augment": recipe.augment}
+
+        folder, (dataset, model) = scripts.start(save_dir, name, default_name, overwrite, prepare)
+        total = settings["epochs"]
+    hint = scripts.resume_command(script, folder, data_dir=data_dir, test_file=test_file)
+    title = f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}"
+    status = scripts.fit(model, dataset, folder, total, title, hint, out=out,
+                         progress="iterations")
+    if status is not None:
+        return status
 
     seconds = sum(r["seconds"] for r in model.history["epochs"])
     # Evaluate the epoch with the best validation accuracy (chosen without the test set).
+    best = os.path.join(folder, "best.npz")
     if os.path.isfile(best):
         model.load(best)
-    best_epoch = model.epoch
-    Y_hat, _ = model.predict(dataset.test.data)
-    predictions = run_folder.write_predictions(folder, np.argmax(Y_hat, axis=1))
-    print(f"Run saved to {folder} (best validation at epoch {best_epoch}; "
+    _, accuracy = scripts.predict_test(model, dataset, folder)
+    print(f"Run saved to {folder} (best validation at epoch {model.epoch}; "
           f"{seconds:.0f} s of training)", file=out)
-    print(f"Predictions: {predictions}", file=out)
-    if dataset.test.labels is None:
+    print(f"Predictions: {os.path.join(folder, 'predictions.csv')}", file=out)
+    if accuracy is None:
         print("Test accuracy: unknown (the test set has no labels; see predictions.csv)", file=out)
     else:
-        accuracy = float(np.mean(np.argmax(Y_hat, 1) == np.argmax(dataset.test.labels, 1)))
         print(f"Test accuracy: {accuracy:.4f}", file=out)
-    return 0
+    return scripts.EXIT_OK
 
 
 def parse_args(dataset_name, script, argv=None):
@@ -290,13 +243,8 @@ def main(dataset_name, script, argv=None):
     args = parse_args(dataset_name, script, argv)
     # Reuse freed memory rather than fault in fresh pages every step (glibc only).
     keep_freed_memory()
-    try:
-        return run(dataset_name, args.model, script, epochs=args.epochs,
-                   batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                   data_dir=args.data_dir, resume=args.resume, name=args.name,
-                   save_dir=args.save_dir, overwrite=args.overwrite,
-                   validation_size=args.validation_size,
-                   test_file=getattr(args, "test_file", None))
-    except (ValueError, FileExistsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return scripts.run_main(
+        run, dataset_name, args.model, script, epochs=args.epochs, batch_size=args.batch_size,
+        lr=args.lr, seed=args.seed, data_dir=args.data_dir, resume=args.resume, name=args.name,
+        save_dir=args.save_dir, overwrite=args.overwrite, validation_size=args.validation_size,
+        test_file=getattr(args, "test_file", None))

@@ -10,12 +10,12 @@ import csv
 import io
 import itertools
 import os
+import sys
 
 from tqdm import tqdm
 
-from . import run_folder
+from . import run_folder, scripts
 from .datasets import initialize_dataset
-from .logs import Logger
 from .models import initialize_model
 from .run_folder import plot_curves
 from .utils import AttrDict
@@ -50,39 +50,6 @@ def check_run_name(name):
     return run_folder.check_name(name)
 
 
-def choose_run_name(save_dir, name=None, default_name=DEFAULT_RUN_NAME, overwrite=False):
-    """The name ``run_folder.claim`` would give a run now, without making its folder.
-
-    A preview only: another process may take the name before it is used, so
-    the runs of this module claim their folder with ``run_folder.claim``. It
-    differs from claim in one case: an empty folder named ``default_name``
-    is named here but skipped by claim (which only takes a default folder it
-    creates itself).
-
-    Returns
-    -------
-    the run name (a folder name, not a path); FileExistsError for a taken
-    ``name`` unless ``overwrite``
-    """
-    def taken(candidate):
-        folder = os.path.join(save_dir, candidate)
-        return os.path.exists(folder) and not (os.path.isdir(folder) and not os.listdir(folder))
-
-    if name is not None:
-        check_run_name(name)
-        if overwrite or not taken(name):
-            return name
-        raise FileExistsError(
-            f"{os.path.join(save_dir, name)} already holds a run; choose another --name "
-            f"or pass --overwrite to replace it"
-        )
-    check_run_name(default_name)
-    if overwrite or not taken(default_name):
-        return default_name
-    return next(f"{default_name}_{k}" for k in itertools.count(2)
-                if not taken(f"{default_name}_{k}"))
-
-
 # ------------------------------------------------------------- one network
 
 def iris_model(hidden, lr, momentum, seed, logger=None):
@@ -99,21 +66,29 @@ def iris_model(hidden, lr, momentum, seed, logger=None):
                             logger=logger, seed=seed)
 
 
-def run_config(hidden, lr, momentum, epochs, batch_size, seed):
-    """Everything that defines a run, as saved in ``args.json``."""
-    model_args = AttrDict(
-        hidden=hidden, hidden_activation="relu", output_activation="softmax",
-        loss="cross_entropy", optimizer="SGD", lr=lr, momentum=momentum,
-        epochs=epochs, seed=seed,
-    )
-    data_args = AttrDict(name="iris", batch_size=batch_size)
-    return model_args, data_args
+def run_settings(hidden, lr, momentum, epochs, batch_size, seed):
+    """Everything that defines a run, as saved under "settings" in ``args.json``."""
+    return {"dataset": "iris", "model": "ffnn", "hidden": hidden, "lr": lr,
+            "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed}
+
+
+def summarize(model, dataset):
+    """The final train and validation figures of ``model`` and its test loss and error."""
+    record = model.history["epochs"][-1]
+    results = model.test(dataset)
+    return {
+        "train_loss": record["train_loss"],
+        "val_loss": record["validate_loss"],
+        "val_error": record["validate_error"],
+        "test_loss": results["test_loss"],
+        "test_error": results["test_error"],
+    }
 
 
 def train_iris(hidden=DEFAULTS.hidden, lr=DEFAULTS.lr, momentum=DEFAULTS.momentum,
                epochs=DEFAULTS.epochs, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
                logger=None, verbose=False):
-    """Train one network on Iris and evaluate it.
+    """Train one network on Iris (in memory, no files) and evaluate it.
 
     Returns
     -------
@@ -122,46 +97,54 @@ def train_iris(hidden=DEFAULTS.hidden, lr=DEFAULTS.lr, momentum=DEFAULTS.momentu
     """
     model = iris_model(hidden, lr, momentum, seed, logger=logger)
     dataset = initialize_dataset("iris", batch_size=batch_size)
-    log = model.train(dataset, epochs, verbose=verbose)
-    results = model.test(dataset)
-    summary = {
-        "train_loss": log["loss"]["train"],
-        "val_loss": log["loss"]["validate"],
-        "val_error": log["error"]["validate"],
-        "test_loss": results["test_loss"],
-        "test_error": results["test_error"],
-    }
-    return model, summary
+    model.train(dataset, epochs, verbose=verbose)
+    return model, summarize(model, dataset)
 
 
 def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=True,
-                   **settings):
-    """Train one network and save the run to ``save_dir/<run name>/``.
+                   resume=False, out=sys.stdout, **settings):
+    """Train one network in the run folder ``save_dir/<run name>/``, or resume one.
 
-    The folder gets ``args.json``, ``log.json`` (one entry per epoch),
-    ``loss.png``, ``error.png`` and the final parameters
-    (``parameters_epoch<epochs>``). ``settings`` are those of ``train_iris``.
+    The folder gets the files of every run (see ``scripts``): ``args.json``,
+    ``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz``,
+    ``best.npz`` and ``predictions.csv``. The figures reported are the final
+    model's, as the course's script reports them. ``settings`` are those of
+    ``train_iris``; when resuming, only ``epochs`` may be given (a new total).
 
     Returns
     -------
-    (run folder, summary dict of ``train_iris``)
+    (run folder, summary dict of ``train_iris``, exit status): the summary is
+    None when training did not finish (stopped by a signal or a non-finite
+    value; the status says which)
     """
-    settings = {**DEFAULTS, **settings}
-    folder = run_folder.claim(save_dir, name, DEFAULT_RUN_NAME, overwrite)
-    model_args, data_args = run_config(**settings)
-    try:
-        # The Logger reuses the folder just claimed (it is still empty).
-        # Curves are drawn once at the end: redrawing two PNGs every epoch
-        # would take longer than the training itself.
-        logger = Logger(os.path.basename(folder), model_args, data_args, save=True,
-                        plot=False, save_dir=save_dir, overwrite=overwrite)
-        model, summary = train_iris(logger=logger, verbose=verbose, **settings)
-    except BaseException:
-        run_folder.release(folder)
-        raise
-    logger.draw()
-    model.save_parameters(settings["epochs"])
-    return logger.save_dir, summary
+    if resume:
+        folder, args = scripts.open_run(save_dir, name or DEFAULT_RUN_NAME, "iris")
+        run = args["settings"]
+        dataset = initialize_dataset("iris", batch_size=run["batch_size"])
+        model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"]).load(
+            os.path.join(folder, "last.npz"))
+        epochs = scripts.extend(folder, args, model, settings.get("epochs"))
+        print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})",
+              file=out)
+    else:
+        run = run_settings(**{**DEFAULTS, **settings})
+
+        def prepare():
+            model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"])
+            dataset = initialize_dataset("iris", batch_size=run["batch_size"])
+            return (model, dataset), {"settings": run, "layers": model.layer_args,
+                                      "optimizer": model.optimizer_args}
+
+        folder, (model, dataset) = scripts.start(save_dir, name, DEFAULT_RUN_NAME, overwrite,
+                                                 prepare)
+        epochs = run["epochs"]
+    hint = scripts.resume_command("train_ffnn.py", folder)
+    status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
+                         out=out, verbose=verbose)
+    if status is not None:
+        return folder, None, status
+    scripts.predict_test(model, dataset, folder)
+    return folder, summarize(model, dataset), scripts.EXIT_OK
 
 
 def accuracy_line(test_error):

@@ -10,8 +10,8 @@ import importlib.util
 import io
 import json
 import os
-import pickle
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -21,10 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from neural_networks import runs
+from neural_networks.datasets import IRIS_DIR as IRIS
+from tests.test_image_runs import INTERRUPT_AFTER_STEPS, checkpoint_arrays
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "train_ffnn.py"
-IRIS = REPO_ROOT / "datasets" / "iris"
+RUN_FILES = ("accuracy.png", "args.json", "best.npz", "last.npz", "loss.png", "metrics.csv",
+             "predictions.csv")
 LAST_LINE = re.compile(r"^Test accuracy: (\d\.\d{4}) \(test error (\d\.\d{4})\)$")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -93,52 +96,50 @@ class TestDefaultRun(unittest.TestCase):
     def test_progress_bar_goes_to_stderr(self):
         self.assertIn("100/100", self.proc.stderr)
 
-    def test_run_folder_holds_arguments_log_curves_and_parameters(self):
+    def test_run_folder_holds_the_files_of_every_run(self):
+        self.assertEqual(sorted(os.listdir(self.run_dir)), sorted(RUN_FILES))
         with open(self.run_dir / "args.json") as f:
             args = json.load(f)
-        model_args, data_args = args["model_args"], args["data_args"]
-        self.assertEqual(model_args["hidden"], 10)
-        self.assertEqual(model_args["hidden_activation"], "relu")
-        self.assertEqual(model_args["output_activation"], "softmax")
-        self.assertEqual(model_args["loss"], "cross_entropy")
-        self.assertEqual(model_args["optimizer"], "SGD")
-        self.assertEqual(model_args["momentum"], 0.9)
-        self.assertEqual(model_args["seed"], 0)
-        self.assertEqual(model_args["epochs"], 100)
-        self.assertEqual(data_args, {"name": "iris", "batch_size": 25})
-        with open(self.run_dir / "log.json") as f:
-            log = json.load(f)
-        for metric in ("loss", "error"):
-            for split in ("train", "validate"):
-                self.assertEqual(len(log[metric][split]), 100)
+        self.assertEqual(args["settings"], {
+            "dataset": "iris", "model": "ffnn", "hidden": 10, "lr": 0.01, "momentum": 0.9,
+            "epochs": 100, "batch_size": 25, "seed": 0})
+        self.assertEqual([layer["activation"] for layer in args["layers"]], ["relu", "softmax"])
+        self.assertEqual(args["optimizer"]["name"], "SGD")
+        rows = read_csv(self.run_dir / "metrics.csv")
+        self.assertEqual([int(r["epoch"]) for r in rows], list(range(1, 101)))
+        for column in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            self.assertTrue(all(0 <= float(r[column]) < 5 for r in rows), column)
         self.assertTrue(is_png(self.run_dir / "loss.png"))
-        self.assertTrue(is_png(self.run_dir / "error.png"))
-        self.assertTrue((self.run_dir / "parameters_epoch100").is_file())
+        self.assertTrue(is_png(self.run_dir / "accuracy.png"))
+        with open(self.run_dir / "predictions.csv") as f:
+            lines = f.read().splitlines()
+        self.assertEqual(lines[0], "Id,Category")
+        self.assertEqual(len(lines), 31)
 
     def test_saved_parameters_reproduce_the_printed_test_accuracy(self):
-        # Re-evaluate the pickled final parameters with plain numpy on the
+        # Re-evaluate the final checkpoint's parameters with plain numpy on the
         # raw test split, standardised with the training split's statistics.
-        with open(self.run_dir / "parameters_epoch100", "rb") as f:
-            params = pickle.load(f)
-        self.assertEqual(params[0]["W"].shape, (4, 10))
-        self.assertEqual(params[0]["b"].shape, (1, 10))
-        self.assertEqual(params[1]["W"].shape, (10, 3))
-        self.assertEqual(params[1]["b"].shape, (1, 3))
+        arrays, meta = checkpoint_arrays(self.run_dir / "last.npz")
+        self.assertEqual(meta["epoch"], 100)
+        W0, b0 = arrays["param/0/W"], arrays["param/0/b"]
+        W1, b1 = arrays["param/1/W"], arrays["param/1/b"]
+        self.assertEqual((W0.shape, b0.shape, W1.shape, b1.shape),
+                         ((4, 10), (1, 10), (10, 3), (1, 3)))
         X_train = np.load(IRIS / "iris_train_data.npy").astype(float)
         X = (np.load(IRIS / "iris_test_data.npy") - X_train.mean(0)) / X_train.std(0)
         labels = np.load(IRIS / "iris_test_labels.npy").argmax(1)
-        H = np.maximum(X @ params[0]["W"] + params[0]["b"], 0)
-        scores = H @ params[1]["W"] + params[1]["b"]
-        accuracy = np.mean(scores.argmax(1) == labels)
-        self.assertAlmostEqual(accuracy, last_line(self.proc.stdout)[0], places=4)
-        # The logged validation error is the final model's too.
-        with open(self.run_dir / "log.json") as f:
-            log = json.load(f)
+        predicted = (np.maximum(X @ W0 + b0, 0) @ W1 + b1).argmax(1)
+        self.assertAlmostEqual(np.mean(predicted == labels), last_line(self.proc.stdout)[0],
+                               places=4)
+        with open(self.run_dir / "predictions.csv") as f:
+            written = [int(line.split(",")[1]) for line in f.read().splitlines()[1:]]
+        self.assertEqual(written, predicted.tolist())
+        # The logged validation accuracy is the final model's too.
         X_val = (np.load(IRIS / "iris_val_data.npy") - X_train.mean(0)) / X_train.std(0)
         val_labels = np.load(IRIS / "iris_val_labels.npy").argmax(1)
-        H = np.maximum(X_val @ params[0]["W"] + params[0]["b"], 0)
-        val_error = 1 - np.mean((H @ params[1]["W"] + params[1]["b"]).argmax(1) == val_labels)
-        self.assertAlmostEqual(log["error"]["validate"][-1], val_error, places=12)
+        val_accuracy = np.mean((np.maximum(X_val @ W0 + b0, 0) @ W1 + b1).argmax(1) == val_labels)
+        self.assertEqual(float(read_csv(self.run_dir / "metrics.csv")[-1]["val_accuracy"]),
+                         val_accuracy)
 
 
 class TestCommandLine(unittest.TestCase):
@@ -169,7 +170,8 @@ class TestCommandLine(unittest.TestCase):
     def test_defaults_are_the_courses(self):
         args = script.parse_args([])
         self.assertEqual((args.momentum, args.epochs, args.batch_size, args.seed),
-                         (0.9, 100, 25, 0))
+                         (0.9, None, 25, 0))  # --epochs unset means the default, 100
+        self.assertEqual(runs.DEFAULTS.epochs, 100)
         self.assertEqual((runs.DEFAULTS.hidden, runs.DEFAULTS.lr), (10, 0.01))
         args = script.parse_args(["--sweep", "--lrs", "0.5,0.05", "--hiddens", "3,7"])
         self.assertEqual((args.lrs, args.hiddens), ([0.5, 0.05], [3, 7]))
@@ -200,7 +202,7 @@ class TestRunFolders(unittest.TestCase):
         self.assertIn("iris_ffnn_2", stdout)
         self.assertEqual(self.snapshot(self.save_dir / "iris_ffnn"), first)
         with open(self.save_dir / "iris_ffnn_2" / "args.json") as f:
-            self.assertEqual(json.load(f)["model_args"]["epochs"], 2)
+            self.assertEqual(json.load(f)["settings"]["epochs"], 2)
 
     def test_taken_name_is_refused_unless_overwrite(self):
         self.main("--epochs", "3", "--name", "mine")
@@ -214,26 +216,106 @@ class TestRunFolders(unittest.TestCase):
         self.assertEqual(self.snapshot(self.save_dir / "mine"), first)
 
         self.main("--epochs", "2", "--name", "mine", "--overwrite")
-        with open(self.save_dir / "mine" / "log.json") as f:
-            self.assertEqual(len(json.load(f)["loss"]["train"]), 2)
+        self.assertEqual(len(read_csv(self.save_dir / "mine" / "metrics.csv")), 2)
 
-    def test_choose_run_name(self):
-        save_dir = str(self.save_dir)
-        self.assertEqual(runs.choose_run_name(save_dir, None, "run"), "run")
-        os.makedirs(self.save_dir / "run")  # an empty folder holds no run
-        self.assertEqual(runs.choose_run_name(save_dir, None, "run"), "run")
-        (self.save_dir / "run" / "log.json").write_text("{}")
-        self.assertEqual(runs.choose_run_name(save_dir, None, "run"), "run_2")
-        os.makedirs(self.save_dir / "run_2")
-        (self.save_dir / "run_2" / "x").write_text("")
-        self.assertEqual(runs.choose_run_name(save_dir, None, "run"), "run_3")
-        self.assertEqual(runs.choose_run_name(save_dir, None, "run", overwrite=True), "run")
-        with self.assertRaises(FileExistsError):
-            runs.choose_run_name(save_dir, "run", "other")
-        self.assertEqual(runs.choose_run_name(save_dir, "run", "other", overwrite=True), "run")
-        for bad in ("", ".", "..", "a/b", "../a"):
-            with self.assertRaises(ValueError):
-                runs.choose_run_name(save_dir, bad)
+    def test_user_errors_are_one_line_and_leave_nothing(self):
+        a_file = self.save_dir / "a_file"
+        a_file.write_text("not a folder")
+        cases = [
+            (["--save-dir", str(a_file)], "is a file"),
+            (["--save-dir", "/proc/no_such_place"], "cannot create save_dir"),
+            (["--save-dir", str(self.save_dir), "--name", "x" * 300], "too long"),
+            (["--save-dir", str(self.save_dir), "--resume", "--name", "nothing"],
+             "holds no last.npz"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args[:2]):
+                before = sorted(os.listdir(self.save_dir))
+                proc = train_ffnn(*args, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                self.assertTrue(proc.stderr.startswith("error: "), proc.stderr)
+                self.assertIn(message, proc.stderr)
+                self.assertEqual(sorted(os.listdir(self.save_dir)), before)
+
+
+class TestStopAndResume(unittest.TestCase):
+    """Ctrl-C or SIGTERM mid-epoch: exit 130 or 143 with a checkpoint and a resume
+    command, which finishes the run exactly as the uninterrupted one."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.save_dir = Path(cls.tmp.name)
+        cls.args = ("--save-dir", str(cls.save_dir), "--epochs", "6")
+        cls.reference = train_ffnn(*cls.args, "--name", "reference")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def stop_then_resume(self, signum, status):
+        name = f"stopped_{signum}"
+        steps_per_epoch = 5  # 105 training examples in batches of 25
+        child = subprocess.run(
+            [sys.executable, "-c", INTERRUPT_AFTER_STEPS.replace("SIGINT", signum.name),
+             str(steps_per_epoch + 2), str(SCRIPT), *self.args, "--name", name],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        self.assertEqual(child.returncode, status, child.stdout + child.stderr)
+        folder = self.save_dir / name
+        self.assertIn(f"Interrupted: checkpoint saved to {folder / 'last.npz'}.", child.stdout)
+        self.assertNotIn("Test accuracy", child.stdout)
+        _, meta = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual((meta["epoch"], meta["iteration"]), (1, 2))
+        self.assertEqual(len(read_csv(folder / "metrics.csv")), 1)
+        hint = [line for line in child.stdout.splitlines() if line.startswith("Resume with: ")]
+        self.assertEqual(len(hint), 1, child.stdout)
+        command = hint[0][len("Resume with: "):].split()
+        self.assertEqual(command[:2], ["python", "train_ffnn.py"])
+        resumed = train_ffnn(*command[2:])
+        self.assertIn(f"Resuming {folder} at epoch 1 (iteration 2)", resumed.stdout)
+        self.assertEqual(last_line(resumed.stdout), last_line(self.reference.stdout))
+        arrays, _ = checkpoint_arrays(folder / "last.npz")
+        reference, _ = checkpoint_arrays(self.save_dir / "reference" / "last.npz")
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
+        rows = read_csv(folder / "metrics.csv")
+        reference_rows = read_csv(self.save_dir / "reference" / "metrics.csv")
+        self.assertEqual([{k: v for k, v in r.items() if k != "seconds"} for r in rows],
+                         [{k: v for k, v in r.items() if k != "seconds"} for r in reference_rows])
+        return folder
+
+    def test_ctrl_c(self):
+        self.stop_then_resume(signal.SIGINT, 130)
+
+    def test_sigterm(self):
+        self.stop_then_resume(signal.SIGTERM, 143)
+
+    def test_resume_with_more_epochs_or_too_few(self):
+        folder = self.save_dir / "longer"
+        train_ffnn(*self.args, "--name", "longer")
+        for epochs in ("6", "3"):
+            with self.subTest(epochs=epochs):
+                proc = train_ffnn("--save-dir", str(self.save_dir), "--resume", "--name",
+                                  "longer", "--epochs", epochs, check=False)
+                self.assertEqual(proc.returncode, 2)
+                self.assertIn("already trained 6", proc.stderr)
+                self.assertIn("--epochs larger than 6", proc.stderr)
+        proc = train_ffnn("--save-dir", str(self.save_dir), "--resume", "--name", "longer",
+                          "--epochs", "8")
+        self.assertIn("Resuming", proc.stdout)
+        self.assertEqual(len(read_csv(folder / "metrics.csv")), 8)
+        with open(folder / "args.json") as f:
+            self.assertEqual(json.load(f)["settings"]["epochs"], 8)
+        _, meta = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual(meta["epoch"], 8)
+
+    def test_resume_refuses_settings_of_its_own(self):
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
+            script.parse_args(["--resume", "--lr", "0.5"])
+        self.assertEqual(exit.exception.code, 2)
+        self.assertIn("drop --lr", stderr.getvalue())
 
 
 class TestChooseBest(unittest.TestCase):
@@ -315,13 +397,12 @@ class TestSweep(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             proc = train_ffnn("--lr", "0.1", "--hidden", "10", "--epochs", "15",
                               "--save-dir", tmp)
-            with open(Path(tmp) / runs.DEFAULT_RUN_NAME / "log.json") as f:
-                log = json.load(f)
+            last = read_csv(Path(tmp) / runs.DEFAULT_RUN_NAME / "metrics.csv")[-1]
         row = self.rows[3]
         self.assertAlmostEqual(last_line(proc.stdout)[1], float(row["test_error"]), places=4)
-        self.assertEqual(log["loss"]["train"][-1], float(row["train_loss"]))
-        self.assertEqual(log["loss"]["validate"][-1], float(row["val_loss"]))
-        self.assertEqual(log["error"]["validate"][-1], float(row["val_error"]))
+        self.assertEqual(float(last["train_loss"]), float(row["train_loss"]))
+        self.assertEqual(float(last["val_loss"]), float(row["val_loss"]))
+        self.assertEqual(1 - float(last["val_accuracy"]), float(row["val_error"]))
 
     def test_a_second_sweep_does_not_replace_the_first(self):
         before = (self.folder / "results.csv").read_bytes()

@@ -1,0 +1,208 @@
+"""What every training script shares (``train_ffnn.py``, ``train_fashion_mnist.py``,
+``train_cifar10.py``): a run in its own folder, trained with checkpoints,
+stopped cleanly by Ctrl-C or SIGTERM, resumed from its folder, evaluated on
+the test set, and one line with exit status 2 for a user's mistake.
+
+Every run folder holds the same files: ``args.json`` (what ran),
+``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz`` (after every
+epoch, and when stopped), ``best.npz`` (at the best validation error) and
+``predictions.csv``.
+"""
+
+import os
+import shlex
+import sys
+import time
+
+import numpy as np
+
+from . import run_folder
+from .training import NonFiniteLossError, TrainingInterrupted
+
+#: Exit statuses: success, a non-finite value stopped training, a user error,
+#: stopped by Ctrl-C (128 + SIGINT). SIGTERM gives 143 (128 + SIGTERM).
+EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Curves are redrawn after an epoch only if this many seconds passed since the
+#: last drawing (and always when a run ends): drawing two PNGs takes longer
+#: than a whole Iris epoch.
+CURVE_SECONDS = 20.0
+
+
+def metrics_rows(history):
+    """One metrics.csv row (keys ``run_folder.METRIC_COLUMNS``) per finished epoch;
+    the validation cells are empty when there is no validation split."""
+    rows = []
+    for record in history["epochs"]:
+        validated = "validate_error" in record
+        rows.append({
+            "epoch": record["epoch"],
+            "train_loss": record["train_loss"],
+            "train_accuracy": 1 - record["train_error"],
+            "val_loss": record["validate_loss"] if validated else None,
+            "val_accuracy": 1 - record["validate_error"] if validated else None,
+            "seconds": record["seconds"],
+        })
+    return rows
+
+
+class RunFiles:
+    """Writes a run's metrics.csv after every epoch and its curves now and then.
+
+    Parameters
+    ----------
+    folder  the run folder
+    title   what the run is, in words, for the plots' titles
+    """
+
+    def __init__(self, folder, title):
+        self.folder = folder
+        self.title = title
+        self.drawn = None
+
+    def epoch_end(self, model, record):
+        """``Trainer``'s ``on_epoch_end``."""
+        rows = metrics_rows(model.history)
+        run_folder.write_metrics(self.folder, rows)
+        if self.drawn is None or time.monotonic() - self.drawn >= CURVE_SECONDS:
+            self.draw(model)
+
+    def draw(self, model):
+        if model.history["epochs"]:
+            run_folder.write_curves(self.folder, metrics_rows(model.history), self.title)
+        self.drawn = time.monotonic()
+
+
+def resume_command(script, folder, **options):
+    """The command that resumes the run in ``folder`` (options whose value is None are left out)."""
+    save_dir, name = os.path.split(os.path.normpath(folder))
+    parts = ["python", script, "--resume", "--name", name]
+    if os.path.normpath(save_dir) != "experiments":
+        parts += ["--save-dir", save_dir]
+    for option, value in options.items():
+        if value is not None:
+            parts += [f"--{option.replace('_', '-')}", str(value)]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def start(save_dir, name, default_name, overwrite, prepare):
+    """Claim a new run folder, then ``prepare()`` the run and record it.
+
+    ``prepare`` returns ``(result, args)``: whatever the caller needs (the
+    data and the model) and the JSON-able ``args`` written to ``args.json``.
+    If it raises (missing data, a bad setting), the folder is given back, so
+    a run that cannot start leaves nothing behind.
+
+    Returns
+    -------
+    (folder, result)
+    """
+    folder = run_folder.claim(save_dir, name, default_name, overwrite)
+    try:
+        result, args = prepare()
+        run_folder.write_args(folder, args)
+    except BaseException:
+        run_folder.release(folder)
+        raise
+    return folder, result
+
+
+def open_run(save_dir, name, kind):
+    """The folder and ``args.json`` settings of an earlier run to resume.
+
+    Parameters
+    ----------
+    kind  the settings' "dataset" the caller trains (e.g. "iris")
+
+    Returns
+    -------
+    (folder, args); ValueError if the folder holds no resumable run of that kind
+    """
+    folder = os.path.join(save_dir, run_folder.check_name(name))
+    if not os.path.isfile(os.path.join(folder, "last.npz")):
+        raise ValueError(f"cannot resume: {folder} holds no last.npz of an earlier run")
+    args = run_folder.read_args(folder)
+    settings = args.get("settings")
+    if not isinstance(settings, dict) or "dataset" not in settings or "epochs" not in settings:
+        raise ValueError(f"cannot resume: {folder}/args.json has no 'settings' of a run")
+    if settings["dataset"] != kind:
+        raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, not {kind}")
+    return folder, args
+
+
+def extend(folder, args, model, epochs):
+    """The total epochs of a resumed run; ``epochs`` (or None) asks for a new total.
+
+    A new total larger than the epochs done is recorded in ``args.json``;
+    one not larger is a ValueError saying why.
+    """
+    settings = args["settings"]
+    if epochs is None:
+        return settings["epochs"]
+    if epochs <= model.epoch:
+        raise ValueError(
+            f"cannot resume {folder} to {epochs} epochs: it has already trained "
+            f"{model.epoch}; pass --epochs larger than {model.epoch} to train further"
+        )
+    if epochs != settings["epochs"]:
+        settings["epochs"] = epochs
+        run_folder.write_args(folder, args)
+    return epochs
+
+
+def fit(model, dataset, folder, epochs, title, resume_hint, out=sys.stdout, **train_options):
+    """Train ``model`` up to ``epochs`` epochs in all, checkpointing into ``folder``.
+
+    Returns
+    -------
+    None when training finished; otherwise the exit status, after printing
+    why and, when stopped by a signal, how to resume
+    """
+    files = RunFiles(folder, title)
+    try:
+        model.train(dataset, max(epochs - model.epoch, 0),
+                    checkpoint=os.path.join(folder, "last.npz"),
+                    best_checkpoint=os.path.join(folder, "best.npz"),
+                    on_epoch_end=files.epoch_end, **train_options)
+    except TrainingInterrupted as stop:
+        files.draw(model)
+        print(f"\nInterrupted: checkpoint saved to {stop.checkpoint}.", file=out)
+        print(f"Resume with: {resume_hint}", file=out)
+        return stop.exit_status
+    except NonFiniteLossError as error:
+        files.draw(model)
+        print(f"\n{error}", file=out)
+        return EXIT_NON_FINITE
+    files.draw(model)
+    return None
+
+
+def predict_test(model, dataset, folder):
+    """Predict the test split and write ``predictions.csv``.
+
+    Returns
+    -------
+    (outputs (n, classes), accuracy or None when the test split has no labels)
+    """
+    Y_hat, _ = model.predict(dataset.test.data)
+    run_folder.write_predictions(folder, np.argmax(Y_hat, axis=1))
+    if dataset.test.labels is None:
+        return Y_hat, None
+    return Y_hat, float(np.mean(np.argmax(Y_hat, 1) == np.argmax(dataset.test.labels, 1)))
+
+
+def run_main(function, *args, **kwargs):
+    """Call a script's ``function`` and turn what a user can cause into an exit status.
+
+    A ValueError or FileExistsError (a bad setting, a taken or unwritable
+    folder, missing data) is one line on stderr and status 2; Ctrl-C outside
+    training (while loading data, say) is status 130 with nothing half-written.
+    """
+    try:
+        return function(*args, **kwargs)
+    except (ValueError, FileExistsError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
