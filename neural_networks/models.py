@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import checkpoints
+from . import checkpoints, run_folder
 from .layers import BatchNorm, initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
@@ -22,8 +22,7 @@ from .training import NonFiniteLossError, Trainer, TrainingInterrupted
 from .utils.files import write_atomic
 from .utils.registry import lookup
 
-__all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model",
-           "write_predictions_csv"]
+__all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model"]
 
 
 def describe_layer(layer):
@@ -338,8 +337,7 @@ class NeuralNetwork:
             folder = self.logger.save_dir if self.logger is not None else "."
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, "kaggle_predictions.csv")
-        write_predictions_csv(path, np.argmax(Y_hat, axis=1))
-        return path
+        return run_folder.write_predictions(path, np.argmax(Y_hat, axis=1))
 
     def save_parameters(self, epoch):
         """Save every layer's parameters to ``<logger dir>/parameters_epoch{epoch}.npz``.
@@ -461,12 +459,6 @@ class NeuralNetwork:
         self.data_order = checkpoint.arrays.get("data/order")
         self.data_batch_size = meta.get("batch_size")
         return self
-
-
-def write_predictions_csv(path, categories):
-    """Write a Kaggle submission: a header ``Id,Category`` then one row per example."""
-    text = "Id,Category\n" + "".join(f"{i},{int(c)}\n" for i, c in enumerate(categories))
-    return write_atomic(path, lambda f: f.write(text), binary=False)
 
 
 MODELS = {"feed_forward": NeuralNetwork}
