@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -283,6 +284,61 @@ class TestFashionMnistMlp(RunChecks):
         self.assertEqual((folder / "predictions.csv").read_bytes(),
                          (self.folder / "predictions.csv").read_bytes())
         self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
+
+
+    def test_sigterm_mid_epoch_exits_143_and_resumes(self):
+        steps_per_epoch = -(-(N_TRAIN - N_VALIDATION) // BATCH)
+        child = subprocess.run(
+            [sys.executable, "-c", INTERRUPT_AFTER_STEPS.replace("SIGINT", "SIGTERM"),
+             str(steps_per_epoch + 1), FASHION, *map(str, self.args), "--name", "terminated"],
+            cwd=REPO_ROOT, env=script_env(), capture_output=True, text=True, timeout=300)
+        self.assertEqual(child.returncode, 143, f"{child.stdout}\n{child.stderr}")
+        folder = self.save_dir / "terminated"
+        self.assertIn(f"Interrupted: checkpoint saved to {folder / 'last.npz'}.", child.stdout)
+        _, meta = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual((meta["epoch"], meta["iteration"]), (1, 1))
+        hint = [line for line in child.stdout.splitlines() if line.startswith("Resume with: ")]
+        resumed = run_script(*shlex.split(hint[0][len("Resume with: "):])[1:])
+        self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
+
+    def test_resume_a_finished_run_with_more_epochs_or_too_few(self):
+        copy = self.save_dir / "longer"
+        shutil.copytree(self.folder, copy)
+        resume = ("--resume", "--name", "longer", "--data-dir", self.data_dir,
+                  "--save-dir", self.save_dir)
+        for epochs in (self.EPOCHS, 1):
+            with self.subTest(epochs=epochs):
+                proc = run_script(FASHION, *resume, "--epochs", epochs, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(f"already trained {self.EPOCHS}", proc.stderr)
+                self.assertEqual(len(read_csv(copy / "metrics.csv")[1]), self.EPOCHS)
+        proc = run_script(FASHION, *resume, "--epochs", self.EPOCHS + 1)
+        self.assertIn(f"Resuming {copy} at epoch {self.EPOCHS}", proc.stdout)
+        self.assertEqual(len(read_csv(copy / "metrics.csv")[1]), self.EPOCHS + 1)
+        with open(copy / "args.json") as f:
+            self.assertEqual(json.load(f)["settings"]["epochs"], self.EPOCHS + 1)
+        _, meta = checkpoint_arrays(copy / "last.npz")
+        self.assertEqual(meta["epoch"], self.EPOCHS + 1)
+        self.assertRegex(proc.stdout.strip().splitlines()[-1], LAST_LINE)
+
+    def test_user_errors_are_one_line_and_leave_nothing(self):
+        a_file = self.save_dir.parent / "a_file"
+        a_file.write_text("not a folder")
+        common = ("--model", "mlp", "--epochs", 1, *FASHION_ARGS, "--data-dir", self.data_dir)
+        for args, message in (
+            (("--save-dir", a_file), "is a file"),
+            (("--save-dir", self.save_dir, "--name", "x" * 300), "too long"),
+            (("--save-dir", self.save_dir, "--name", "a/b"), "plain folder name"),
+            (("--save-dir", self.save_dir, "--resume", "--name", "nothing"), "holds no last.npz"),
+        ):
+            with self.subTest(args=args[:2]):
+                before = sorted(os.listdir(self.save_dir))
+                proc = run_script(FASHION, *common, *args, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+                self.assertTrue(proc.stderr.startswith("error: "), proc.stderr)
+                self.assertIn(message, proc.stderr)
+                self.assertEqual(sorted(os.listdir(self.save_dir)), before)
 
 
 class TestFashionMnistCnn(RunChecks):
