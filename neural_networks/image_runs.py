@@ -9,7 +9,7 @@ best validation accuracy, ``predictions.csv``), resuming, and Ctrl-C.
 import os
 import sys
 
-from . import scripts
+from . import run_folder, scripts
 from .datasets import initialize_dataset
 from .models import initialize_model
 from .run_folder import METRIC_COLUMNS
@@ -142,18 +142,6 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
 
     if resume:
         folder, args = scripts.open_run(save_dir, name or default_name, dataset_name)
-        settings = args["settings"]
-        # The run's own model, whatever --model says (the resume hint does not repeat it).
-        model_name = settings["model"]
-        recipe = recipe_for(dataset_name, model_name)
-        dataset = load(settings, recipe)
-        last, planned = os.path.join(folder, "last.npz"), settings["epochs"]
-        model = build_model(recipe, settings["lr"], planned, settings["seed"]).load(last)
-        total = scripts.extend(folder, args, model, epochs)
-        if total != planned:
-            # A longer run: its learning-rate schedule spans the new total.
-            model = build_model(recipe, settings["lr"], total, settings["seed"]).load(last)
-        print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})", file=out)
     else:
         settings = {
             "dataset": dataset_name, "model": model_name,
@@ -169,13 +157,35 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
 
         folder, (dataset, model) = scripts.start(save_dir, name, default_name, overwrite, prepare)
         total = settings["epochs"]
+    try:
+        if resume:
+            settings = args["settings"]
+            # The run's own model, whatever --model says (the resume hint does not repeat it).
+            model_name = settings["model"]
+            recipe = recipe_for(dataset_name, model_name)
+            dataset = load(settings, recipe)
+            last, planned = os.path.join(folder, "last.npz"), settings["epochs"]
+            model = build_model(recipe, settings["lr"], planned, settings["seed"]).load(last)
+            total = scripts.extend(folder, args, model, epochs)
+            if total != planned:
+                # A longer run: its learning-rate schedule spans the new total.
+                model = build_model(recipe, settings["lr"], total, settings["seed"]).load(last)
+            print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})",
+                  file=out)
+        return _train_and_report(model, dataset, folder, total, script, data_dir, test_file,
+                                 f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}",
+                                 out)
+    finally:
+        run_folder.unlock(folder)
+
+
+def _train_and_report(model, dataset, folder, total, script, data_dir, test_file, title, out):
+    """Train to ``total`` epochs, then score the best-validation checkpoint on the test set."""
     hint = scripts.resume_command(script, folder, data_dir=data_dir, test_file=test_file)
-    title = f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}"
     status = scripts.fit(model, dataset, folder, total, title, hint, out=out,
                          progress="iterations")
     if status is not None:
         return status
-
     seconds = sum(r["seconds"] for r in model.history["epochs"])
     # Evaluate the epoch with the best validation accuracy (chosen without the test set).
     best = os.path.join(folder, "best.npz")

@@ -108,8 +108,10 @@ def claim(save_dir, name=None, default_name="run", overwrite=False):
 
 
 def release(path):
-    """Remove the run folder ``path`` if it is still empty (a run that could not
-    start leaves nothing behind). Returns True if it was removed."""
+    """Remove the run folder ``path`` if it is still empty but for this process's
+    lock (a run that could not start leaves nothing behind). Returns True if it
+    was removed."""
+    unlock(path)
     try:
         os.rmdir(path)
         return True
@@ -117,6 +119,70 @@ def release(path):
         if error.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
             return False
         raise ValueError(f"cannot release the run folder {path}: {error.strerror}") from None
+
+
+#: The file that marks a run folder as in use by a live process.
+LOCK_NAME = ".lock"
+
+
+def _holder(lock_path):
+    """The process id written in a lock file, or None if it cannot be read."""
+    try:
+        with open(lock_path) as f:
+            return int(f.read().strip() or -1)
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid):
+    if pid is None or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process: alive
+    return True
+
+
+def lock(folder):
+    """Mark ``folder`` as in use by this process, or raise FileExistsError if a live
+    process holds it.
+
+    The lock file is created with O_EXCL, so of two runs that claimed the same
+    folder at the same moment (or resume the same run) exactly one goes on. A
+    lock left by a process that died (SIGKILL, a power cut) is taken over.
+    """
+    path = os.path.join(folder, LOCK_NAME)
+    for _ in range(3):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            pid = _holder(path)
+            if pid == os.getpid():
+                return path
+            if _alive(pid):
+                raise FileExistsError(f"{folder} is in use by another run (process {pid}); "
+                                      f"wait for it to finish or choose another name") from None
+            try:
+                os.remove(path)  # left by a process that is gone
+            except FileNotFoundError:
+                pass
+            continue
+        except OSError as error:
+            raise ValueError(f"cannot use the run folder {folder}: {error.strerror}") from None
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{os.getpid()}\n")
+        return path
+    raise FileExistsError(f"{folder} is in use by another run; choose another name")
+
+
+def unlock(folder):
+    """Remove this process's lock from ``folder`` (nothing if it holds none)."""
+    path = os.path.join(folder, LOCK_NAME)
+    if _holder(path) == os.getpid():
+        os.remove(path)
 
 
 # ----------------------------------------------------------- the files

@@ -119,13 +119,6 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     """
     if resume:
         folder, args = scripts.open_run(save_dir, name or DEFAULT_RUN_NAME, "iris")
-        run = args["settings"]
-        dataset = initialize_dataset("iris", batch_size=run["batch_size"])
-        model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"]).load(
-            os.path.join(folder, "last.npz"))
-        epochs = scripts.extend(folder, args, model, settings.get("epochs"))
-        print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})",
-              file=out)
     else:
         run = run_settings(**{**DEFAULTS, **settings})
 
@@ -138,13 +131,24 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
         folder, (model, dataset) = scripts.start(save_dir, name, DEFAULT_RUN_NAME, overwrite,
                                                  prepare)
         epochs = run["epochs"]
-    hint = scripts.resume_command("train_ffnn.py", folder)
-    status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
-                         out=out, verbose=verbose)
-    if status is not None:
-        return folder, None, status
-    scripts.predict_test(model, dataset, folder)
-    return folder, summarize(model, dataset), scripts.EXIT_OK
+    try:
+        if resume:
+            run = args["settings"]
+            dataset = initialize_dataset("iris", batch_size=run["batch_size"])
+            model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"]).load(
+                os.path.join(folder, "last.npz"))
+            epochs = scripts.extend(folder, args, model, settings.get("epochs"))
+            print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})",
+                  file=out)
+        hint = scripts.resume_command("train_ffnn.py", folder)
+        status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
+                             out=out, verbose=verbose)
+        if status is not None:
+            return folder, None, status
+        scripts.predict_test(model, dataset, folder)
+        return folder, summarize(model, dataset), scripts.EXIT_OK
+    finally:
+        run_folder.unlock(folder)
 
 
 def accuracy_line(test_error):
@@ -254,11 +258,13 @@ def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=
     """
     folder = run_folder.claim(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
     try:
+        run_folder.lock(folder)
         rows, best, best_loss = sweep(progress=progress, **settings)
+        table = write_sweep_results(folder, rows, best, best_loss)
     except BaseException:
         run_folder.release(folder)
         raise
-    table = write_sweep_results(folder, rows, best, best_loss)
+    run_folder.unlock(folder)
     return folder, rows, best, table
 
 

@@ -93,12 +93,16 @@ def start(save_dir, name, default_name, overwrite, prepare):
     If it raises (missing data, a bad setting), the folder is given back, so
     a run that cannot start leaves nothing behind.
 
+    The folder comes back locked (``run_folder.lock``): call
+    ``run_folder.unlock`` when the run ends.
+
     Returns
     -------
     (folder, result)
     """
     folder = run_folder.claim(save_dir, name, default_name, overwrite)
     try:
+        run_folder.lock(folder)
         result, args = prepare()
         run_folder.write_args(folder, args)
     except BaseException:
@@ -116,18 +120,28 @@ def open_run(save_dir, name, kind):
 
     Returns
     -------
-    (folder, args); ValueError if the folder holds no resumable run of that kind
+    (folder, args), the folder locked (see ``start``); ValueError if the folder
+    holds no resumable run of that kind, FileExistsError if a live run holds it
     """
     folder = os.path.join(save_dir, run_folder.check_name(name))
     if not os.path.isfile(os.path.join(folder, "last.npz")):
         raise ValueError(f"cannot resume: {folder} holds no last.npz of an earlier run")
+    run_folder.lock(folder)
+    try:
+        return folder, _resumable_args(folder, kind)
+    except BaseException:
+        run_folder.unlock(folder)
+        raise
+
+
+def _resumable_args(folder, kind):
     args = run_folder.read_args(folder)
     settings = args.get("settings")
     if not isinstance(settings, dict) or "dataset" not in settings or "epochs" not in settings:
         raise ValueError(f"cannot resume: {folder}/args.json has no 'settings' of a run")
     if settings["dataset"] != kind:
         raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, not {kind}")
-    return folder, args
+    return args
 
 
 def extend(folder, args, model, epochs):

@@ -1,0 +1,117 @@
+"""What the training scripts share (neural_networks/scripts.py) and the run-folder
+lock it takes (neural_networks/run_folder.py: lock, unlock).
+
+- Two runs started at the same moment with the same --name: exactly one gets
+  the folder, the other is refused (FileExistsError) and writes nothing there.
+- A run cannot be resumed while a live process holds it; a lock left by a
+  process that died is taken over.
+- The resume command quotes what a shell would need quoted.
+"""
+
+import multiprocessing
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from neural_networks import run_folder, scripts
+
+
+def start_named(save_dir, barrier, results):
+    """A child: claim and lock the run folder "same" right after the barrier."""
+    barrier.wait()
+    try:
+        folder, _ = scripts.start(save_dir, "same", "run", False, lambda: (None, {"pid": os.getpid()}))
+        results.put(("ok", os.getpid()))
+        barrier.wait()  # hold the folder until every child has tried
+        run_folder.unlock(folder)
+    except FileExistsError as error:
+        results.put(("refused", str(error)))
+        barrier.wait()
+
+
+class TestTwoRunsAtOnce(unittest.TestCase):
+    def test_same_name_started_together(self):
+        context = multiprocessing.get_context("fork")
+        for trial in range(5):
+            with self.subTest(trial=trial), tempfile.TemporaryDirectory() as save_dir:
+                n = 3
+                barrier, results = context.Barrier(n), context.Queue()
+                children = [context.Process(target=start_named, args=(save_dir, barrier, results))
+                            for _ in range(n)]
+                for child in children:
+                    child.start()
+                outcomes = [results.get(timeout=60) for _ in range(n)]
+                for child in children:
+                    child.join(timeout=60)
+                winners = [pid for kind, pid in outcomes if kind == "ok"]
+                self.assertEqual(len(winners), 1, outcomes)
+                for kind, message in outcomes:
+                    if kind == "refused":
+                        self.assertRegex(message, "in use by another run|already holds a run")
+                folder = os.path.join(save_dir, "same")
+                self.assertEqual(os.listdir(folder), ["args.json"])  # the lock is gone
+                self.assertEqual(run_folder.read_args(folder), {"pid": winners[0]})
+
+
+class TestLock(unittest.TestCase):
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.folder = tmp.name
+
+    def test_a_live_holder_refuses_others(self):
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        with open(os.path.join(self.folder, run_folder.LOCK_NAME), "w") as f:
+            f.write(f"{holder.pid}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {holder.pid}\\)"):
+            run_folder.lock(self.folder)
+        run_folder.unlock(self.folder)  # not ours: left alone
+        self.assertTrue(os.path.exists(os.path.join(self.folder, run_folder.LOCK_NAME)))
+
+    def test_a_dead_holder_is_taken_over(self):
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+        lock = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(lock, "w") as f:
+            f.write(dead.stdout)
+        run_folder.lock(self.folder)
+        with open(lock) as f:
+            self.assertEqual(int(f.read()), os.getpid())
+        run_folder.lock(self.folder)  # taking it again is harmless
+        run_folder.unlock(self.folder)
+        self.assertEqual(os.listdir(self.folder), [])
+
+    def test_resume_refused_while_the_run_is_live(self):
+        folder = os.path.join(self.folder, "live")
+        os.mkdir(folder)
+        open(os.path.join(folder, "last.npz"), "wb").close()
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
+            f.write(str(holder.pid))
+        with self.assertRaisesRegex(FileExistsError, "in use by another run"):
+            scripts.open_run(self.folder, "live", "iris")
+
+
+class TestResumeCommand(unittest.TestCase):
+    def test_quotes_what_the_shell_needs(self):
+        command = scripts.resume_command("train_cifar10.py", "my runs/it's here",
+                                         data_dir="/data/cifar 10", test_file=None)
+        self.assertEqual(shlex.split(command),
+                         ["python", "train_cifar10.py", "--resume", "--name", "it's here",
+                          "--save-dir", "my runs", "--data-dir", "/data/cifar 10"])
+        self.assertEqual(shlex.split(scripts.resume_command("train_ffnn.py",
+                                                            "experiments/iris_ffnn")),
+                         ["python", "train_ffnn.py", "--resume", "--name", "iris_ffnn"])
+
+
+if __name__ == "__main__":
+    unittest.main()
