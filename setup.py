@@ -7,7 +7,7 @@ setup(
     packages=find_packages(include=["neural_networks", "neural_networks.*"]),
     # The Iris splits load_iris reads (written by datasets/make_iris.py).
     package_data={"neural_networks.datasets": ["iris_splits/*.npy"]},
-    python_requires=">=3.9",
+    python_requires=">=3.10",
     install_requires=["numpy", "matplotlib", "scikit-learn", "pandas", "tqdm"],
     extras_require={
         "dev": [

@@ -317,7 +317,7 @@ def time_side_by_side(fns, min_rounds, min_seconds, blocks=2):
     per_block = -(-rounds // blocks)
     samples = [[] for _ in fns]
     for _ in range(blocks):
-        for fn, times in zip(fns, samples):
+        for fn, times in zip(fns, samples, strict=True):
             time.sleep(0.3)
             fn()
             times.extend(once(fn) for _ in range(per_block))

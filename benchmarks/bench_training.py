@@ -81,7 +81,7 @@ def copy_weights(model, net, torch):
                                                torch.nn.BatchNorm2d, torch.nn.BatchNorm1d))]
     assert len(ours) == len(theirs), (len(ours), len(theirs))
     with torch.no_grad():
-        for layer, module in zip(ours, theirs):
+        for layer, module in zip(ours, theirs, strict=True):
             p = layer.parameters
             if "gamma" in p:
                 module.weight.copy_(torch.from_numpy(p["gamma"].ravel()))

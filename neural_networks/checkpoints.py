@@ -324,6 +324,7 @@ def check_fits(checkpoint, model, architecture):
     if len(saved) != model.n_layers:
         # n_layers, not len(current): the output layer may not be built yet.
         problems.append(f"the checkpoint has {len(saved)} layers, this model {model.n_layers}")
+    # strict=False: a layer-count mismatch is reported above; compare the layers both have.
     for i, (old, new) in enumerate(zip(saved, current, strict=False)):
         for key in sorted(set(old) | set(new)):
             if key == "parameters" and not new["parameters"]:

@@ -96,7 +96,7 @@ def module_cross_check(X, gamma, beta, mean0, var0, training, momentum, eps, exp
         module.train(training)
         Z = channels_last(module(channels_first(torch.tensor(X)))).numpy()
     np.testing.assert_allclose(Z, expected, rtol=1e-12, atol=1e-12)
-    for ours, theirs in zip(expected_stats, (module.running_mean, module.running_var)):
+    for ours, theirs in zip(expected_stats, (module.running_mean, module.running_var), strict=True):
         np.testing.assert_allclose(ours.reshape(-1), theirs.numpy(), rtol=1e-12, atol=1e-14)
 
 

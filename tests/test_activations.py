@@ -103,7 +103,7 @@ class TestFactory(unittest.TestCase):
 
     def test_every_name_builds_its_class(self):
         classes = [Linear, Sigmoid, TanH, ArcTan, ReLU, SoftMax]
-        for name, cls in zip(self.VALID, classes):
+        for name, cls in zip(self.VALID, classes, strict=True):
             with self.subTest(name=name):
                 self.assertIs(type(initialize_activation(name)), cls)
 

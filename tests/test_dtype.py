@@ -117,7 +117,7 @@ class TestDtypeThroughTraining(unittest.TestCase):
         model.backward(Y, model.forward(X))
         before = [{k: v.copy() for k, v in layer.parameters.items()} for layer in model.layers]
         model.update(3)
-        for layer, old in zip(model.layers, before):
+        for layer, old in zip(model.layers, before, strict=True):
             for name, value in layer.parameters.items():
                 self.assertEqual(value.dtype, np.float32)
                 self.assertFalse(np.array_equal(value, old[name]), f"{name} did not move")

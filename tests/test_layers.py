@@ -351,7 +351,7 @@ class TestBatchNormDtypeAndInput(unittest.TestCase):
             layer = BatchNorm()
             Y = layer.forward(X.astype(dtype))
             results[dtype] = (Y, layer.backward(dY.astype(dtype)))
-        for ours, exact in zip(results[np.float32], results[np.float64]):
+        for ours, exact in zip(results[np.float32], results[np.float64], strict=True):
             np.testing.assert_allclose(ours, exact, rtol=1e-4, atol=1e-5)
 
     def test_wrong_channel_count_after_initialisation(self):

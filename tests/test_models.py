@@ -72,7 +72,7 @@ class TestLearning(unittest.TestCase):
             model = build(seed=seed)
             model.train(dataset, 2, verbose=False)
             runs.append(snapshot(model))
-        for a, b in zip(runs[0], runs[1]):
+        for a, b in zip(runs[0], runs[1], strict=True):
             for name in a:
                 np.testing.assert_array_equal(a[name], b[name])
         self.assertFalse(np.array_equal(runs[0][0]["W"], runs[2][0]["W"]))
@@ -113,7 +113,7 @@ class TestTrainAndPredict(unittest.TestCase):
         finally:
             for p in patches:
                 p.stop()
-        for layer, before in zip(self.model.layers, params):
+        for layer, before in zip(self.model.layers, params, strict=True):
             for name in before:
                 np.testing.assert_array_equal(layer.parameters[name], before[name])
                 np.testing.assert_array_equal(layer.gradients[name], 7.0)

@@ -59,7 +59,7 @@ def manual_eval_forward(model, X):
         for layer in model.layers:
             X = layer.forward(X)
     finally:
-        for layer, flag in zip(model.layers, flags):
+        for layer, flag in zip(model.layers, flags, strict=True):
             layer.training = flag
     return X
 

@@ -122,7 +122,8 @@ def build(name, settings):
 def steps(sgd, grads, name="w", epochs=None):
     epochs = epochs if epochs is not None else [0] * len(grads)
     param = np.zeros(np.shape(grads[0]))
-    return [sgd.update(name, param, np.asarray(g, dtype=float), e) for g, e in zip(grads, epochs)]
+    return [sgd.update(name, param, np.asarray(g, dtype=float), e)
+            for g, e in zip(grads, epochs, strict=True)]
 
 
 class TestSGD(unittest.TestCase):
@@ -132,7 +133,7 @@ class TestSGD(unittest.TestCase):
         sgd = initialize_optimizer("SGD", lr=0.1)
         deltas = steps(sgd, self.GRADS)
         # Without momentum every step is lr * grad, with no memory.
-        for delta, expected in zip(deltas, [[0.1, -0.2], [0.05, 0.05], [-0.1, 0.0]]):
+        for delta, expected in zip(deltas, [[0.1, -0.2], [0.05, 0.05], [-0.1, 0.0]], strict=True):
             np.testing.assert_allclose(delta, expected, rtol=0, atol=1e-15)
 
     def test_momentum(self):
@@ -140,7 +141,7 @@ class TestSGD(unittest.TestCase):
         deltas = steps(sgd, self.GRADS)
         # d1 = 0.1 g1; d2 = 0.9 d1 + 0.1 g2; d3 = 0.9 d2 + 0.1 g3
         expected = [[0.1, -0.2], [0.14, -0.13], [0.026, -0.117]]
-        for delta, exp in zip(deltas, expected):
+        for delta, exp in zip(deltas, expected, strict=True):
             np.testing.assert_allclose(delta, exp, rtol=0, atol=1e-15)
 
     def test_momentum_with_scheduled_rate(self):
@@ -149,7 +150,7 @@ class TestSGD(unittest.TestCase):
                                    lr_decay=0.5, stage_length=1)
         deltas = steps(sgd, self.GRADS, epochs=[0, 1, 2])
         expected = [[0.1, -0.2], [0.115, -0.155], [0.0785, -0.1395]]
-        for delta, exp in zip(deltas, expected):
+        for delta, exp in zip(deltas, expected, strict=True):
             np.testing.assert_allclose(delta, exp, rtol=0, atol=1e-15)
 
     def test_momentum_buffers_are_per_parameter(self):
@@ -186,7 +187,7 @@ class TestSGD(unittest.TestCase):
         grads = [[3.0, 4.0], [0.0, 0.5], [0.0, 10.0]]
         # clipped grads: (0.6, 0.8), (0, 0.5), (0, 1)
         expected = [[0.6, 0.8], [0.3, 0.9], [0.15, 1.45]]
-        for delta, exp in zip(steps(sgd, grads), expected):
+        for delta, exp in zip(steps(sgd, grads), expected, strict=True):
             np.testing.assert_allclose(delta, exp, rtol=0, atol=1e-15)
 
     def test_update_does_not_modify_its_arguments(self):
@@ -223,7 +224,7 @@ class TestModelUpdate(unittest.TestCase):
         params, grads = self.gradient_step(model, X, Y)
         self.assertGreater(np.abs(grads[0]["W"]).sum(), 0)
         model.update(0)
-        for layer, p, g in zip(model.layers, params, grads):
+        for layer, p, g in zip(model.layers, params, grads, strict=True):
             for name in p:
                 np.testing.assert_allclose(layer.parameters[name], p[name] - 0.1 * g[name],
                                            rtol=1e-14, atol=1e-16)
@@ -236,7 +237,7 @@ class TestModelUpdate(unittest.TestCase):
         model.update(0)
         _, g2 = self.gradient_step(model, X, Y)
         model.update(0)
-        for layer, p, a, b in zip(model.layers, p0, g1, g2):
+        for layer, p, a, b in zip(model.layers, p0, g1, g2, strict=True):
             for name in p:
                 d1 = 0.1 * a[name]
                 d2 = 0.9 * d1 + 0.1 * b[name]
@@ -251,16 +252,16 @@ class TestAgainstTorch(unittest.TestCase):
             with self.subTest(optimizer=name, settings=ours):
                 expected = torch_trajectory(torch_cls, theirs, clip_norm=clip_norm)
                 actual = our_trajectory(build(name, ours))
-                for t, (mine, oracle) in enumerate(zip(actual, expected)):
-                    for k, (p, q) in enumerate(zip(mine, oracle)):
+                for t, (mine, oracle) in enumerate(zip(actual, expected, strict=True)):
+                    for k, (p, q) in enumerate(zip(mine, oracle, strict=True)):
                         np.testing.assert_allclose(
                             p, q, rtol=1e-10, atol=1e-13,
                             err_msg=f"{name} {ours}: step {t + 1}, parameter {k} {SHAPES[k]}",
                         )
                 # The parameters really moved (the comparison is not of constants).
                 start = initial_parameters()
-                self.assertGreater(max(np.abs(p - s).max() for p, s in zip(actual[-1], start)),
-                                   0.05)
+                self.assertGreater(
+                    max(np.abs(p - s).max() for p, s in zip(actual[-1], start, strict=True)), 0.05)
 
     def test_clipping_is_active_in_the_clipped_cases(self):
         # Without clipping the trajectory would differ: the clipped cases test clipping.
@@ -272,12 +273,13 @@ class TestAgainstTorch(unittest.TestCase):
                 del unclipped["clip_norm"]
                 a = our_trajectory(build(name, ours), steps=3)[-1]
                 b = our_trajectory(build(name, unclipped), steps=3)[-1]
-                self.assertGreater(max(np.abs(x - y).max() for x, y in zip(a, b)), 1e-4)
+                self.assertGreater(
+                    max(np.abs(x - y).max() for x, y in zip(a, b, strict=True)), 1e-4)
 
     def test_weight_decay_coupled_and_decoupled_differ(self):
         adam = our_trajectory(build("Adam", dict(lr=0.01, weight_decay=0.1)), steps=5)[-1]
         adamw = our_trajectory(build("AdamW", dict(lr=0.01, weight_decay=0.1)), steps=5)[-1]
-        self.assertGreater(max(np.abs(x - y).max() for x, y in zip(adam, adamw)), 1e-5)
+        self.assertGreater(max(np.abs(x - y).max() for x, y in zip(adam, adamw, strict=True)), 1e-5)
 
 
 class TestAdamByHand(unittest.TestCase):
@@ -336,7 +338,7 @@ class TestDtype(unittest.TestCase):
                         if isinstance(value, np.ndarray):
                             self.assertEqual(value.dtype, np.float32, field)
                 exact = our_trajectory(build(name, ours), steps=5)[-1]
-                for p, q in zip(trajectory[-1], exact):
+                for p, q in zip(trajectory[-1], exact, strict=True):
                     np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-5)
 
 
@@ -361,7 +363,7 @@ class TestStateDict(unittest.TestCase):
                 second = build(name, ours)
                 second.load_state_dict(state)
                 resumed = our_steps(second, params, 8, STEPS)
-                for p, q in zip(resumed[-1], uninterrupted[-1]):
+                for p, q in zip(resumed[-1], uninterrupted[-1], strict=True):
                     np.testing.assert_array_equal(p, q)
 
     def test_state_holds_the_moments_and_step_counts(self):
@@ -392,7 +394,7 @@ class TestStateDict(unittest.TestCase):
         our_steps(first, params, 0, 8)
         a = our_steps(build("Adam", dict(lr=0.01)), [p.copy() for p in params], 8, 9)[-1]
         b = our_steps(first, [p.copy() for p in params], 8, 9)[-1]
-        self.assertGreater(max(np.abs(x - y).max() for x, y in zip(a, b)), 1e-6)
+        self.assertGreater(max(np.abs(x - y).max() for x, y in zip(a, b, strict=True)), 1e-6)
 
 
 class TestBadSettings(unittest.TestCase):

@@ -192,8 +192,8 @@ class TestMetrics(FolderTest):
         header, lines = self.read_metrics()
         self.assertEqual(tuple(header), METRIC_COLUMNS)
         self.assertEqual([line[0] for line in lines], [str(i + 1) for i in range(len(values))])
-        for row, line in zip(rows, lines):
-            for key, cell in zip(METRIC_COLUMNS[1:], line[1:]):
+        for row, line in zip(rows, lines, strict=True):
+            for key, cell in zip(METRIC_COLUMNS[1:], line[1:], strict=True):
                 self.assertEqual(float(cell), float(row[key]), key)
 
     def test_no_validation_gives_empty_cells(self):

@@ -10,6 +10,7 @@ ValueError.
 
 import math
 import unittest
+from itertools import pairwise
 
 import numpy as np
 
@@ -177,7 +178,7 @@ class TestCosineSchedule(unittest.TestCase):
     def test_fractional_epochs_move_every_step(self):
         schedule = initialize_scheduler("cosine", 1.0, total_epochs=3)
         values = [schedule(k / 7) for k in range(22)]  # 7 steps per epoch
-        self.assertTrue(all(a > b for a, b in zip(values, values[1:])))
+        self.assertTrue(all(a > b for a, b in pairwise(values)))
         for k, value in enumerate(values):
             self.assertAlmostEqual(value, (1 + math.cos(math.pi * (k / 7) / 3)) / 2, delta=1e-15)
 

@@ -66,7 +66,7 @@ class TestXavierAndHe(InitTestCase):
 
     def test_he_uniform(self):
         for shape, fans in FANS.items():
-            for mode, fan in zip(["fan_in", "fan_out"], fans):
+            for mode, fan in zip(["fan_in", "fan_out"], fans, strict=True):
                 for act, gain in GAINS.items():
                     with self.subTest(shape=shape, mode=mode, activation=act):
                         W = self.draw("he_uniform", shape, activation=act, mode=mode)
@@ -75,7 +75,7 @@ class TestXavierAndHe(InitTestCase):
 
     def test_he_normal(self):
         for shape, fans in FANS.items():
-            for mode, fan in zip(["fan_in", "fan_out"], fans):
+            for mode, fan in zip(["fan_in", "fan_out"], fans, strict=True):
                 for act, gain in GAINS.items():
                     with self.subTest(shape=shape, mode=mode, activation=act):
                         W = self.draw("he_normal", shape, activation=act, mode=mode)
