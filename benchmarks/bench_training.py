@@ -50,7 +50,7 @@ def load_batches(dtype=np.float32):
 
 def ours_model():
     model = build_model(RECIPE, RECIPE.optimizer.lr, EPOCHS, seed=0)
-    model._build_output_layer(10)
+    model.build(n_out=10)
     return model
 
 

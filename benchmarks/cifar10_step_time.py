@@ -34,7 +34,7 @@ def main(argv=None):
     recipe = RECIPES[("cifar10", "cnn")]
     steps_per_epoch = math.ceil(TRAIN_IMAGES / recipe.batch_size)
     model = build_model(recipe, recipe.optimizer.lr, recipe.epochs, seed=0)
-    model._build_output_layer(10)
+    model.build(n_out=10)
     model.set_mode("train")
     augment = initialize_augmentation(recipe.augment)
     rng = np.random.default_rng(0)
