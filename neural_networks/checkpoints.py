@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from .utils.files import write_atomic
+from .utils.files import to_json, write_atomic
 
 FORMAT_VERSION = 2
 
@@ -129,20 +129,12 @@ def save(path, model, batch_size=None):
         "crc32": {k: _crc32(v) for k, v in arrays.items()},
     }
     payload = dict(arrays)
-    payload["meta"] = np.array(json.dumps(meta, default=_json_default))
+    payload["meta"] = np.array(json.dumps(meta, default=to_json))
 
     def write(f):
         np.savez(f, **payload)
 
     return write_atomic(path, write)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} into a checkpoint's JSON")
 
 
 # ------------------------------------------------------------------ reading

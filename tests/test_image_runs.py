@@ -164,7 +164,7 @@ class RunChecks(unittest.TestCase):
         """One line per row of metrics.csv in ``rows``, out of ``epochs`` in all."""
         lines = EPOCH_LINE.findall(stdout)
         self.assertEqual(len(lines), len(rows), f"expected {len(rows)} epoch lines in:\n{stdout}")
-        for line, row in zip(lines, rows):
+        for line, row in zip(lines, rows, strict=True):
             numbers = [float(v) for v in line]
             self.assertEqual(numbers[:2], [row[0], epochs])
             # The line rounds metrics.csv's values: 4 decimals, seconds to 0.1.

@@ -142,7 +142,7 @@ def write_text(path, text, encoding="utf-8"):
     return write_bytes(path, text.encode(encoding))
 
 
-def _to_json(value):
+def to_json(value):
     """json.dumps' fallback: numpy scalars and arrays become Python numbers and lists."""
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -158,7 +158,7 @@ def write_json(path, obj):
     object that JSON cannot hold is a ValueError, and nothing is written.
     """
     try:
-        text = json.dumps(obj, indent=2, default=_to_json)
+        text = json.dumps(obj, indent=2, default=to_json)
     except (TypeError, ValueError) as error:
         raise ValueError(f"cannot write {path} as JSON: {error}") from None
     return write_text(path, text + "\n")
