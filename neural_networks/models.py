@@ -151,7 +151,10 @@ class NeuralNetwork:
             self.layers.append(self._output_layer(n_out))
             self.layers[-1].training = self.training
         if input_shape is not None:
-            shape = tuple(int(d) for d in np.atleast_1d(input_shape))
+            shape = tuple(np.atleast_1d(input_shape).tolist())
+            if not shape or not all(isinstance(d, int) and d >= 1 for d in shape):
+                raise ValueError(f"input_shape must be the shape of one example, whole numbers "
+                                 f">= 1 such as (28, 28, 1), got {input_shape!r}")
             with self.evaluating():
                 self.forward(np.zeros((2, *shape), dtype=dtype))
             self.clear_gradients()

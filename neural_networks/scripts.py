@@ -11,6 +11,7 @@ epoch, and when stopped), ``best.npz`` (at the best validation error) and
 
 import os
 import shlex
+import signal
 import sys
 import time
 
@@ -212,6 +213,9 @@ def run_main(function, *args, **kwargs):
     folder, missing data) is one line on stderr and status 2; Ctrl-C outside
     training (while loading data, say) is status 130 with nothing half-written.
     """
+    # SIGTERM outside training (loading data, say) unwinds like Ctrl-C, so the
+    # run's folder is given back; training puts its own handler in place.
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return function(*args, **kwargs)
     except (ValueError, FileExistsError) as error:
@@ -220,3 +224,16 @@ def run_main(function, *args, **kwargs):
     except KeyboardInterrupt:
         print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Terminated:
+        print("\nTerminated.", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived while no training step was running."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import checkpoints
+from .utils.files import check_writable
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -124,6 +125,13 @@ class Trainer:
                  on_epoch_end=None, verbose=True, progress="epochs"):
         if progress not in ("epochs", "iterations"):
             raise ValueError(f"progress must be 'epochs' or 'iterations', got {progress!r}")
+        if not all(hasattr(dataset, name) for name in ("train", "validate", "out_dim")):
+            raise ValueError(f"expected a Dataset (with train, validate and out_dim) to train "
+                             f"on, got {type(dataset).__name__}")
+        # A checkpoint that cannot be written should stop the run now, not after an epoch.
+        for path in (checkpoint, best_checkpoint):
+            if path is not None:
+                check_writable(path)
         self.model = model
         self.dataset = dataset
         self.checkpoint = checkpoint

@@ -5,6 +5,8 @@ lock it takes (neural_networks/run_folder.py: lock, unlock).
   the folder, the other is refused (FileExistsError) and writes nothing there.
 - A run cannot be resumed while a live process holds it; a lock left by a
   process that died is taken over.
+- SIGTERM outside training (while the data loads) exits 143 and gives the
+  run folder back.
 - The resume command quotes what a shell would need quoted.
 """
 
@@ -17,6 +19,8 @@ import tempfile
 import unittest
 
 from neural_networks import run_folder, scripts
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def start_named(save_dir, barrier, results):
@@ -99,6 +103,34 @@ class TestLock(unittest.TestCase):
             f.write(str(holder.pid))
         with self.assertRaisesRegex(FileExistsError, "in use by another run"):
             scripts.open_run(self.folder, "live", "iris")
+
+
+# ``python -c`` program: run train_ffnn.py as __main__, sending the process a real
+# SIGTERM while it loads the data (before any training step).
+TERMINATE_WHILE_LOADING = """
+import os, runpy, signal, sys
+from neural_networks import runs
+original = runs.initialize_dataset
+def initialize_dataset(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    return original(*args, **kwargs)
+runs.initialize_dataset = initialize_dataset
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+class TestSignalsOutsideTraining(unittest.TestCase):
+    def test_sigterm_while_loading_data_leaves_no_folder(self):
+        with tempfile.TemporaryDirectory() as save_dir:
+            proc = subprocess.run(
+                [sys.executable, "-c", TERMINATE_WHILE_LOADING, "train_ffnn.py",
+                 "--save-dir", save_dir], cwd=REPO_ROOT, capture_output=True, text=True,
+                timeout=120)
+            self.assertEqual(proc.returncode, 143, proc.stderr)
+            self.assertEqual(proc.stderr.strip().splitlines()[-1], "Terminated.")
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertEqual(os.listdir(save_dir), [])
 
 
 class TestResumeCommand(unittest.TestCase):

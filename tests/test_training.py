@@ -19,6 +19,7 @@
 
 import os
 import signal
+import tempfile
 import unittest
 import warnings
 
@@ -390,6 +391,23 @@ class TestMisuse(unittest.TestCase):
                     self.model.train(self.dataset, epochs, verbose=False)
         self.model.train(self.dataset, 0, verbose=False)
         self.assertEqual(self.model.epoch, 0)
+
+    def test_what_train_is_given(self):
+        with self.assertRaisesRegex(ValueError, "expected a Dataset .* got ndarray"):
+            self.model.train(self.X, 1, verbose=False)
+        with tempfile.TemporaryDirectory() as tmp:
+            for path, fragment in ((os.path.join(tmp, "missing", "last.npz"), "does not exist"),
+                                   (tmp, "folder"), ("/dev/null", "character device")):
+                with self.subTest(path=path):
+                    with self.assertRaisesRegex(ValueError, fragment):
+                        self.model.train(self.dataset, 2, verbose=False, checkpoint=path)
+                    # Refused before any step: nothing was trained.
+                    self.assertEqual((self.model.epoch, self.model.history["iteration_loss"]),
+                                     (0, []))
+        for shape in ((0,), (), (2.5,), (-3, 1)):
+            with self.subTest(input_shape=shape):
+                with self.assertRaisesRegex(ValueError, "input_shape"):
+                    self.model.build(input_shape=shape, n_out=2)
 
     def test_forward_on_an_unbuilt_model(self):
         with self.assertRaisesRegex(ValueError, "output layer is not built"):

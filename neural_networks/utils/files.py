@@ -58,6 +58,16 @@ def _open_temporary(folder, name):
             continue
 
 
+def check_writable(path):
+    """Raise ValueError now, before any work, if ``write_atomic(path, ...)`` would
+    refuse ``path`` (a folder, FIFO or device; a missing folder)."""
+    path = os.fspath(path)
+    if os.path.basename(path) in ("", ".", ".."):
+        raise ValueError(f"expected a file path, got {path!r}, which names a folder")
+    _check_target(path, os.path.realpath(path))
+    return path
+
+
 def write_atomic(path, write, binary=True):
     """Write a file through ``write(f)`` so that ``path`` is replaced all at once.
 
@@ -80,9 +90,7 @@ def write_atomic(path, write, binary=True):
     included, the temporary file is removed and the previous file at
     ``path`` is left as it was.
     """
-    path = os.fspath(path)
-    if os.path.basename(path) in ("", ".", ".."):
-        raise ValueError(f"expected a file path, got {path!r}, which names a folder")
+    path = check_writable(path)
     target = os.path.realpath(path)
     old_mode = _check_target(path, target)
     folder, name = os.path.split(target)
