@@ -20,7 +20,7 @@ from .utils.memory import keep_freed_memory
 __all__ = ["EXIT_INTERRUPTED", "METRIC_COLUMNS", "RECIPES", "main", "parse_args", "run"]
 
 #: Names in words, for plot titles.
-DATASET_TITLES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10"}
+DATASET_TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10"}
 MODEL_TITLES = {"mlp": "multilayer perceptron", "cnn": "convolutional network"}
 
 
@@ -81,6 +81,11 @@ RECIPES = {
         epochs=10, batch_size=128, flatten=False, augment="crop_flip",
     ),
 }
+# MNIST's images have Fashion-MNIST's shape, so the same recipes serve, without the
+# flip: a mirrored digit is no longer that digit.
+RECIPES[("mnist", "mlp")] = RECIPES[("fashion_mnist", "mlp")]
+RECIPES[("mnist", "cnn")] = AttrDict(RECIPES[("fashion_mnist", "cnn")], augment=None)
+
 
 def recipe_for(dataset_name, model_name):
     """The recipe of ``RECIPES`` for this dataset and model, or ValueError."""
@@ -104,7 +109,7 @@ def build_model(recipe, lr, epochs, seed):
 
 def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=0,
         data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
-        validation_size=None, test_file=None, out=sys.stdout):
+        validation_size=None, test_file=None, download=False, out=sys.stdout):
     """Train, checkpoint and evaluate one recipe; return the exit status.
 
     Parameters
@@ -122,6 +127,7 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
                               (None: the loader's default)
     test_file                 CIFAR-10 only: an unlabeled test set (.npy/.npz of
                               (N, 32, 32, 3) uint8) to predict for a Kaggle submission
+    download                  fetch the dataset's official files if no place holds them
 
     Returns
     -------
@@ -132,9 +138,9 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     default_name = f"{dataset_name}_{model_name}"
 
     def load(settings, recipe):
-        # Only Fashion-MNIST's loader takes ``flatten``; None leaves an option to the loader.
+        # Only the MNIST loaders take ``flatten``; None leaves an option to the loader.
         options = {"validation_size": settings["validation_size"], "test_file": test_file,
-                   "flatten": True if recipe.flatten else None}
+                   "flatten": True if recipe.flatten else None, "download": download or None}
         return initialize_dataset(
             dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
             augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
@@ -234,6 +240,10 @@ def parse_args(dataset_name, script, argv=None):
                         help="parent folder of the run folders (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="reuse the run folder even if it holds an earlier run")
+    parser.add_argument("--download", action="store_true",
+                        help="download the dataset's official files if they are not found "
+                             "(into --data-dir if given, else $NEURAL_NETWORKS_DATA or the "
+                             "user's cache folder)")
     if dataset_name == "cifar10":
         parser.add_argument("--test-file", default=None,
                             help="unlabeled test images (.npy/.npz, (N, 32, 32, 3) uint8) "
@@ -257,4 +267,4 @@ def main(dataset_name, script, argv=None):
         run, dataset_name, args.model, script, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, data_dir=args.data_dir, resume=args.resume, name=args.name,
         save_dir=args.save_dir, overwrite=args.overwrite, validation_size=args.validation_size,
-        test_file=getattr(args, "test_file", None))
+        test_file=getattr(args, "test_file", None), download=args.download)

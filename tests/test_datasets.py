@@ -293,7 +293,7 @@ class TestInitializeDataset(unittest.TestCase):
                     initialize_dataset(name)
                 message = str(caught.exception)
                 self.assertIn(f"unknown dataset {name!r}", message)
-                for valid in ("'iris'", "'fashion_mnist'", "'cifar10'"):
+                for valid in ("'iris'", "'fashion_mnist'", "'mnist'", "'cifar10'"):
                     self.assertIn(valid, message)
 
     def test_unknown_option_lists_the_accepted_ones(self):

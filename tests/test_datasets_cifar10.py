@@ -134,6 +134,7 @@ class CifarTest(unittest.TestCase):
             p.start()
             self.addCleanup(p.stop)
         os.environ.pop("CIFAR10_DIR", None)
+        os.environ["NEURAL_NETWORKS_DATA"] = str(self.tmp / "downloads")
         self.batches = make_batches()
         self.root = self.tmp / "data"
         write_folder(self.root, self.batches)
@@ -291,7 +292,9 @@ class TestWhereTheFilesAre(CifarTest):
         message = str(caught.exception)
         for place in ("arg-empty", "env-empty", str(loader_module.CIFAR10_REPO_DIR), "CIFAR10_DIR",
                       "cifar-10-python.tar.gz", "cifar-10-batches-py",
-                      "https://www.cs.toronto.edu/~kriz/cifar.html"):
+                      "https://www.cs.toronto.edu/~kriz/cifar.html",
+                      str(self.tmp / "downloads" / "cifar10"),
+                      "initialize_dataset('cifar10', download=True)"):
             self.assertIn(place, message)
 
     def test_incomplete_named_folder_is_an_error(self):

@@ -80,6 +80,8 @@ class TempDirTest(unittest.TestCase):
             p.start()
             self.addCleanup(p.stop)
         os.environ.pop("FASHION_MNIST_DIR", None)
+        # Nor files downloaded into the user's cache.
+        os.environ["NEURAL_NETWORKS_DATA"] = str(self.tmp / "downloads")
 
     def tearDown(self):
         self._tmp.cleanup()
@@ -394,10 +396,13 @@ class TestSearchOrder(TempDirTest):
             initialize_dataset("fashion_mnist", data_dir=self.tmp / "arg-empty")
         message = str(caught.exception)
         for place in ("arg-empty", "env-empty", "repo-empty", "system-empty", "FASHION_MNIST_DIR",
-                      "apt-get install dataset-fashion-mnist", *FASHION_MNIST_FILES.values()):
+                      "apt-get install dataset-fashion-mnist", *FASHION_MNIST_FILES.values(),
+                      "initialize_dataset('fashion_mnist', download=True)"):
             self.assertIn(place, message)
-        # In search order.
-        positions = [message.index(p) for p in ("arg-empty", "env-empty", "repo-empty", "system-empty")]
+        # In search order, the download folder last.
+        order = ("arg-empty", "env-empty", "repo-empty", "system-empty",
+                 str(self.tmp / "downloads" / "fashion_mnist"))
+        positions = [message.index(p) for p in order]
         self.assertEqual(positions, sorted(positions))
 
     def test_unset_env_is_named_too(self):

@@ -2,10 +2,13 @@
 
 - ``batching``       ``Data`` and ``Dataset``
 - ``iris``           the Iris splits shipped in the package
+- ``idx``            the IDX format MNIST and Fashion-MNIST share
 - ``fashion_mnist``  Fashion-MNIST's IDX files
+- ``mnist``          MNIST's IDX files
 - ``cifar10``        CIFAR-10's python-version batches
 - ``images``         what the image loaders share (split, statistics, scaling)
 - ``places``         where the image loaders look for their files
+- ``download``       fetching the official files (``download=True``)
 """
 
 from ..utils.registry import build
@@ -19,18 +22,19 @@ from .cifar10 import (
     find_cifar10,
     load_cifar10,
 )
+from .download import download_folder
 from .fashion_mnist import (
     FASHION_MNIST_CLASSES,
     FASHION_MNIST_FILES,
-    IDX_IMAGES_MAGIC,
-    IDX_LABELS_MAGIC,
     find_fashion_mnist,
     load_fashion_mnist,
-    read_idx,
 )
+from .idx import IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, read_idx
 from .iris import IRIS_DIR, load_iris
+from .mnist import MNIST_CLASSES, MNIST_FILES, find_mnist, load_mnist
 
-DATASETS = {"iris": load_iris, "fashion_mnist": load_fashion_mnist, "cifar10": load_cifar10}
+DATASETS = {"iris": load_iris, "fashion_mnist": load_fashion_mnist, "mnist": load_mnist,
+            "cifar10": load_cifar10}
 
 
 def initialize_dataset(name, batch_size=50, **options):
@@ -38,9 +42,10 @@ def initialize_dataset(name, batch_size=50, **options):
 
     Parameters
     ----------
-    name        one of ``DATASETS``: "iris", "fashion_mnist", "cifar10"
+    name        one of ``DATASETS``: "iris", "fashion_mnist", "mnist", "cifar10"
     batch_size  training batch size
-    options     the loader's keyword arguments (``load_<name>``), e.g. ``data_dir``;
+    options     the loader's keyword arguments (``load_<name>``), e.g. ``data_dir``,
+                or ``download=True`` to fetch an image dataset's official files;
                 one the loader does not take is a ValueError listing those it does
 
     Returns
@@ -53,7 +58,8 @@ def initialize_dataset(name, batch_size=50, **options):
 __all__ = [
     "CIFAR10_ARCHIVE", "CIFAR10_CLASSES", "CIFAR10_FOLDER", "CIFAR10_TEST_BATCH",
     "CIFAR10_TRAIN_BATCHES", "DATASETS", "Data", "Dataset", "FASHION_MNIST_CLASSES",
-    "FASHION_MNIST_FILES", "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "IRIS_DIR", "find_cifar10",
-    "find_fashion_mnist", "initialize_dataset", "load_cifar10", "load_fashion_mnist",
-    "load_iris", "read_idx",
+    "FASHION_MNIST_FILES", "IDX_IMAGES_MAGIC", "IDX_LABELS_MAGIC", "IRIS_DIR", "MNIST_CLASSES",
+    "MNIST_FILES", "download_folder", "find_cifar10", "find_fashion_mnist", "find_mnist",
+    "initialize_dataset", "load_cifar10", "load_fashion_mnist", "load_iris", "load_mnist",
+    "read_idx",
 ]

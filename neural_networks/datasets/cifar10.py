@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .download import download_folder, download_hint, fetcher
 from .images import attach_augmentation, image_dataset
 from .places import DATASETS_DIR, find_in_places, search_places
 
@@ -24,7 +25,8 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
 CIFAR10_WANTED = f"a {CIFAR10_FOLDER} folder (data_batch_1..5 and test_batch) or {CIFAR10_ARCHIVE}"
 CIFAR10_HINT = (
     "Download the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html "
-    "and put the archive (or its unpacked folder) in one of these places."
+    "and put the archive (or its unpacked folder) in one of these places.\n"
+    + download_hint("cifar10")
 )
 # A batch of 10,000 images is a 31 MB pickle; a larger one is refused before it is read.
 CIFAR10_MAX_BATCH_BYTES = 2**26
@@ -76,22 +78,39 @@ def _look_for_batches(place):
                   f"({', '.join(CIFAR10_BATCHES)}) and no {CIFAR10_ARCHIVE}")
 
 
-def find_cifar10(data_dir=None):
+def _archive_fetcher():
+    """Downloads the archive into a place, or beside it when the place names the archive."""
+    into_folder = fetcher("cifar10")
+
+    def fetch_archive(place):
+        into_folder(place.parent if place.name.endswith(".tar.gz") else place)
+    return fetch_archive
+
+
+def find_cifar10(data_dir=None, download=False):
     """Where the CIFAR-10 python batches are.
 
     Looks in, in order: ``data_dir``, ``$CIFAR10_DIR``, ``datasets/cifar10/`` in
-    the repository; a place named by ``data_dir`` or the variable is the only one
-    looked in. Each place may hold a ``cifar-10-batches-py`` folder, the batch
-    files themselves, or the ``cifar-10-python.tar.gz`` archive (``data_dir`` may
-    also name the archive).
+    the repository, the download folder (``download.download_folder``); a place
+    named by ``data_dir`` or the variable is the only one looked in. Each place
+    may hold a ``cifar-10-batches-py`` folder, the batch files themselves, or the
+    ``cifar-10-python.tar.gz`` archive (``data_dir`` may also name the archive).
+
+    Parameters
+    ----------
+    data_dir  a folder (or the archive) to look in first, or None
+    download  fetch the official archive when missing: into the named place, else
+              into the download folder (it is read as it is, not unpacked)
 
     Returns
     -------
     ("folder", Path) or ("archive", Path); raises ValueError naming the place and
     what it lacks, or every place looked in
     """
-    places = search_places(data_dir, CIFAR10_ENV, CIFAR10_REPO_DIR, CIFAR10_SYSTEM_DIR)
-    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED, CIFAR10_HINT)
+    places = search_places(data_dir, CIFAR10_ENV, CIFAR10_REPO_DIR, CIFAR10_SYSTEM_DIR,
+                           download_folder("cifar10"))
+    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED, CIFAR10_HINT,
+                          fetch=_archive_fetcher() if download else None)
 
 
 def _check_batch_size(size, where):
@@ -190,7 +209,7 @@ def _load_unlabeled_images(path):
 
 
 def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dtype=np.float32,
-                 augment=None, test_file=None):
+                 augment=None, test_file=None, download=False):
     """CIFAR-10: 45,000 training, 5,000 validation and 10,000 test images, NHWC.
 
     Parameters
@@ -207,6 +226,8 @@ def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dty
     test_file        optional ``.npy``/``.npz`` of unlabeled uint8 images (n, 32, 32, 3),
                      e.g. a Kaggle test set; it replaces the official test batch and
                      ``dataset.test.labels`` is None
+    download         fetch the official archive when no place holds the batches (into
+                     ``data_dir`` if given, else the download folder)
 
     Returns
     -------
@@ -214,7 +235,7 @@ def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dty
     [0, 1], then standardised per channel with the training split's statistics
     (``dataset.mean`` and ``dataset.std``, shape (3,))
     """
-    source = find_cifar10(data_dir)
+    source = find_cifar10(data_dir, download)
     names = CIFAR10_TRAIN_BATCHES + (() if test_file is not None else (CIFAR10_TEST_BATCH,))
     batches = _read_cifar10_batches(source, names)
     parts = [_cifar10_images_labels(batches[name], name) for name in CIFAR10_TRAIN_BATCHES]

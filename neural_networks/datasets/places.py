@@ -3,12 +3,16 @@
 A folder the user names (the ``data_dir`` argument or an environment
 variable) must hold the data: if it does not, that is the error, naming the
 folder and what it lacks. Only the default places (the repository's
-``datasets/`` folder, a system folder) are passed over silently.
+``datasets/`` folder, a system folder, the download folder) are passed over
+silently. With ``download=True`` the data is fetched into the first place
+that may receive it: a folder the user named, else the download folder.
 """
 
 import os
 from pathlib import Path
 from typing import NamedTuple, Optional
+
+from .download import DATA_ENV
 
 # The checkout's top folder; in an installed copy its datasets/ folder simply does not exist.
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -22,31 +26,37 @@ class Place(NamedTuple):
     what: str
     path: Optional[Path]
     named: bool
+    receives_downloads: bool = False
 
 
-def search_places(data_dir, env_var, repo_dir, system_dir):
+def search_places(data_dir, env_var, repo_dir, system_dir, download_dir=None):
     """The places a loader looks in, in order.
 
     Parameters
     ----------
-    data_dir    the loader's ``data_dir`` argument, or None
-    env_var     name of the environment variable that may name a folder
-    repo_dir    the default folder in the repository
-    system_dir  the default system folder, or None
+    data_dir      the loader's ``data_dir`` argument, or None
+    env_var       name of the environment variable that may name a folder
+    repo_dir      the default folder in the repository
+    system_dir    the default system folder, or None
+    download_dir  where downloads go when no folder is named (``download_folder``), or None
 
     Returns
     -------
-    list of ``Place``
+    list of ``Place``; the named places and the download folder receive downloads
     """
     places = []
     if data_dir is not None:
-        places.append(Place("the data_dir argument", Path(data_dir), True))
+        places.append(Place("the data_dir argument", Path(data_dir), True, True))
     env_value = os.environ.get(env_var)
     places.append(Place(f"the environment variable {env_var}" + ("" if env_value else " (not set)"),
-                        Path(env_value) if env_value else None, True))
+                        Path(env_value) if env_value else None, True, True))
     places.append(Place("the repository folder", Path(repo_dir), False))
     if system_dir is not None:
         places.append(Place("the system folder", Path(system_dir), False))
+    data_env = os.environ.get(DATA_ENV)
+    places.append(Place(f"the download folder (${DATA_ENV})" if data_env else
+                        f"the download folder (the user's cache; {DATA_ENV} not set)",
+                        download_dir, False, True))
     return places
 
 
@@ -56,7 +66,7 @@ def describe_places(places):
                      for k, place in enumerate(places, start=1))
 
 
-def find_in_places(places, look, title, wanted, hint):
+def find_in_places(places, look, title, wanted, hint, fetch=None):
     """The first place that holds the data, in order.
 
     Parameters
@@ -68,6 +78,9 @@ def find_in_places(places, look, title, wanted, hint):
     title   the dataset's name, for messages ("Fashion-MNIST")
     wanted  what a place must hold, for the message when none does
     hint    how to get the files, the message's last lines
+    fetch   None, or a function Path -> None that downloads the data into a
+            place; it is called on the first place that lacks the data and
+            receives downloads
 
     Returns
     -------
@@ -79,6 +92,11 @@ def find_in_places(places, look, title, wanted, hint):
         if place.path is None:
             continue
         found, lacking = look(place.path)
+        if found is None and fetch is not None and place.receives_downloads:
+            fetch(place.path)
+            found, lacking = look(place.path)
+            if found is None:
+                raise ValueError(f"{title} was downloaded into {place.path}, but {lacking}")
         if found is not None:
             return found
         if place.named:
