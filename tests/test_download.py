@@ -439,6 +439,21 @@ class TestScripts(MirrorTest):
                       image_runs.RECIPES[("fashion_mnist", "mlp")])
 
 
+class TestRealFiles(MirrorTest):
+    @classmethod
+    def setUpClass(cls):
+        cls.real = require_fashion_mnist()
+
+    def test_the_official_table_accepts_the_published_files(self):
+        # The real table, unpatched: the mirror serves Fashion-MNIST as published.
+        (self.served / "fashion_mnist").mkdir(parents=True)
+        for file in FASHION_MNIST_FILES.values():
+            (self.served / "fashion_mnist" / file).write_bytes(as_published(self.real / file))
+        fetched = download.fetch("fashion_mnist", self.tmp / "mine", progress=False)
+        self.assertEqual(sorted(p.name for p in fetched), sorted(FASHION_MNIST_FILES.values()))
+        self.assertEqual(len(self.mirror.requests), 4)
+
+
 class TestOfficialTable(unittest.TestCase):
     def test_every_file_with_an_md5(self):
         expected = {"fashion_mnist": set(FASHION_MNIST_FILES.values()),
