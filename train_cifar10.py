@@ -5,12 +5,14 @@
 
 CIFAR-10 is the "CIFAR-10 python version" (the cifar-10-batches-py folder or
 cifar-10-python.tar.gz). Runs are saved to experiments/<name>/ as for
-Fashion-MNIST. The logic lives in ``neural_networks.image_runs``.
+Fashion-MNIST. The command line is ``neural_networks.train_cifar10`` (also run as
+``python -m neural_networks.train_cifar10`` after ``pip install .``); the
+logic lives in ``neural_networks.image_runs``.
 """
 
 import sys
 
-from neural_networks.image_runs import main
+from neural_networks.train_cifar10 import main
 
 if __name__ == "__main__":
-    sys.exit(main("cifar10", "train_cifar10.py"))
+    sys.exit(main())

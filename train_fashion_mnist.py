@@ -6,12 +6,15 @@
 
 Runs are saved to experiments/<name>/ (metrics.csv, loss.png, accuracy.png,
 last.npz, best.npz, predictions.csv). The last line printed is
-``Test accuracy: 0.XXXX``. The logic lives in ``neural_networks.image_runs``.
+``Test accuracy: 0.XXXX``. The command line is
+``neural_networks.train_fashion_mnist`` (also run as ``python -m
+neural_networks.train_fashion_mnist`` after ``pip install .``); the logic
+lives in ``neural_networks.image_runs``.
 """
 
 import sys
 
-from neural_networks.image_runs import main
+from neural_networks.train_fashion_mnist import main
 
 if __name__ == "__main__":
-    sys.exit(main("fashion_mnist", "train_fashion_mnist.py"))
+    sys.exit(main())

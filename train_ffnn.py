@@ -6,140 +6,17 @@
     python train_ffnn.py --sweep --lrs 0.01,0.1 --hiddens 10,25
     python train_ffnn.py --resume --name my_run  # after Ctrl-C (or --epochs 200 to train on)
 
-The logic lives in ``neural_networks.runs``; this script parses arguments and
-prints a summary. The last line is always
+The options and the summary are ``neural_networks.train_ffnn`` (also run as
+``python -m neural_networks.train_ffnn`` after ``pip install .``); the
+training is ``neural_networks.runs``. The last line is always
 ``Test accuracy: 0.XXXX (test error 0.XXXX)``.
 """
 
-import argparse
 import sys
 
-from neural_networks import runs, scripts
+from neural_networks.train_ffnn import main, parse_args, run
 
-D = runs.DEFAULTS
-
-
-def positive(kind):
-    """argparse type: a ``kind`` value > 0."""
-    def parse(text):
-        what = "a whole number > 0" if kind is int else "a number > 0"
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
-
-
-def number_list(kind, what):
-    """argparse type: a comma-separated list of ``kind`` values > 0."""
-    def parse(text):
-        try:
-            return runs.parse_list(text, kind, what)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-    return parse
-
-
-def momentum_value(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
-    return value
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Train a two-layer network (ReLU hidden layer, softmax output, "
-                    "cross-entropy, SGD with momentum) on Iris, or sweep lr x hidden size "
-                    "and pick the combination with the lowest validation error.",
-    )
-    parser.add_argument("--hidden", type=positive(int), default=None,
-                        help=f"hidden units (default {D.hidden}; not with --sweep)")
-    parser.add_argument("--lr", type=positive(float), default=None,
-                        help=f"learning rate (default {D.lr}; not with --sweep)")
-    parser.add_argument("--momentum", type=momentum_value, default=D.momentum,
-                        help="SGD momentum (default %(default)s)")
-    parser.add_argument("--epochs", type=positive(int), default=None,
-                        help=f"epochs (default {D.epochs})")
-    parser.add_argument("--batch-size", type=positive(int), default=D.batch_size,
-                        help="training batch size (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=D.seed,
-                        help="random seed for weights and shuffling (default %(default)s)")
-    parser.add_argument("--name", default=None,
-                        help=f"run folder under --save-dir (default {runs.DEFAULT_RUN_NAME}, "
-                             f"or {runs.DEFAULT_SWEEP_NAME} with --sweep; a taken default "
-                             f"gets a suffix _2, _3, ...; a taken --name is refused)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="reuse the run folder even if it holds an earlier run")
-    parser.add_argument("--save-dir", default="experiments", help="parent folder of the run folders (default %(default)s)")
-    parser.add_argument("--resume", action="store_true",
-                        help=f"continue the run --name (default {runs.DEFAULT_RUN_NAME}) from its "
-                             f"last checkpoint; with --epochs, train it up to that many epochs")
-    parser.add_argument("--sweep", action="store_true",
-                        help="train every (lr, hidden) pair of --lrs x --hiddens")
-    parser.add_argument("--lrs", type=number_list(float, "--lrs"), default=None,
-                        help="sweep learning rates, comma-separated (default "
-                             + ",".join(f"{v:g}" for v in runs.SWEEP_LRS) + ")")
-    parser.add_argument("--hiddens", type=number_list(int, "--hiddens"), default=None,
-                        help="sweep hidden sizes, comma-separated (default "
-                             + ",".join(str(v) for v in runs.SWEEP_HIDDENS) + ")")
-    args = parser.parse_args(argv)
-    if args.sweep and (args.lr is not None or args.hidden is not None):
-        parser.error("--lr and --hidden set a single run; with --sweep use --lrs and --hiddens")
-    if not args.sweep and (args.lrs is not None or args.hiddens is not None):
-        parser.error("--lrs and --hiddens need --sweep")
-    if args.resume:
-        given = [option for option, value in (
-            ("--sweep", args.sweep), ("--hidden", args.hidden), ("--lr", args.lr),
-            ("--overwrite", args.overwrite), ("--batch-size", args.batch_size != D.batch_size),
-            ("--momentum", args.momentum != D.momentum), ("--seed", args.seed != D.seed),
-        ) if value]
-        if given:
-            parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
-    if args.name is not None:
-        try:
-            runs.check_run_name(args.name)
-        except ValueError as err:
-            parser.error(str(err))
-    return args
-
-
-def run(args):
-    """Train, sweep or resume as ``args`` say; print the summary; return the exit status."""
-    common = dict(momentum=args.momentum, epochs=args.epochs or D.epochs,
-                  batch_size=args.batch_size, seed=args.seed)
-    if args.sweep:
-        folder, rows, best, table = runs.sweep_and_save(
-            args.save_dir, args.name, args.overwrite,
-            lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
-            **common)
-        print(table, end="")
-        print(f"Saved results.csv, results.md and best_loss.png to {folder}")
-        print(runs.accuracy_line(rows[best]["test_error"]))
-        return 0
-    if args.resume:
-        folder, summary, status = runs.train_and_save(args.save_dir, args.name, resume=True,
-                                                      epochs=args.epochs)
-    else:
-        folder, summary, status = runs.train_and_save(
-            args.save_dir, args.name, args.overwrite,
-            hidden=args.hidden or D.hidden, lr=args.lr or D.lr, **common)
-    if summary is None:
-        return status
-    print(f"Saved the run to {folder}")
-    print(runs.accuracy_line(summary["test_error"]))
-    return status
-
-
-def main(argv=None):
-    return scripts.run_main(run, parse_args(argv))
-
+__all__ = ["main", "parse_args", "run"]
 
 if __name__ == "__main__":
     sys.exit(main())

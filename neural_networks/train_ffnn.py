@@ -1,0 +1,152 @@
+"""The command line of the Iris runs: train the course's default two-layer
+network, or sweep lr x hidden size.
+
+    python -m neural_networks.train_ffnn          # as python train_ffnn.py in a checkout
+    python -m neural_networks.train_ffnn --lr 0.05 --hidden 25 --name my_run
+    python -m neural_networks.train_ffnn --sweep  # lr 0.001,0.01,0.1 x hidden 5,10,25
+    python -m neural_networks.train_ffnn --resume --name my_run  # after Ctrl-C
+
+``parse_args`` holds every option; the training itself is ``neural_networks.runs``.
+The last line printed is always ``Test accuracy: 0.XXXX (test error 0.XXXX)``.
+"""
+
+import argparse
+import sys
+
+from . import runs, scripts
+
+D = runs.DEFAULTS
+
+
+def positive(kind):
+    """argparse type: a ``kind`` value > 0."""
+    def parse(text):
+        what = "a whole number > 0" if kind is int else "a number > 0"
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
+def number_list(kind, what):
+    """argparse type: a comma-separated list of ``kind`` values > 0."""
+    def parse(text):
+        try:
+            return runs.parse_list(text, kind, what)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
+def momentum_value(text):
+    """argparse type: a momentum in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a momentum in [0, 1), got {text!r}")
+    return value
+
+
+def parse_args(argv=None):
+    """Every option of the Iris runs; ``argv`` defaults to ``sys.argv[1:]``.
+
+    A combination that cannot run (``--lr`` with ``--sweep``, ``--lrs``
+    without it, ``--resume`` with settings of its own, a bad ``--name``) exits
+    with status 2 and argparse's message.
+    """
+    parser = argparse.ArgumentParser(
+        description="Train a two-layer network (ReLU hidden layer, softmax output, "
+                    "cross-entropy, SGD with momentum) on Iris, or sweep lr x hidden size "
+                    "and pick the combination with the lowest validation error.",
+    )
+    parser.add_argument("--hidden", type=positive(int), default=None,
+                        help=f"hidden units (default {D.hidden}; not with --sweep)")
+    parser.add_argument("--lr", type=positive(float), default=None,
+                        help=f"learning rate (default {D.lr}; not with --sweep)")
+    parser.add_argument("--momentum", type=momentum_value, default=D.momentum,
+                        help="SGD momentum (default %(default)s)")
+    parser.add_argument("--epochs", type=positive(int), default=None,
+                        help=f"epochs (default {D.epochs})")
+    parser.add_argument("--batch-size", type=positive(int), default=D.batch_size,
+                        help="training batch size (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=D.seed,
+                        help="random seed for weights and shuffling (default %(default)s)")
+    parser.add_argument("--name", default=None,
+                        help=f"run folder under --save-dir (default {runs.DEFAULT_RUN_NAME}, "
+                             f"or {runs.DEFAULT_SWEEP_NAME} with --sweep; a taken default "
+                             f"gets a suffix _2, _3, ...; a taken --name is refused)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="reuse the run folder even if it holds an earlier run")
+    parser.add_argument("--save-dir", default="experiments", help="parent folder of the run folders (default %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help=f"continue the run --name (default {runs.DEFAULT_RUN_NAME}) from its "
+                             f"last checkpoint; with --epochs, train it up to that many epochs")
+    parser.add_argument("--sweep", action="store_true",
+                        help="train every (lr, hidden) pair of --lrs x --hiddens")
+    parser.add_argument("--lrs", type=number_list(float, "--lrs"), default=None,
+                        help="sweep learning rates, comma-separated (default "
+                             + ",".join(f"{v:g}" for v in runs.SWEEP_LRS) + ")")
+    parser.add_argument("--hiddens", type=number_list(int, "--hiddens"), default=None,
+                        help="sweep hidden sizes, comma-separated (default "
+                             + ",".join(str(v) for v in runs.SWEEP_HIDDENS) + ")")
+    args = parser.parse_args(argv)
+    if args.sweep and (args.lr is not None or args.hidden is not None):
+        parser.error("--lr and --hidden set a single run; with --sweep use --lrs and --hiddens")
+    if not args.sweep and (args.lrs is not None or args.hiddens is not None):
+        parser.error("--lrs and --hiddens need --sweep")
+    if args.resume:
+        given = [option for option, value in (
+            ("--sweep", args.sweep), ("--hidden", args.hidden), ("--lr", args.lr),
+            ("--overwrite", args.overwrite), ("--batch-size", args.batch_size != D.batch_size),
+            ("--momentum", args.momentum != D.momentum), ("--seed", args.seed != D.seed),
+        ) if value]
+        if given:
+            parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
+    if args.name is not None:
+        try:
+            runs.check_run_name(args.name)
+        except ValueError as err:
+            parser.error(str(err))
+    return args
+
+
+def run(args):
+    """Train, sweep or resume as ``args`` say; print the summary; return the exit status."""
+    common = dict(momentum=args.momentum, epochs=args.epochs or D.epochs,
+                  batch_size=args.batch_size, seed=args.seed)
+    if args.sweep:
+        folder, rows, best, table = runs.sweep_and_save(
+            args.save_dir, args.name, args.overwrite,
+            lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
+            **common)
+        print(table, end="")
+        print(f"Saved results.csv, results.md and best_loss.png to {folder}")
+        print(runs.accuracy_line(rows[best]["test_error"]))
+        return 0
+    if args.resume:
+        folder, summary, status = runs.train_and_save(args.save_dir, args.name, resume=True,
+                                                      epochs=args.epochs)
+    else:
+        folder, summary, status = runs.train_and_save(
+            args.save_dir, args.name, args.overwrite,
+            hidden=args.hidden or D.hidden, lr=args.lr or D.lr, **common)
+    if summary is None:
+        return status
+    print(f"Saved the run to {folder}")
+    print(runs.accuracy_line(summary["test_error"]))
+    return status
+
+
+def main(argv=None):
+    """Parse ``argv``, run, and return the exit status (see ``scripts.run_main``)."""
+    return scripts.run_main(run, parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
