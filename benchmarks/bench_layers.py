@@ -58,7 +58,7 @@ WORKLOADS = [
     ("FC 784->256 relu, 256->10 softmax, CE", "fc", dict(n_in=784, hidden=256, n_out=10)),
 ]
 
-# ours/PyTorch limits of issue 4, by workload kind
+# The targets: the most ours/PyTorch may take, by workload kind
 TARGETS = {"conv": 1.5, "pool": 2.0, "fc": 1.2}
 NAIVE_TARGET = (WORKLOADS[0][0], 100.0)
 
@@ -421,7 +421,7 @@ lose time waiting for one another (OpenBLAS yields the core at every synchronisa
 ratios move by tens of percent: the numbers that count come from a quiet
 machine.
 
-Targets (issue 4): conv ours/PyTorch <= 1.5, pooling <= 2.0,
+Targets: conv ours/PyTorch <= 1.5, pooling <= 2.0,
 FC + softmax + cross-entropy <= 1.2, naive/ours >= 100 on the first conv workload.
 """
 

@@ -187,7 +187,7 @@ def section(result, steps, threads, repeats, facts):
         f"| ours | {result['ours']:.1f} |",
         f"| PyTorch | {result['PyTorch']:.1f} |",
         "",
-        f"ours/PyTorch: **{ratio:.2f}** (aim of issue 6: <= 1.5: "
+        f"ours/PyTorch: **{ratio:.2f}** (target: <= 1.5: "
         f"{'met' if ratio <= 1.5 else 'MISSED'}).",
         "<!-- training end -->",
         "",

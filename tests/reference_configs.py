@@ -37,7 +37,8 @@ def _activation_spec(name):
 
 
 def _conv_configs():
-    """Every kernel x stride x pad of the issue, plus a few shapes beyond it."""
+    """Every kernel (3x3, 3x5, 5x5) x stride (1, 2, 3) x pad ("same", "valid", 1),
+    plus a few shapes beyond that grid."""
     activations = ["linear", "relu", "tanh", "sigmoid"]
     configs = []
     grid = itertools.product([(3, 3), (3, 5), (5, 5)], [1, 2, 3], ["same", "valid", 1])

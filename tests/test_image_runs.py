@@ -127,7 +127,7 @@ class RunChecks(unittest.TestCase):
 
     def assert_finished_run(self, proc, folder, epochs, n_train, n_validation, test_labels,
                             first_epoch=1):
-        """Everything issue 6 asks of a run with labeled test data (``first_epoch``: the
+        """Everything a finished run with labeled test data must leave (``first_epoch``: the
         first epoch this process printed, later than 1 for a resumed run)."""
         self.assertEqual(proc.returncode, 0, proc.stderr)
         for name in RUN_FILES:
@@ -455,7 +455,7 @@ class TestCifar10(RunChecks):
 
 
 class TestCommandLine(unittest.TestCase):
-    def test_help_lists_the_options_of_issue_6(self):
+    def test_help_lists_every_option(self):
         for script in (FASHION, CIFAR):
             with self.subTest(script=script):
                 proc = run_script(script, "--help")

@@ -338,7 +338,7 @@ class TestChooseBest(unittest.TestCase):
         with self.assertRaises(ValueError):
             runs.choose_best([])
 
-    def test_default_grid_is_the_issues(self):
+    def test_default_grid_is_lr_0_001_0_01_0_1_by_hidden_5_10_25(self):
         self.assertEqual(list(runs.SWEEP_LRS), [0.001, 0.01, 0.1])
         self.assertEqual(list(runs.SWEEP_HIDDENS), [5, 10, 25])
 
