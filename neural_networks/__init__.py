@@ -3,7 +3,8 @@
 The modules follow the course layout: ``activations``, ``layers``,
 ``losses``, ``weights``, ``optimizers``, ``schedulers``, ``models``,
 ``datasets``, ``logs`` and ``utils``; each has an ``initialize_<thing>``
-factory that builds objects by name.
+factory that builds objects by name. ``load_model(path)`` rebuilds a trained
+network from its checkpoint alone.
 """
 
 from .activations import initialize_activation
@@ -11,7 +12,7 @@ from .datasets import Data, Dataset, initialize_dataset
 from .layers import initialize_layer
 from .logs import Logger
 from .losses import initialize_loss
-from .models import NeuralNetwork, initialize_model
+from .models import NeuralNetwork, initialize_model, load_model
 from .optimizers import initialize_optimizer
 from .schedulers import initialize_scheduler
 from .utils import AttrDict
@@ -33,4 +34,5 @@ __all__ = [
     "initialize_optimizer",
     "initialize_scheduler",
     "initialize_weights",
+    "load_model",
 ]

@@ -4,8 +4,14 @@ A checkpoint is an uncompressed ``.npz`` archive (no pickled objects, so
 loading never runs code) holding one array per parameter, buffer and
 optimizer state entry, numpy's generator state, the training split's order
 when saved in the middle of an epoch, and a ``meta`` entry: a JSON document
-with the architecture, the loss and optimizer settings, the progress
-(epoch, iteration, history) and a CRC-32 of every other entry.
+with the architecture, the loss and optimizer settings, the shape of one
+input example, the progress (epoch, iteration, history) and a CRC-32 of
+every other entry.
+
+``input_shape`` (one example, no batch axis: ``[28, 28, 1]``) joined the
+format after it was numbered 2; it is optional, so files written before it
+still read (the model then learns its input shape from its next batch). A
+file that has it must agree with its first layer's ``n_in``.
 
 ``save`` refuses non-finite parameters and writes through the one atomic
 writer, so a process killed while saving leaves the previous checkpoint
@@ -119,6 +125,7 @@ def save(path, model, batch_size=None):
         "seed": model.seed,
         "layers": model.architecture(),
         "n_in": [_jsonable_n_in(layer.n_in) for layer in model.layers],
+        "input_shape": None if model.input_shape is None else list(model.input_shape),
         "epoch": model.epoch,
         "iteration": model.iteration,
         "batch_size": batch_size if model.iteration else None,
@@ -177,6 +184,7 @@ def read(path):
         _check_integrity(checkpoint)
         _check_parameters(checkpoint)
         _check_optimizer(checkpoint)
+        _check_input_shape(checkpoint)
         _check_progress(checkpoint)
     except (KeyError, TypeError, AttributeError) as error:
         raise checkpoint.fail(f"malformed description ({type(error).__name__}: {error})") \
@@ -266,6 +274,25 @@ def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
+def _check_input_shape(checkpoint):
+    meta = checkpoint.meta
+    n_in = meta["n_in"]
+    if not isinstance(n_in, list) or len(n_in) != len(meta["layers"]):
+        raise checkpoint.fail(f"expected one n_in per layer ({len(meta['layers'])}), got {n_in!r}")
+    shape = meta.get("input_shape")
+    if shape is None:
+        return
+    if not isinstance(shape, list) or not shape or \
+            not all(_is_count(d) and d >= 1 for d in shape):
+        raise checkpoint.fail(f"expected input_shape to be the shape of one example (whole "
+                              f"numbers >= 1, e.g. [28, 28, 1]), got {shape!r}")
+    # The first layer reads the last axis (features, channels), or all of it (Flatten).
+    first = n_in[0]
+    if first is not None and first != (shape if isinstance(first, list) else shape[-1]):
+        raise checkpoint.fail(f"its input_shape {shape} does not fit its first layer's "
+                              f"n_in {first}")
+
+
 def _check_progress(checkpoint):
     meta = checkpoint.meta
     for what in ("epoch", "iteration"):
@@ -278,6 +305,15 @@ def _check_progress(checkpoint):
     if len(history["epochs"]) != meta["epoch"]:
         raise checkpoint.fail(f"it records {len(history['epochs'])} epochs of history but "
                               f"says {meta['epoch']} were done")
+    stop = history.get("stopped_early")
+    if stop is not None:
+        fields = ("epoch", "best_epoch", "patience")
+        if not isinstance(stop, dict) or not all(_is_count(stop.get(k)) for k in fields) \
+                or stop["epoch"] != meta["epoch"] or meta["iteration"] or stop["patience"] < 1 \
+                or not 1 <= stop["best_epoch"] <= stop["epoch"] - stop["patience"]:
+            raise checkpoint.fail(f"its early-stop record {stop!r} does not fit: expected "
+                                  f"{{'epoch': {meta['epoch']}, 'best_epoch': b, 'patience': p}} "
+                                  f"with 1 <= b <= epoch - p, saved between epochs")
     keys, rng = checkpoint.arrays.get("rng/keys"), meta["rng"]
     if keys is None or keys.dtype != np.uint32 or keys.shape != (624,) \
             or rng.get("name") != "MT19937" or not 0 <= rng.get("pos", -1) <= 624:

@@ -3,7 +3,9 @@
 The logic behind ``train_fashion_mnist.py`` and ``train_cifar10.py``: the
 tuned recipes, the run folder (``args.json``, ``metrics.csv``, ``loss.png``,
 ``accuracy.png``, ``last.npz`` written after every epoch, ``best.npz`` at the
-best validation accuracy, ``predictions.csv``), resuming, and Ctrl-C.
+best validation accuracy, ``predictions.csv``, ``confusion_matrix.png``,
+``misclassified.png``, ``filters.png`` for a CNN), resuming, early stopping
+and Ctrl-C.
 """
 
 import os
@@ -109,7 +111,8 @@ def build_model(recipe, lr, epochs, seed):
 
 def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=0,
         data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
-        validation_size=None, test_file=None, download=False, out=sys.stdout):
+        validation_size=None, test_file=None, patience=None, plot_format="png",
+        download=False, out=sys.stdout):
     """Train, checkpoint and evaluate one recipe; return the exit status.
 
     Parameters
@@ -128,6 +131,10 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     test_file                 CIFAR-10 only: an unlabeled test set (.npy/.npz of
                               (N, 32, 32, 3) uint8) to predict for a Kaggle submission
     download                  fetch the dataset's official files if no place holds them
+    patience                  stop once this many epochs bring no better validation
+                              error (None: never); a resumed run keeps its own
+    plot_format               "png", "pdf" or "svg", for every picture; a resumed
+                              run keeps its own
 
     Returns
     -------
@@ -153,10 +160,14 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
             "dataset": dataset_name, "model": model_name,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
             "lr": lr or recipe.optimizer.lr, "seed": seed, "validation_size": validation_size,
+            "patience": patience, "plot_format": run_folder.check_plot_format(plot_format),
         }
 
         def prepare():
             dataset = load(settings, recipe)
+            if patience is not None and dataset.validate is None:
+                raise ValueError("--patience watches the validation error, so it needs a "
+                                 "validation split (--validation-size > 0)")
             model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
             return (dataset, model), {"settings": settings, "layers": recipe.layers,
                                       "optimizer": recipe.optimizer, "augment": recipe.augment}
@@ -180,16 +191,18 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
                   file=out)
         return _train_and_report(model, dataset, folder, total, script, data_dir, test_file,
                                  f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}",
-                                 out)
+                                 out, settings.get("patience"),
+                                 settings.get("plot_format", "png"))
     finally:
         run_folder.unlock(folder)
 
 
-def _train_and_report(model, dataset, folder, total, script, data_dir, test_file, title, out):
+def _train_and_report(model, dataset, folder, total, script, data_dir, test_file, title, out,
+                      patience, fmt):
     """Train to ``total`` epochs, then score the best-validation checkpoint on the test set."""
     hint = scripts.resume_command(script, folder, data_dir=data_dir, test_file=test_file)
-    status = scripts.fit(model, dataset, folder, total, title, hint, out=out,
-                         progress="iterations")
+    status = scripts.fit(model, dataset, folder, total, title, hint, out=out, fmt=fmt,
+                         progress="iterations", patience=patience)
     if status is not None:
         return status
     seconds = sum(r["seconds"] for r in model.history["epochs"])
@@ -197,7 +210,8 @@ def _train_and_report(model, dataset, folder, total, script, data_dir, test_file
     best = os.path.join(folder, "best.npz")
     if os.path.isfile(best):
         model.load(best)
-    _, accuracy = scripts.predict_test(model, dataset, folder)
+    Y_hat, accuracy = scripts.predict_test(model, dataset, folder)
+    scripts.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
     print(f"Run saved to {folder} (best validation at epoch {model.epoch}; "
           f"{seconds:.0f} s of training)", file=out)
     print(f"Predictions: {os.path.join(folder, 'predictions.csv')}", file=out)
@@ -240,6 +254,11 @@ def parse_args(dataset_name, script, argv=None):
                         help="parent folder of the run folders (default %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="reuse the run folder even if it holds an earlier run")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="stop once this many epochs bring no better validation error "
+                             "(default: train every epoch)")
+    parser.add_argument("--plot-format", choices=run_folder.PLOT_FORMATS, default="png",
+                        help="format of every picture (default %(default)s)")
     parser.add_argument("--download", action="store_true",
                         help="download the dataset's official files if they are not found "
                              "(into --data-dir if given, else $NEURAL_NETWORKS_DATA or the "
@@ -249,7 +268,7 @@ def parse_args(dataset_name, script, argv=None):
                             help="unlabeled test images (.npy/.npz, (N, 32, 32, 3) uint8) "
                                  "to predict instead of the official test batch")
     args = parser.parse_args(argv)
-    for option in ("epochs", "batch_size"):
+    for option in ("epochs", "batch_size", "patience"):
         value = getattr(args, option)
         if value is not None and value < 1:
             parser.error(f"--{option.replace('_', '-')} must be >= 1, got {value}")
@@ -267,4 +286,5 @@ def main(dataset_name, script, argv=None):
         run, dataset_name, args.model, script, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, seed=args.seed, data_dir=args.data_dir, resume=args.resume, name=args.name,
         save_dir=args.save_dir, overwrite=args.overwrite, validation_size=args.validation_size,
-        test_file=getattr(args, "test_file", None), download=args.download)
+        test_file=getattr(args, "test_file", None), download=args.download, patience=args.patience,
+        plot_format=args.plot_format)

@@ -4,12 +4,14 @@
 state; the training loop lives in ``training.Trainer`` and the checkpoint
 format in ``checkpoints``. The course's methods (``train``, ``test``,
 ``test_kaggle``, ``save_parameters``) stay and delegate to them.
+``load_model`` rebuilds a network from a checkpoint file alone.
 """
 
 import contextlib
 import inspect
 import numbers
 import os
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,10 +21,12 @@ from .layers import BatchNorm, initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
+from .utils.data_structures import AttrDict
 from .utils.files import write_atomic
 from .utils.registry import lookup
 
-__all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model"]
+__all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model",
+           "load_model"]
 
 
 def describe_layer(layer):
@@ -35,6 +39,37 @@ def describe_layer(layer):
         description[name] = list(value) if isinstance(value, tuple) else value
     description["parameters"] = {k: list(v.shape) for k, v in layer.parameters.items()}
     return description
+
+
+def layer_title(description):
+    """A layer's type and key settings in a few words, from ``describe_layer``'s
+    description: "Conv2D 3x3 s1 same, relu", "Pool2D max 2x2 s2", "Dropout p=0.3"."""
+    words = [description["type"]]
+    if "kernel_shape" in description:
+        if description.get("mode"):
+            words.append(description["mode"])
+        words += ["x".join(map(str, description["kernel_shape"])), f"s{description['stride']}"]
+        pad = description["pad"]
+        if isinstance(pad, str):
+            words.append(pad)
+        elif pad:
+            words.append(f"pad {pad}")
+    if "p" in description:
+        words.append(f"p={description['p']:g}")
+    if description.get("keep_dim") == "last":
+        words.append("keep last")
+    title = " ".join(words)
+    activation = description.get("activation")
+    return title if activation in (None, "linear") else f"{title}, {activation}"
+
+
+def _table(rows):
+    """Rows of text cells as aligned columns: numbers (the last column) to the right."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    last = len(widths) - 1
+    return ["  ".join(cell.rjust(w) if i == last else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
+            for row in rows]
 
 
 def _check_layer_args(layer_args):
@@ -67,6 +102,8 @@ class NeuralNetwork:
     Attributes
     ----------
     layers          the layers built so far (the output layer once built)
+    input_shape     shape of one example (no batch axis), recorded from the first
+                    batch the network sees (or ``build``); None before
     epoch           epochs completed
     iteration       steps done in the current, unfinished epoch (0 between epochs)
     history         {"iteration_loss": [...], "epochs": [per-epoch metrics dicts]}
@@ -104,6 +141,7 @@ class NeuralNetwork:
         # when training starts (building takes nothing from the generator).
         self._output_layer(layer_args[-1].get("n_out") or 1)
         self.training = True
+        self.input_shape = None
         self.epoch = 0
         self.iteration = 0
         self.history = {"iteration_loss": [], "epochs": []}
@@ -174,6 +212,75 @@ class NeuralNetwork:
                 return value.dtype
         return None
 
+    def summary(self):
+        """The network as a table: one row per layer (index, type with its key
+        settings, output shape with None for the batch axis, parameter count),
+        then the total.
+
+        Shapes and counts need the input shape, known once the network has
+        seen a batch (or ``build(input_shape, n_out)``); before that they are
+        "?" and the table says so. Every parameter is trainable; buffers
+        (BatchNorm's running statistics) are not parameters and not counted.
+
+        Returns
+        -------
+        the table, a str
+        """
+        layers = list(self.layers)
+        if not self.built:
+            # Only to describe it: the output layer's n_out comes from the data.
+            layers.append(self._output_layer(self.layer_args[-1].get("n_out") or 1))
+        # A checkpoint of the older format brings parameters but no input shape.
+        counted = self.built and self.parameter_dtype() is not None
+        shaped = counted and self.input_shape is not None
+        shapes = self._output_shapes() if shaped else [None] * len(layers)
+        counts = [sum(v.size for v in layer.parameters.values()) if counted else None
+                  for layer in layers]
+
+        def shape_text(shape):
+            return "?" if shape is None else f"({', '.join(map(str, ('None', *shape)))})"
+
+        rows = [["#", "layer", "output shape", "parameters"],
+                ["", "input", shape_text(self.input_shape), ""]]
+        rows += [[str(i), layer_title(describe_layer(layer)), shape_text(shape),
+                  "?" if count is None else f"{count:,}"]
+                 for i, (layer, shape, count) in enumerate(zip(layers, shapes, counts,
+                                                               strict=True))]
+        lines = [f"NeuralNetwork ({self.loss.name} loss, {self.optimizer_args['name']} "
+                 f"optimizer)", *_table(rows)]
+        if counted:
+            total = sum(counts)
+            lines.append(f"Total parameters: {total:,} (trainable: {total:,})")
+            n_buffers = sum(v.size for layer in self.layers
+                            for v in getattr(layer, "buffers", {}).values())
+            if n_buffers:
+                lines.append(f"Buffers (BatchNorm running statistics, not trained): "
+                             f"{n_buffers:,} values, not counted as parameters")
+        if not shaped:
+            lines.append(f"Output shapes{'' if counted else ' and parameters'} come with the "
+                         f"first batch, or with build(input_shape, n_out).")
+        return "\n".join(lines)
+
+    def __repr__(self):
+        return self.summary()
+
+    def _output_shapes(self):
+        """Each layer's output shape for one example (no batch axis), from a forward
+        pass of zeros in eval mode that leaves every layer's cache as it was."""
+        caches = [layer.cache for layer in self.layers]
+        X = np.zeros((1, *self.input_shape), dtype=self.parameter_dtype() or np.float64)
+        shapes = []
+        try:
+            with self.evaluating():
+                for layer in self.layers:
+                    layer.cache = OrderedDict()
+                    X = layer.forward(X)
+                    shapes.append(X.shape[1:])
+        finally:
+            for layer, cache in zip(self.layers, caches, strict=True):
+                layer.cache = cache
+        return shapes
+
     # ---------------------------------------------------------------- modes
 
     def set_mode(self, mode):
@@ -203,9 +310,12 @@ class NeuralNetwork:
                 "the output layer is not built yet (its n_out comes from the data): call "
                 "train(), build(n_out=...) or load() first"
             )
+        out = X
         for layer in self.layers:
-            X = layer.forward(X)
-        return X
+            out = layer.forward(out)
+        if self.input_shape is None:
+            self.input_shape = tuple(int(d) for d in np.shape(X)[1:])
+        return out
 
     def backward(self, target, out):
         """Compute the loss and backpropagate it through every layer.
@@ -259,18 +369,20 @@ class NeuralNetwork:
         return float(np.mean((target - out) ** 2))
 
     def train(self, dataset, epochs, verbose=True, progress="epochs", checkpoint=None,
-              best_checkpoint=None, on_epoch_end=None):
+              best_checkpoint=None, on_epoch_end=None, patience=None):
         """Train for ``epochs`` more epochs, validating after each one.
 
         A thin call into ``training.Trainer``; see ``Trainer`` for the
-        parameters and for what is raised on a non-finite value or a signal.
+        parameters (``patience`` stops early, keeping the best parameters) and
+        for what is raised on a non-finite value or a signal.
 
         Returns
         -------
         ``epoch_log`` of the last epoch
         """
         trainer = Trainer(self, dataset, checkpoint=checkpoint, best_checkpoint=best_checkpoint,
-                          on_epoch_end=on_epoch_end, verbose=verbose, progress=progress)
+                          on_epoch_end=on_epoch_end, verbose=verbose, progress=progress,
+                          patience=patience)
         return trainer.run(epochs)
 
     def predict(self, X, Y=None, batch_size=1000):
@@ -304,6 +416,84 @@ class NeuralNetwork:
             # Both losses average over rows, so the whole-set loss is one call.
             loss = self.loss.forward(Y, Y_hat)
         return Y_hat, loss
+
+    def evaluate(self, X, Y, batch_size=1000):
+        """The network's loss and metrics on ``(X, Y)``, in eval mode.
+
+        Parameters
+        ----------
+        X           inputs, batch first (n, ...)
+        Y           targets (n, classes): one-hot (or probability) rows, as everywhere
+                    in this library; with cross-entropy also integer class indices (n,)
+        batch_size  examples per forward pass (bounds memory)
+
+        Returns
+        -------
+        the dict of ``score``
+        """
+        Y_hat, _ = self.predict(X, batch_size=batch_size)
+        return self.score(Y, Y_hat)
+
+    def score(self, Y, Y_hat):
+        """The loss and metrics of outputs ``Y_hat`` already computed, against ``Y``.
+
+        Parameters
+        ----------
+        Y      targets as for ``evaluate``
+        Y_hat  the network's outputs, (n, classes)
+
+        Returns
+        -------
+        cross-entropy: {"loss": float, "accuracy": float,
+        "per_class_accuracy": (classes,) the fraction of each true class predicted
+        right (NaN for a class absent from Y), "confusion_matrix": (classes, classes)
+        ints, rows the true classes, columns the predicted ones} (scikit-learn's
+        ``accuracy_score`` and ``confusion_matrix``; a row's class is its argmax).
+        l2: {"loss": float, "mse": float}, the mean squared error as ``error`` gives
+        it (classes mean nothing to a regression).
+        """
+        # Imported here: scikit-learn takes a second to import, and only scoring needs it.
+        from sklearn.metrics import accuracy_score, confusion_matrix
+
+        Y_hat = np.asarray(Y_hat)
+        if Y_hat.ndim != 2 or Y_hat.shape[0] == 0 or not np.issubdtype(Y_hat.dtype, np.floating):
+            raise ValueError(f"expected outputs of shape (n, classes) with n >= 1, floating, "
+                             f"got {Y_hat.dtype} {Y_hat.shape}")
+        if not np.isfinite(Y_hat).all():
+            raise ValueError("the outputs hold NaN or infinity")
+        Y = self._targets(Y, *Y_hat.shape)
+        loss = self.loss.forward(Y, Y_hat)
+        if self.loss.name != "cross_entropy":
+            return {"loss": loss, "mse": self.error(Y, Y_hat)}
+        k = Y_hat.shape[1]
+        true, predicted = np.argmax(Y, axis=1), np.argmax(Y_hat, axis=1)
+        matrix = confusion_matrix(true, predicted, labels=np.arange(k))
+        support = matrix.sum(axis=1)
+        per_class = np.full(k, np.nan)
+        np.divide(np.diag(matrix), support, out=per_class, where=support > 0)
+        return {"loss": loss, "accuracy": float(accuracy_score(true, predicted)),
+                "per_class_accuracy": per_class, "confusion_matrix": matrix}
+
+    def _targets(self, Y, n, k):
+        """``Y`` checked as (n, k) target rows; class indices (n,) become one-hot rows."""
+        Y = np.asarray(Y)
+        cross_entropy = self.loss.name == "cross_entropy"
+        if cross_entropy and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer) \
+                and Y.shape[0] == n:
+            if Y.min() < 0 or Y.max() >= k:
+                raise ValueError(f"class indices must be in [0, {k}), got values from "
+                                 f"{Y.min()} to {Y.max()}")
+            Y = np.eye(k)[Y]
+        if Y.shape != (n, k) or not np.issubdtype(Y.dtype, np.number):
+            indices = f" or integer class indices of shape ({n},)" if cross_entropy else ""
+            raise ValueError(f"expected targets of shape ({n}, {k}){indices} for {n} outputs "
+                             f"of {k} classes, got {Y.dtype} {Y.shape}")
+        if not np.isfinite(Y).all():
+            raise ValueError("the targets hold NaN or infinity")
+        if cross_entropy and (np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1, atol=1e-6)):
+            raise ValueError("cross-entropy targets must be one-hot (or probability) rows; "
+                             "these have negative entries or rows not summing to 1")
+        return Y
 
     def test(self, dataset, save_predictions=False):
         """Loss and error on ``dataset.test`` (in eval mode).
@@ -438,7 +628,10 @@ class NeuralNetwork:
         -------
         self
         """
-        checkpoint = checkpoints.read(path)
+        return self._restore(checkpoints.read(path))
+
+    def _restore(self, checkpoint):
+        """Restore a checkpoint already read (and checked on its own) into this model."""
         meta = checkpoint.meta
         saved = meta["layers"]
         layers = list(self.layers)
@@ -461,10 +654,39 @@ class NeuralNetwork:
         self.history = meta["history"]
         self.data_order = checkpoint.arrays.get("data/order")
         self.data_batch_size = meta.get("batch_size")
+        if meta.get("input_shape") is not None:
+            self.input_shape = tuple(meta["input_shape"])
         return self
 
 
 MODELS = {"feed_forward": NeuralNetwork}
+
+
+def load_model(path):
+    """Rebuild a network from its checkpoint alone, as it was when saved.
+
+    The checkpoint (``save``, or a training script's ``last.npz`` / ``best.npz``)
+    holds the loss, layer and optimizer arguments and seed to build the
+    network, and its parameters, buffers, optimizer state and progress: the
+    model predicts, evaluates and trains on as the saved one would. As with
+    ``load``, numpy's global generator is set to the state saved with it.
+
+    Returns
+    -------
+    NeuralNetwork; a ValueError naming the file if it is not a sound checkpoint
+    """
+    checkpoint = checkpoints.read(path)
+    meta = checkpoint.meta
+    layer_args, optimizer_args = meta.get("layer_args"), meta.get("optimizer_args")
+    if not isinstance(layer_args, list) or not all(isinstance(a, dict) for a in layer_args):
+        raise checkpoint.fail(f"expected its layer_args to be a list of dicts, got "
+                              f"{layer_args!r}")
+    try:
+        model = NeuralNetwork(meta["loss"], [AttrDict(args) for args in layer_args],
+                              AttrDict(optimizer_args), seed=meta.get("seed"))
+    except ValueError as error:
+        raise checkpoint.fail(f"its arguments do not build a network: {error}") from None
+    return model._restore(checkpoint)
 
 
 def initialize_model(name, loss, layer_args, optimizer_args, logger=None, seed=None):

@@ -66,10 +66,13 @@ def iris_model(hidden, lr, momentum, seed, logger=None):
                             logger=logger, seed=seed)
 
 
-def run_settings(hidden, lr, momentum, epochs, batch_size, seed):
-    """Everything that defines a run, as saved under "settings" in ``args.json``."""
+def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
+                 plot_format="png"):
+    """Everything that defines a run, as saved under "settings" in ``args.json``
+    (``patience``: early stopping, None for never; ``plot_format``: the pictures')."""
     return {"dataset": "iris", "model": "ffnn", "hidden": hidden, "lr": lr,
-            "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed}
+            "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+            "patience": patience, "plot_format": run_folder.check_plot_format(plot_format)}
 
 
 def summarize(model, dataset):
@@ -108,8 +111,10 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     The folder gets the files of every run (see ``scripts``): ``args.json``,
     ``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz``,
     ``best.npz`` and ``predictions.csv``. The figures reported are the final
-    model's, as the course's script reports them. ``settings`` are those of
-    ``train_iris``; when resuming, only ``epochs`` may be given (a new total).
+    model's, as the course's script reports them (after an early stop, the
+    final model has the best epoch's parameters, those of ``best.npz``).
+    ``settings`` are those of ``run_settings``; when resuming, only ``epochs``
+    may be given (a new total).
 
     Returns
     -------
@@ -142,7 +147,8 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
                   file=out)
         hint = scripts.resume_command("train_ffnn.py", folder)
         status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
-                             out=out, verbose=verbose)
+                             out=out, verbose=verbose, fmt=run.get("plot_format", "png"),
+                             patience=run.get("patience"))
         if status is not None:
             return folder, None, status
         scripts.predict_test(model, dataset, folder)
@@ -220,9 +226,9 @@ def results_markdown(rows, best):
     return "\n".join(lines) + "\n"
 
 
-def write_sweep_results(folder, rows, best, best_iteration_loss):
-    """Write ``results.csv``, ``results.md`` and ``best_loss.png`` into ``folder``
-    (which must exist; ``sweep_and_save`` claims it).
+def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="png"):
+    """Write ``results.csv``, ``results.md`` and ``best_loss.<plot_format>`` into
+    ``folder`` (which must exist; ``sweep_and_save`` claims it).
 
     Returns
     -------
@@ -239,7 +245,7 @@ def write_sweep_results(folder, rows, best, best_iteration_loss):
     write_text(os.path.join(folder, "results.md"), table)
     r = rows[best]
     plot_curves(
-        os.path.join(folder, "best_loss.png"),
+        os.path.join(folder, f"best_loss.{plot_format}"),
         {"train (per iteration)": best_iteration_loss},
         title=f"chosen model (lr {r['lr']:g}, hidden {r['hidden']}): training loss",
         ylabel="cross-entropy loss",
@@ -249,7 +255,7 @@ def write_sweep_results(folder, rows, best, best_iteration_loss):
 
 
 def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=True,
-                   **settings):
+                   plot_format="png", **settings):
     """Run ``sweep`` and write its results to ``save_dir/<sweep name>/``.
 
     Returns
@@ -260,7 +266,7 @@ def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=
     try:
         run_folder.lock(folder)
         rows, best, best_loss = sweep(progress=progress, **settings)
-        table = write_sweep_results(folder, rows, best, best_loss)
+        table = write_sweep_results(folder, rows, best, best_loss, plot_format)
     except BaseException:
         run_folder.release(folder)
         raise

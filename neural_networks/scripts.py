@@ -6,9 +6,17 @@ the test set, and one line with exit status 2 for a user's mistake.
 Every run folder holds the same files: ``args.json`` (what ran),
 ``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz`` (after every
 epoch, and when stopped), ``best.npz`` (at the best validation error) and
-``predictions.csv``.
+``predictions.csv``; image runs add ``confusion_matrix.png``,
+``misclassified.png`` and, for a CNN, ``filters.png`` (``write_test_pictures``).
+Pictures may be PDF or SVG instead (``--plot-format``). ``last.npz`` and
+``best.npz`` load with ``neural_networks.load_model``.
+
+A run with ``--patience N`` stops once N epochs pass without a better
+validation error; it is then finished: resuming it trains nothing more and
+scores its best model again.
 """
 
+import math
 import os
 import shlex
 import signal
@@ -18,6 +26,7 @@ import time
 import numpy as np
 
 from . import run_folder
+from .layers import Conv2D
 from .training import NonFiniteLossError, TrainingInterrupted
 
 #: Exit statuses: success, a non-finite value stopped training, a user error,
@@ -54,11 +63,13 @@ class RunFiles:
     ----------
     folder  the run folder
     title   what the run is, in words, for the plots' titles
+    fmt     the pictures' format, one of ``run_folder.PLOT_FORMATS``
     """
 
-    def __init__(self, folder, title):
+    def __init__(self, folder, title, fmt="png"):
         self.folder = folder
         self.title = title
+        self.fmt = run_folder.check_plot_format(fmt)
         self.drawn = None
 
     def epoch_end(self, model, record):
@@ -70,7 +81,8 @@ class RunFiles:
 
     def draw(self, model):
         if model.history["epochs"]:
-            run_folder.write_curves(self.folder, metrics_rows(model.history), self.title)
+            run_folder.write_curves(self.folder, metrics_rows(model.history), self.title,
+                                    self.fmt)
         self.drawn = time.monotonic()
 
 
@@ -149,9 +161,18 @@ def extend(folder, args, model, epochs):
     """The total epochs of a resumed run; ``epochs`` (or None) asks for a new total.
 
     A new total larger than the epochs done is recorded in ``args.json``;
-    one not larger is a ValueError saying why.
+    one not larger is a ValueError saying why. A run that stopped early is
+    finished: its total is the epochs done, and a new total is refused.
     """
     settings = args["settings"]
+    stop = model.history.get("stopped_early")
+    if stop is not None:
+        if epochs is not None:
+            raise ValueError(
+                f"cannot resume {folder} to {epochs} epochs: it stopped early at epoch "
+                f"{stop['epoch']} (no better validation error in {stop['patience']} epochs "
+                f"after epoch {stop['best_epoch']}); it is finished, its best model is best.npz")
+        return model.epoch
     if epochs is None:
         return settings["epochs"]
     if epochs <= model.epoch:
@@ -165,15 +186,19 @@ def extend(folder, args, model, epochs):
     return epochs
 
 
-def fit(model, dataset, folder, epochs, title, resume_hint, out=sys.stdout, **train_options):
+def fit(model, dataset, folder, epochs, title, resume_hint, out=sys.stdout, fmt="png",
+        **train_options):
     """Train ``model`` up to ``epochs`` epochs in all, checkpointing into ``folder``.
+
+    ``fmt`` is the curves' format; ``train_options`` go to ``model.train``
+    (``patience`` among them).
 
     Returns
     -------
-    None when training finished; otherwise the exit status, after printing
-    why and, when stopped by a signal, how to resume
+    None when training finished (or stopped early); otherwise the exit status,
+    after printing why and, when stopped by a signal, how to resume
     """
-    files = RunFiles(folder, title)
+    files = RunFiles(folder, title, fmt)
     try:
         model.train(dataset, max(epochs - model.epoch, 0),
                     checkpoint=os.path.join(folder, "last.npz"),
@@ -204,6 +229,63 @@ def predict_test(model, dataset, folder):
     if dataset.test.labels is None:
         return Y_hat, None
     return Y_hat, float(np.mean(np.argmax(Y_hat, 1) == np.argmax(dataset.test.labels, 1)))
+
+
+def class_names(dataset, k):
+    """The dataset's ``classes`` (names in class order), or "0", "1", ... without them."""
+    names = getattr(dataset, "classes", None)
+    if names is None or len(names) != k:
+        return [str(i) for i in range(k)]
+    return [str(name) for name in names]
+
+
+def image_shape(dataset, X):
+    """``X``'s images as (n, rows, cols, channels): flattened square images (an MLP's
+    rows) are folded back with the dataset's channel count."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        return X
+    channels = len(np.atleast_1d(getattr(dataset, "mean", [0])))
+    side = math.isqrt(X.shape[1] // channels)
+    if side * side * channels != X.shape[1]:
+        raise ValueError(f"cannot show rows of {X.shape[1]} values as square images of "
+                         f"{channels} channel(s)")
+    return X.reshape(-1, side, side, channels)
+
+
+def write_test_pictures(model, dataset, Y_hat, folder, title, fmt="png"):
+    """Write the pictures of an image run's test set: ``confusion_matrix`` and
+    ``misclassified`` (when the test split has labels) and ``filters`` (when the
+    network's first parameter layer is a convolution).
+
+    Parameters
+    ----------
+    Y_hat  the network's outputs on ``dataset.test.data``, (n, classes)
+    title  what the run is, in words, to begin each picture's title
+
+    Returns
+    -------
+    the paths written
+    """
+    paths = []
+    labels = dataset.test.labels
+    names = class_names(dataset, Y_hat.shape[1])
+    if labels is not None:
+        scores = model.score(labels, Y_hat)
+        paths.append(run_folder.write_confusion_matrix(
+            folder, scores["confusion_matrix"], names, fmt,
+            title=f"{title}:\nconfusion matrix of the test set"))
+        true, predicted = np.argmax(labels, axis=1), np.argmax(Y_hat, axis=1)
+        wrong = np.flatnonzero(true != predicted)[:run_folder.MAX_MISCLASSIFIED]
+        paths.append(run_folder.write_misclassified(
+            folder, image_shape(dataset, dataset.test.data[wrong]), true[wrong],
+            predicted[wrong], names, fmt, title=f"{title}: misclassified test images",
+            mean=getattr(dataset, "mean", None), std=getattr(dataset, "std", None)))
+    first = next((layer for layer in model.layers if layer.parameters), None)
+    if isinstance(first, Conv2D):
+        paths.append(run_folder.write_filters(
+            folder, first.parameters["W"], fmt, title=f"{title}: first convolution's filters"))
+    return paths
 
 
 def run_main(function, *args, **kwargs):

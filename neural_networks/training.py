@@ -3,13 +3,15 @@
 A ``Trainer`` runs epochs of mini-batch steps on a ``NeuralNetwork``:
 validation after every epoch, the history, the checkpoint schedule
 (``last`` after every epoch, ``best`` at every new best validation error),
-the guard against non-finite values, and clean stops on Ctrl-C or SIGTERM.
-It keeps no state of its own between runs: the progress (epoch, position
-in the epoch, history) lives on the model and in its checkpoints, so a
-model whose run raised, or that was loaded from a checkpoint, trains on
-from where it stopped.
+the guard against non-finite values, clean stops on Ctrl-C or SIGTERM, and
+early stopping (``patience``). It keeps no state of its own between runs:
+the progress (epoch, position in the epoch, history) lives on the model and
+in its checkpoints, so a model whose run raised, or that was loaded from a
+checkpoint, trains on from where it stopped.
 """
 
+import numbers
+import os
 import signal
 import threading
 import time
@@ -84,6 +86,12 @@ def check_epochs(epochs):
     return int(epochs)
 
 
+def best_epoch(history):
+    """The first epoch (from 1) with the lowest validation error in ``history``, or None."""
+    errors = [(r["validate_error"], r["epoch"]) for r in history["epochs"] if "validate_error" in r]
+    return min(errors)[1] if errors else None
+
+
 def check_labels(model, dataset):
     """Raise ValueError before training if the labels cannot suit the model's loss."""
     if dataset.train.labels is None:
@@ -119,15 +127,39 @@ class Trainer:
     on_epoch_end     called as ``on_epoch_end(model, record)`` after each epoch
     verbose          print a line per epoch and show progress bars
     progress         "epochs" (one bar over the epochs) or "iterations" (a bar per epoch)
+    patience         None, or stop early once the validation error has not improved
+                     for this many epochs (an int >= 1; needs a labeled validation
+                     split)
+
+    Early stopping
+    --------------
+    The epochs counted since the best validation error (the first epoch with
+    the lowest one, over the model's whole history) reach ``patience``: training
+    stops, ``model.history["stopped_early"]`` records {"epoch", "best_epoch",
+    "patience"} (as does ``epoch_log["stopped_early"]``, the epoch), the
+    ``checkpoint`` is that last epoch's state with the record, and the model
+    gets the parameters and buffers of the best epoch back (kept in memory, or
+    read from ``best_checkpoint`` when the best epoch came before this run).
+    ``model.epoch`` stays the last epoch trained. The record goes away with the
+    next epoch trained; training again with ``patience`` stops again after one
+    epoch unless it improves.
     """
 
     def __init__(self, model, dataset, checkpoint=None, best_checkpoint=None,
-                 on_epoch_end=None, verbose=True, progress="epochs"):
+                 on_epoch_end=None, verbose=True, progress="epochs", patience=None):
         if progress not in ("epochs", "iterations"):
             raise ValueError(f"progress must be 'epochs' or 'iterations', got {progress!r}")
         if not all(hasattr(dataset, name) for name in ("train", "validate", "out_dim")):
             raise ValueError(f"expected a Dataset (with train, validate and out_dim) to train "
                              f"on, got {type(dataset).__name__}")
+        if patience is not None:
+            if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) \
+                    or patience < 1:
+                raise ValueError(f"patience must be a whole number of epochs >= 1, or None, "
+                                 f"got {patience!r}")
+            if dataset.validate is None or dataset.validate.labels is None:
+                raise ValueError("patience (early stopping) watches the validation error, but "
+                                 "the dataset has no labeled validation split")
         # A checkpoint that cannot be written should stop the run now, not after an epoch.
         for path in (checkpoint, best_checkpoint):
             if path is not None:
@@ -139,6 +171,8 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self.verbose = verbose
         self.progress = progress
+        self.patience = None if patience is None else int(patience)
+        self.best_state = None  # (epoch, state_dict) of the best epoch, with patience
 
     def run(self, epochs):
         """Train ``epochs`` more epochs; a run stopped in the middle of an epoch
@@ -163,6 +197,8 @@ class Trainer:
         if model.has_batchnorm() and hasattr(dataset.train, "min_last_batch"):
             # Batch normalisation cannot train on a batch of one row.
             dataset.train.min_last_batch = 2
+        if self.patience is not None:
+            self.best_state = self._state_of_best_epoch()
         first, last = model.epoch, model.epoch + epochs
         show_epochs = self.verbose and self.progress == "epochs"
         epoch_bar = tqdm(range(first, last), desc="epochs", disable=not show_epochs)
@@ -179,7 +215,54 @@ class Trainer:
                         f"stopped after epoch {model.epoch}; checkpoint saved to "
                         f"{self.checkpoint}", self.checkpoint, signals.signum,
                     )
+                if "stopped_early" in model.history:
+                    model.load_state_dict(self.best_state[1])
+                    if self.verbose:
+                        epoch_bar.write(self._stop_line(model.history["stopped_early"]))
+                    break
         return model.epoch_log
+
+    # --------------------------------------------------------- early stopping
+
+    def _state_of_best_epoch(self):
+        """(epoch, state) of the best epoch so far, or None before any validation.
+
+        The model holds that state only if it ended that epoch and has not trained
+        since; otherwise ``best_checkpoint`` must hold it (as a resumed run's does).
+        Raises ValueError, before any training, if neither does.
+        """
+        model, epoch = self.model, best_epoch(self.model.history)
+        if epoch is None:
+            return None
+        if epoch == model.epoch and model.iteration == 0:
+            return epoch, model.state_dict()
+        path = self.best_checkpoint
+        saved = checkpoints.read(path) if path is not None and os.path.isfile(path) else None
+        if saved is None or saved.meta["epoch"] != epoch:
+            held = "nothing" if saved is None else f"epoch {saved.meta['epoch']}"
+            raise ValueError(
+                f"patience keeps the best epoch's parameters, but the best validation error "
+                f"so far is epoch {epoch}'s, the model has trained since, and best_checkpoint "
+                f"{path} holds {held}: pass the best_checkpoint written at epoch {epoch}")
+        parameters, buffers = checkpoints.model_state(saved)
+        return epoch, {**parameters, **buffers}
+
+    def _check_patience(self):
+        """After an epoch is counted: keep its state if it is the best, record a stop."""
+        model = self.model
+        best = best_epoch(model.history)
+        if best == model.epoch:
+            self.best_state = (best, model.state_dict())
+        elif model.epoch - best >= self.patience:
+            model.history["stopped_early"] = {"epoch": model.epoch, "best_epoch": best,
+                                              "patience": self.patience}
+            model.epoch_log["stopped_early"] = model.epoch
+
+    @staticmethod
+    def _stop_line(stop):
+        return (f"stopped early after epoch {stop['epoch']}: the validation error has not "
+                f"improved since epoch {stop['best_epoch']} (patience {stop['patience']}); the "
+                f"model has epoch {stop['best_epoch']}'s parameters")
 
     # -------------------------------------------------------------- one epoch
 
@@ -298,6 +381,11 @@ class Trainer:
                              if "validate_error" in r), default=np.inf)
         model.epoch += 1
         model.history["epochs"].append(record)
+        # A new epoch: the model is no longer where an early stop left it.
+        model.history.pop("stopped_early", None)
+        model.epoch_log.pop("stopped_early", None)
+        if self.patience is not None:
+            self._check_patience()
         if model.logger is not None:
             model.logger.push(model.epoch_log)
         if self.checkpoint is not None:

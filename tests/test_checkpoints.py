@@ -23,8 +23,11 @@ NeuralNetwork.save / load / train in neural_networks/models.py).
   finite loss never reach the `last` or `best` checkpoint.
 - Every corrupt checkpoint (truncated, bit-flipped, junk, entries missing,
   invalid JSON, wrong dtypes or shapes, NaN parameters, another loss or
-  optimizer, another batch size when resuming mid-epoch) is a ValueError
-  naming the file, and the model is left as it was.
+  optimizer, another batch size when resuming mid-epoch, an input shape or
+  early-stop record that does not fit) is a ValueError naming the file, and
+  the model is left as it was.
+- The input shape of one example is saved and restored; a file written
+  before it joined the format still loads, its shapes known at the next batch.
 """
 
 import copy
@@ -218,6 +221,35 @@ class TestRoundTrip(TempDirTestCase):
         for key, value in state.items():
             self.assertEqual(value.dtype, np.float32, key)
         self.assertStatesEqual(state, state_of(model))
+
+    def test_input_shape_round_trip(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(), 1, verbose=False)
+        model.save(self.path())
+        with np.load(self.path()) as archive:
+            self.assertEqual(json.loads(str(archive["meta"]))["input_shape"], [8, 8, 2])
+        loaded = build_model(seed=1).load(self.path())
+        self.assertEqual(loaded.input_shape, (8, 8, 2))
+        self.assertIn("(None, 8, 8, 4)", loaded.summary())
+
+    def test_a_file_without_input_shape_still_loads(self):
+        model = build_model(seed=0)
+        model.train(make_dataset(), 1, verbose=False)
+        model.save(self.path())
+        with np.load(self.path()) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        meta = json.loads(str(arrays["meta"]))
+        del meta["input_shape"]  # as the format was before the field joined it
+        arrays["meta"] = np.array(json.dumps(meta))
+        np.savez(self.path("older.npz"), **arrays)
+        loaded = build_model(seed=1).load(self.path("older.npz"))
+        self.assertStatesEqual(state_of(loaded), state_of(model))
+        self.assertIsNone(loaded.input_shape)
+        self.assertIn("Output shapes come with the first batch", loaded.summary())
+        self.assertIn("Total parameters: 279", loaded.summary())  # 76 + 8 + 195
+        loaded.predict(make_dataset().validate.data)
+        self.assertEqual(loaded.input_shape, (8, 8, 2))
+        self.assertIn("(None, 4, 4, 4)", loaded.summary())
 
     def test_missing_or_foreign_file(self):
         model = build_model()
@@ -583,6 +615,27 @@ class TestCorruptCheckpoints(TempDirTestCase):
         self.assert_refused(self.good, "loss 'cross_entropy'", model=model)
         self.assert_refused(self.good, "optimizer 'Adam'", "'SGD'",
                             model=self.fresh_model(optimizer_args=SGD_ARGS))
+
+    def test_input_shape_that_does_not_fit(self):
+        for shape, fragment in (("8x8x2", "expected input_shape"), ([], "expected input_shape"),
+                                ([8, 0, 2], "expected input_shape"),
+                                ([8, 8.5, 2], "expected input_shape"),
+                                ([8, 8, 3], "does not fit its first layer's n_in 2")):
+            with self.subTest(shape=shape):
+                path = self.write(self.with_meta(lambda m: m.update(input_shape=shape)))
+                self.assert_refused(path, fragment)
+        path = self.write(self.with_meta(lambda m: m.update(n_in=m["n_in"][:-1])))
+        self.assert_refused(path, "one n_in per layer")
+
+    def test_early_stop_record_that_does_not_fit(self):
+        # The good file has 1 epoch: no stop can be recorded after it.
+        for record in ({"epoch": 1, "best_epoch": 1, "patience": 1},
+                       {"epoch": 1, "best_epoch": 0, "patience": 1}, "epoch 1",
+                       {"epoch": 2, "best_epoch": 1, "patience": 1}):
+            with self.subTest(record=record):
+                path = self.write(self.with_meta(
+                    lambda m: m["history"].update(stopped_early=record)))
+                self.assert_refused(path, "early-stop record")
 
     def test_another_batch_size_mid_epoch(self):
         model = build_model(seed=0)

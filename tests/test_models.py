@@ -1,18 +1,36 @@
 """The network: learning, train/predict/test/test_kaggle/save_parameters,
-error and seeding."""
+error and seeding; summary and print(model); evaluate and score (checked by
+hand and against scikit-learn); load_model from a checkpoint alone, including
+the checkpoint ``python train_ffnn.py`` writes, whose evaluation must give the
+test accuracy the script printed."""
 
+import contextlib
 import csv
+import io
+import json
 import os
+import re
+import subprocess
+import sys
 import tempfile
 import unittest
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix
 
+import neural_networks
+from neural_networks import runs
 from neural_networks.datasets import Dataset, initialize_dataset
 from neural_networks.logs import Logger
-from neural_networks.models import NeuralNetwork, initialize_model
+from neural_networks.models import NeuralNetwork, initialize_model, load_model
 from neural_networks.utils import AttrDict
+from tests.test_checkpoints import build_model as build_cnn
+from tests.test_checkpoints import make_dataset as cnn_dataset
+from tests.test_checkpoints import state_of
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def two_layer_args(hidden=8, activation="relu", output="softmax"):
@@ -231,6 +249,238 @@ class TestError(unittest.TestCase):
     def test_shapes_must_agree(self):
         with self.assertRaisesRegex(ValueError, r"\(2, 3\).*\(2, 2\)"):
             self.model("l2").error(np.zeros((2, 3)), np.zeros((2, 2)))
+
+
+class TestSummary(unittest.TestCase):
+    def test_the_default_iris_net_counts_83_parameters(self):
+        model = runs.iris_model(runs.DEFAULTS.hidden, 0.01, 0.9, seed=0).build((4,), n_out=3)
+        table = model.summary()
+        lines = table.splitlines()
+        rows = {line.split()[0]: line for line in lines[3:5]}
+        # 4 * 10 + 10 and 10 * 3 + 3.
+        self.assertRegex(rows["0"], r"^0\s+FullyConnected, relu\s+\(None, 10\)\s+50$")
+        self.assertRegex(rows["1"], r"^1\s+FullyConnected, softmax\s+\(None, 3\)\s+33$")
+        self.assertRegex(lines[2], r"^\s+input\s+\(None, 4\)$")
+        self.assertIn("Total parameters: 83 (trainable: 83)", table)
+        self.assertNotIn("Buffers", table)
+
+    def test_print_shows_the_summary(self):
+        model = build(seed=0)
+        model.train(initialize_dataset("iris", batch_size=35), 1, verbose=False)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            print(model)
+        self.assertEqual(out.getvalue(), model.summary() + "\n")
+        self.assertEqual(repr(model), model.summary())
+        self.assertIn("Total parameters: 67", out.getvalue())  # 4 * 8 + 8 + 8 * 3 + 3
+
+    def test_an_unbuilt_model_says_what_it_has(self):
+        table = repr(build(seed=0))
+        self.assertIn("FullyConnected, relu", table)
+        self.assertIn("FullyConnected, softmax", table)
+        self.assertIn("first batch", table)
+        self.assertIn("build(input_shape, n_out)", table)
+        self.assertNotIn("Total parameters", table)
+
+    def test_a_cnn_lists_each_layer_and_leaves_it_as_it_was(self):
+        model = build_cnn(seed=0).build((8, 8, 2), n_out=3)
+        X = np.random.default_rng(0).normal(size=(5, 8, 8, 2))
+        # Between a forward and its backward: summary must not disturb the caches.
+        out = model.forward(X)
+        table = model.summary()
+        model.backward(np.eye(3)[[0, 1, 2, 0, 1]], out)
+        gradients = [dict(layer.gradients) for layer in model.layers]
+        reference = build_cnn(seed=0).build((8, 8, 2), n_out=3)
+        reference.backward(np.eye(3)[[0, 1, 2, 0, 1]], reference.forward(X))
+        for layer, expected in zip(reference.layers, gradients, strict=True):
+            for name, value in layer.gradients.items():
+                np.testing.assert_array_equal(expected[name], value)
+        lines = table.splitlines()
+        for i, (title, shape) in enumerate((
+                ("Conv2D 3x3 s1 same", "(None, 8, 8, 4)"), ("BatchNorm, relu", "(None, 8, 8, 4)"),
+                ("Pool2D max 2x2 s2", "(None, 4, 4, 4)"), ("Flatten", "(None, 64)"),
+                ("Dropout p=0.3", "(None, 64)"), ("FullyConnected, softmax", "(None, 3)"))):
+            self.assertRegex(lines[3 + i], rf"^{i}\s+{re.escape(title)}\s+{re.escape(shape)}\s")
+        n_parameters = sum(v.size for layer in model.layers for v in layer.parameters.values())
+        self.assertEqual(n_parameters, 3 * 3 * 2 * 4 + 4 + 2 * 4 + 64 * 3 + 3)
+        self.assertIn(f"Total parameters: {n_parameters:,} (trainable: {n_parameters:,})", table)
+        # The running mean and variance (4 each) are state, not parameters.
+        self.assertIn("Buffers (BatchNorm running statistics, not trained): 8 values", table)
+
+
+class TestEvaluate(unittest.TestCase):
+    # Five examples of three classes, none of class 2; by hand: true 0, 0, 1, 1, 1 and
+    # predicted 0, 1, 1, 1, 0, so accuracy 3/5, per class 1/2, 2/3 and NaN.
+    Y = np.eye(3)[[0, 0, 1, 1, 1]]
+    Y_HAT = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.8, 0.1], [0.3, 0.4, 0.3],
+                      [0.5, 0.3, 0.2]])
+
+    def model(self, loss="cross_entropy"):
+        return NeuralNetwork(loss, two_layer_args(output="softmax" if loss == "cross_entropy"
+                                                  else "linear"), AttrDict(name="SGD", lr=0.1))
+
+    def test_score_by_hand(self):
+        scores = self.model().score(self.Y, self.Y_HAT)
+        self.assertEqual(set(scores), {"loss", "accuracy", "per_class_accuracy",
+                                       "confusion_matrix"})
+        np.testing.assert_array_equal(scores["confusion_matrix"],
+                                      [[1, 1, 0], [1, 2, 0], [0, 0, 0]])
+        self.assertAlmostEqual(scores["accuracy"], 0.6, places=15)
+        np.testing.assert_allclose(scores["per_class_accuracy"], [0.5, 2 / 3, np.nan])
+        expected_loss = -np.log([0.6, 0.2, 0.8, 0.4, 0.3]).mean()
+        self.assertAlmostEqual(scores["loss"], expected_loss, places=14)
+        # Class indices are the same targets.
+        by_index = self.model().score(np.array([0, 0, 1, 1, 1]), self.Y_HAT)
+        np.testing.assert_array_equal(by_index["confusion_matrix"], scores["confusion_matrix"])
+        self.assertEqual(by_index["loss"], scores["loss"])
+
+    def test_evaluate_matches_scikit_learn_and_test(self):
+        dataset = initialize_dataset("iris", batch_size=35)
+        model = build(seed=0)
+        model.train(dataset, 2, verbose=False)
+        X, Y = dataset.test.data, dataset.test.labels
+        scores = model.evaluate(X, Y, batch_size=7)
+        Y_hat, loss = model.predict(X, Y)
+        true, predicted = Y.argmax(axis=1), Y_hat.argmax(axis=1)
+        self.assertEqual(scores["accuracy"], accuracy_score(true, predicted))
+        np.testing.assert_array_equal(scores["confusion_matrix"],
+                                      confusion_matrix(true, predicted, labels=[0, 1, 2]))
+        self.assertEqual(scores["confusion_matrix"].sum(), len(Y))
+        np.testing.assert_allclose(scores["per_class_accuracy"],
+                                   [np.mean(predicted[true == c] == c) for c in range(3)])
+        self.assertAlmostEqual(scores["loss"], loss, places=12)
+        self.assertAlmostEqual(1 - scores["accuracy"], model.test(dataset)["test_error"],
+                               places=15)
+
+    def test_l2_gives_the_loss_and_the_mean_squared_error(self):
+        model = self.model("l2")
+        scores = model.score(self.Y, self.Y_HAT)
+        self.assertEqual(set(scores), {"loss", "mse"})
+        self.assertAlmostEqual(scores["mse"], np.mean((self.Y - self.Y_HAT) ** 2), places=15)
+        self.assertAlmostEqual(scores["loss"], np.sum((self.Y - self.Y_HAT) ** 2) / 10,
+                               places=15)
+        with self.assertRaisesRegex(ValueError, r"expected targets of shape \(5, 3\) for"):
+            model.score(np.array([0, 0, 1, 1, 1]), self.Y_HAT)
+
+    def test_bad_input(self):
+        model = self.model()
+        nan = self.Y.copy()
+        nan[1, 1] = np.nan
+        for Y, fragment in (
+            (self.Y[:4], r"expected targets of shape \(5, 3\) or integer class indices of "
+                         r"shape \(5,\).*got float64 \(4, 3\)"),
+            (np.eye(4)[[0, 0, 1, 1, 1]], r"got float64 \(5, 4\)"),
+            (nan, "targets hold NaN"),
+            (np.array([0, 0, 1, 3, 1]), r"class indices must be in \[0, 3\), got values "
+                                        r"from 0 to 3"),
+            (np.array([0.0, 0, 1, 1, 1]), "integer class indices"),
+            (self.Y * 2, "one-hot"),
+        ):
+            with self.subTest(fragment=fragment):
+                with self.assertRaisesRegex(ValueError, fragment):
+                    model.score(Y, self.Y_HAT)
+        with self.assertRaisesRegex(ValueError, "outputs hold NaN"):
+            model.score(self.Y, self.Y_HAT * np.nan)
+        trained = build(seed=0)
+        dataset = initialize_dataset("iris", batch_size=35)
+        trained.train(dataset, 1, verbose=False)
+        with self.assertRaisesRegex(ValueError, "at least one example"):
+            trained.evaluate(dataset.test.data[:0], dataset.test.labels[:0])
+        with self.assertRaisesRegex(ValueError, "output layer is not built"):
+            build(seed=0).evaluate(dataset.test.data, dataset.test.labels)
+
+
+class TestLoadModel(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.tmp = self._tmp.name
+
+    def assert_same_state(self, a, b):
+        sa, sb = state_of(a), state_of(b)
+        self.assertEqual(sorted(sa), sorted(sb))
+        for key in sa:
+            self.assertTrue(np.array_equal(sa[key], sb[key]), key)
+
+    def round_trip(self, model, dataset, X):
+        """Train 2 epochs saving last.npz; the rebuilt model must predict and then train
+        on exactly as the original does."""
+        path = os.path.join(self.tmp, "last.npz")
+        model.train(dataset, 2, verbose=False, checkpoint=path)
+        loaded = neural_networks.load_model(path)
+        self.assertIsInstance(loaded, NeuralNetwork)
+        self.assertEqual((loaded.epoch, loaded.iteration), (2, 0))
+        self.assertEqual(loaded.input_shape, model.input_shape)
+        self.assertEqual(loaded.summary(), model.summary())
+        self.assert_same_state(loaded, model)
+        np.testing.assert_array_equal(loaded.predict(X)[0], model.predict(X)[0])
+        # The checkpoint holds numpy's generator: each continues from it in turn.
+        model.train(dataset, 2, verbose=False)
+        loaded = load_model(path)
+        loaded.train(dataset, 2, verbose=False)
+        self.assert_same_state(loaded, model)
+        self.assertEqual(loaded.history["iteration_loss"], model.history["iteration_loss"])
+        return loaded
+
+    def test_iris_like_network(self):
+        dataset = initialize_dataset("iris", batch_size=35)
+        loaded = self.round_trip(build(seed=0), dataset, dataset.test.data)
+        self.assertEqual(loaded.layer_args[-1]["n_out"], None)  # as given: from the data
+        self.assertEqual(loaded.layers[-1].n_out, 3)
+
+    def test_small_cnn_with_batchnorm_and_dropout(self):
+        dataset = cnn_dataset()
+        loaded = self.round_trip(build_cnn(seed=0), dataset, dataset.validate.data)
+        self.assertTrue(loaded.has_batchnorm())
+
+    def test_a_file_written_by_save(self):
+        model = build(seed=0).build((4,), n_out=3)
+        path = model.save(os.path.join(self.tmp, "model.npz"))
+        loaded = load_model(path)
+        self.assertEqual(loaded.input_shape, (4,))
+        self.assertIn("Total parameters: 67", loaded.summary())
+        X = np.random.default_rng(0).normal(size=(6, 4))
+        np.testing.assert_array_equal(loaded.predict(X)[0], model.predict(X)[0])
+
+    def test_a_bad_file_is_a_value_error_naming_it(self):
+        junk = os.path.join(self.tmp, "junk.npz")
+        with open(junk, "wb") as f:
+            f.write(b"not a checkpoint")
+        with self.assertRaisesRegex(ValueError, re.escape(junk)):
+            load_model(junk)
+        good = build(seed=0).build((4,), n_out=3).save(os.path.join(self.tmp, "good.npz"))
+        with np.load(good) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        for layer_args, fragment in (("fully_connected", "list of dicts"),
+                                     ([{"name": "fully_connected", "n_out": 3,
+                                        "activation": "relu"}], "do not build a network")):
+            with self.subTest(fragment=fragment):
+                meta = json.loads(str(arrays["meta"]))
+                meta["layer_args"] = layer_args
+                bad = os.path.join(self.tmp, "bad.npz")
+                np.savez(bad, **{**arrays, "meta": np.array(json.dumps(meta))})
+                with self.assertRaisesRegex(ValueError, f"{re.escape(bad)}.*{fragment}"):
+                    load_model(bad)
+
+
+class TestTrainFfnnCheckpoint(unittest.TestCase):
+    """The issue's check: the checkpoint ``python train_ffnn.py`` saves rebuilds with
+    load_model, and its evaluation gives the test accuracy the script printed."""
+
+    def test_reloads_and_evaluates_to_the_printed_accuracy(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([sys.executable, "train_ffnn.py", "--save-dir", tmp],
+                                  cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            printed = re.match(r"^Test accuracy: (\d\.\d{4}) ",
+                               proc.stdout.strip().splitlines()[-1])
+            self.assertIsNotNone(printed, proc.stdout)
+            model = load_model(os.path.join(tmp, "iris_ffnn", "last.npz"))
+        test = initialize_dataset("iris").test
+        scores = model.evaluate(test.data, test.labels)
+        self.assertEqual(f"{scores['accuracy']:.4f}", printed.group(1))
+        self.assertEqual(scores["confusion_matrix"].sum(), len(test.labels))
+        self.assertIn("Total parameters: 83", model.summary())
 
 
 if __name__ == "__main__":

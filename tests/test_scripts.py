@@ -8,6 +8,11 @@ lock it takes (neural_networks/run_folder.py: lock, unlock).
 - SIGTERM outside training (while the data loads) exits 143 and gives the
   run folder back.
 - The resume command quotes what a shell would need quoted.
+- A run that stopped early is finished: resuming it trains nothing, and a new
+  total of epochs is refused saying why.
+- The test pictures of an image run: confusion matrix and misclassified images
+  with the dataset's class names (numbers without them), filters for a CNN
+  only; flattened rows are shown as square images.
 """
 
 import multiprocessing
@@ -17,8 +22,15 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
+
+import matplotlib
+import numpy as np
 
 from neural_networks import run_folder, scripts
+from neural_networks.datasets import Dataset
+from tests.test_checkpoints import build_model as build_cnn
+from tests.test_training import small_classifier, wandering_validation
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -143,6 +155,67 @@ class TestResumeCommand(unittest.TestCase):
         self.assertEqual(shlex.split(scripts.resume_command("train_ffnn.py",
                                                             "experiments/iris_ffnn")),
                          ["python", "train_ffnn.py", "--resume", "--name", "iris_ffnn"])
+
+
+class TestEarlyStoppedRun(unittest.TestCase):
+    def test_is_finished(self):
+        model = small_classifier()
+        model.train(wandering_validation(), 40, verbose=False, patience=1)
+        stop = model.history["stopped_early"]
+        self.assertLess(model.epoch, 40)
+        args = {"settings": {"epochs": 40}}
+        self.assertEqual(scripts.extend("runs/x", args, model, None), model.epoch)
+        with self.assertRaisesRegex(ValueError, f"stopped early at epoch {stop['epoch']}.*"
+                                                f"after epoch {stop['best_epoch']}.*best.npz"):
+            scripts.extend("runs/x", args, model, 50)
+        self.assertEqual(args["settings"]["epochs"], 40)
+
+
+class TestTestPictures(unittest.TestCase):
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.folder = self._tmp.name
+
+    def test_a_cnn_gets_all_three_with_class_names(self):
+        rng = np.random.default_rng(0)
+        X, Y = rng.normal(size=(12, 8, 8, 1)), np.eye(3)[rng.integers(0, 3, size=12)]
+        dataset = Dataset(X, Y, 4, test_set=X, test_labels=Y)
+        dataset.classes = ("cat", "dog", "owl")
+        model = build_cnn(seed=0).build((8, 8, 1), n_out=3)
+        Y_hat = model.predict(X)[0]
+        wrong = np.flatnonzero(Y_hat.argmax(axis=1) != Y.argmax(axis=1))
+        self.assertGreater(len(wrong), 0)
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            paths = scripts.write_test_pictures(model, dataset, Y_hat, self.folder,
+                                                "Owls, convolutional network", "svg")
+        self.assertEqual([os.path.basename(p) for p in paths],
+                         ["confusion_matrix.svg", "misclassified.svg", "filters.svg"])
+        root = ET.parse(paths[1]).getroot()
+        words = [t for e in root.iter("{http://www.w3.org/2000/svg}text") for t in e.itertext()]
+        names = ["cat", "dog", "owl"]
+        self.assertEqual(sorted(w for w in words if w.startswith("true: ")),
+                         sorted(f"true: {names[c]}" for c in Y[wrong].argmax(axis=1)))
+        self.assertIn("Owls, convolutional network: misclassified test images", words)
+        self.assertEqual(scripts.class_names(dataset, 3), names)
+        self.assertEqual(scripts.class_names(dataset, 4), ["0", "1", "2", "3"])
+
+    def test_an_mlp_gets_no_filters_and_rows_become_images(self):
+        rng = np.random.default_rng(0)
+        X, Y = rng.normal(size=(12, 16)), np.eye(3)[rng.integers(0, 3, size=12)]
+        dataset = Dataset(X, Y, 4, test_set=X, test_labels=Y)
+        model = small_classifier().build((16,), n_out=3)
+        Y_hat = model.predict(X)[0]
+        paths = scripts.write_test_pictures(model, dataset, Y_hat, self.folder, "t", "svg")
+        self.assertEqual(sorted(os.path.basename(p) for p in paths),
+                         ["confusion_matrix.svg", "misclassified.svg"])
+        self.assertEqual(scripts.image_shape(dataset, X).shape, (12, 4, 4, 1))
+        with self.assertRaisesRegex(ValueError, "rows of 15 values as square images"):
+            scripts.image_shape(dataset, X[:, :15])
+        # Without test labels there is nothing to compare: no picture.
+        unlabeled = Dataset(X, Y, 4, test_set=X)
+        self.assertEqual(scripts.write_test_pictures(model, unlabeled, Y_hat, self.folder, "t"),
+                         [])
 
 
 if __name__ == "__main__":

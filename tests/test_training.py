@@ -15,6 +15,10 @@
 - A model whose run raised trains on; a BatchNorm model never meets a batch
   of one example; misuse (epochs < 0, an unbuilt model, NaN to predict, ...)
   is a ValueError saying what was expected.
+- Early stopping (``patience``) stops at the first epoch that ends ``patience``
+  epochs without a better validation error, ends with the best epoch's
+  parameters, records the stop in the history and in ``last.npz``, and a run
+  resumed from its checkpoints stops exactly where the uninterrupted one does.
 """
 
 import os
@@ -25,8 +29,10 @@ import warnings
 
 import numpy as np
 
+from neural_networks import checkpoints
 from neural_networks.datasets import Dataset
-from neural_networks.models import NeuralNetwork, NonFiniteLossError, TrainingInterrupted
+from neural_networks.models import (NeuralNetwork, NonFiniteLossError, TrainingInterrupted,
+                                    load_model)
 from neural_networks.utils import AttrDict
 from tests.test_checkpoints import (EPOCHS, STEPS_PER_EPOCH, TempDirTestCase, build_model,
                                     epoch_records, make_dataset, resume_in_fresh_process,
@@ -371,6 +377,108 @@ class TestBatchOfOne(unittest.TestCase):
         self.assertEqual(model.epoch, 2)
         self.assertNotIn(1, sizes)
         self.assertEqual(sum(sizes), 2 * 21)  # every example, every epoch
+
+
+def wandering_validation(seed=0):
+    """A learnable training split and a validation split with random labels, so the
+    validation error wanders and stops improving after a few epochs."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 5))
+    Y = np.eye(3)[np.argmax(X[:, :3], axis=1)]
+    Y[40:] = np.eye(3)[rng.integers(0, 3, size=20)]
+    return Dataset(X[:40], Y[:40], 10, validation_set=X[40:], validation_labels=Y[40:])
+
+
+def small_classifier():
+    return NeuralNetwork(
+        "cross_entropy",
+        [AttrDict(name="fully_connected", n_out=16, activation="relu"),
+         AttrDict(name="fully_connected", n_out=None, activation="softmax")],
+        dict(name="SGD", lr=0.2, momentum=0.9), seed=0)
+
+
+class TestEarlyStopping(TempDirTestCase):
+    PATIENCE, EPOCHS = 2, 40
+
+    @classmethod
+    def setUpClass(cls):
+        """The run without patience, its state after every epoch, and where a run with
+        patience must stop: the first epoch e with e - (first best epoch up to e) >= P."""
+        model, cls.states = small_classifier(), []
+        model.train(wandering_validation(), cls.EPOCHS, verbose=False,
+                    on_epoch_end=lambda m, record: cls.states.append(m.state_dict()))
+        cls.records = epoch_records(model)
+        errors = [r["validate_error"] for r in cls.records]
+        cls.stop = next(e for e in range(1, cls.EPOCHS + 1)
+                        if e - (int(np.argmin(errors[:e])) + 1) >= cls.PATIENCE)
+        cls.best = int(np.argmin(errors[:cls.stop])) + 1
+
+    def assert_state(self, model, state):
+        self.assertEqual(sorted(model.state_dict()), sorted(state))
+        for key, value in model.state_dict().items():
+            self.assertTrue(np.array_equal(value, state[key]), key)
+
+    def test_stops_after_patience_epochs_without_improvement(self):
+        self.assertLess(self.stop, self.EPOCHS)  # the data make the test mean something
+        model = small_classifier()
+        model.train(wandering_validation(), self.EPOCHS, verbose=False, patience=self.PATIENCE)
+        self.assertEqual(model.epoch, self.stop)
+        self.assertEqual(epoch_records(model), self.records[:self.stop])
+        record = {"epoch": self.stop, "best_epoch": self.best, "patience": self.PATIENCE}
+        self.assertEqual(model.history["stopped_early"], record)
+        self.assertEqual(model.epoch_log["stopped_early"], self.stop)
+        # It ends as the best epoch ended, not as the last one.
+        self.assert_state(model, self.states[self.best - 1])
+        self.assertFalse(np.array_equal(model.layers[0].parameters["W"],
+                                        self.states[self.stop - 1]["0.W"]))
+        # The record describes the last epoch: one more epoch trained takes it away.
+        model.train(wandering_validation(), 1, verbose=False)
+        self.assertNotIn("stopped_early", model.history)
+        self.assertNotIn("stopped_early", model.epoch_log)
+
+    def test_checkpoints_of_an_early_stop(self):
+        model = small_classifier()
+        model.train(wandering_validation(), self.EPOCHS, verbose=False, patience=self.PATIENCE,
+                    checkpoint=self.path("last.npz"), best_checkpoint=self.path("best.npz"))
+        # last.npz: the last epoch trained, with the stop recorded; best.npz: the best.
+        last = load_model(self.path("last.npz"))
+        self.assertEqual(last.epoch, self.stop)
+        self.assertEqual(last.history["stopped_early"]["best_epoch"], self.best)
+        self.assert_state(last, self.states[self.stop - 1])
+        best = checkpoints.read(self.path("best.npz"))
+        self.assertEqual(best.meta["epoch"], self.best)
+        self.assert_state(model, self.states[self.best - 1])
+
+    def test_a_resumed_run_stops_where_the_uninterrupted_one_does(self):
+        # Stopped one epoch after the best: the best parameters exist only in best.npz.
+        first = small_classifier()
+        first.train(wandering_validation(), self.best + 1, verbose=False,
+                    patience=self.PATIENCE, checkpoint=self.path("last.npz"),
+                    best_checkpoint=self.path("best.npz"))
+        self.assertNotIn("stopped_early", first.history)
+        resumed = load_model(self.path("last.npz"))
+        with self.assertRaisesRegex(ValueError, f"best_checkpoint written at epoch {self.best}"):
+            resumed.train(wandering_validation(), self.EPOCHS, verbose=False,
+                          patience=self.PATIENCE)
+        self.assertEqual(resumed.epoch, self.best + 1)  # refused before any step
+        resumed.train(wandering_validation(), self.EPOCHS, verbose=False,
+                      patience=self.PATIENCE, best_checkpoint=self.path("best.npz"))
+        self.assertEqual(resumed.epoch, self.stop)
+        self.assertEqual(epoch_records(resumed), self.records[:self.stop])
+        self.assert_state(resumed, self.states[self.best - 1])
+
+    def test_bad_patience_is_refused(self):
+        for patience in (0, -1, 1.5, True, "2"):
+            with self.subTest(patience=patience):
+                model = small_classifier()
+                with self.assertRaisesRegex(ValueError, "patience must be a whole number of "
+                                                        f"epochs >= 1, or None, got {patience!r}"):
+                    model.train(wandering_validation(), 3, verbose=False, patience=patience)
+                self.assertEqual(model.epoch, 0)
+        data = wandering_validation()
+        no_validation = Dataset(data.train.data, data.train.labels, 10)
+        with self.assertRaisesRegex(ValueError, "no labeled validation split"):
+            small_classifier().train(no_validation, 3, verbose=False, patience=2)
 
 
 class TestMisuse(unittest.TestCase):
