@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -221,6 +222,11 @@ class TestFashionMnistMlp(RunChecks):
         self.assert_finished_run(self.proc, self.folder, self.EPOCHS, N_TRAIN - N_VALIDATION,
                                  N_VALIDATION, self.arrays[3])
 
+    def test_test_pictures_of_an_mlp(self):
+        for name in ("confusion_matrix.png", "misclassified.png"):
+            self.assert_png(self.folder / name)
+        self.assertFalse((self.folder / "filters.png").exists())  # no convolution
+
     def test_args_json_records_the_settings(self):
         with open(self.folder / "args.json") as f:
             settings = json.load(f)["settings"]
@@ -373,6 +379,10 @@ class TestFashionMnistCnn(RunChecks):
         _, meta = checkpoint_arrays(self.folder / "last.npz")
         self.assertIn("Conv2D", [layer["type"] for layer in meta["layers"]])
 
+    def test_test_pictures_of_a_cnn(self):
+        for name in ("confusion_matrix.png", "misclassified.png", "filters.png"):
+            self.assert_png(self.folder / name)
+
     def test_taken_name_is_refused_without_overwrite(self):
         folder = self.save_dir / "kept"
         folder.mkdir()
@@ -454,6 +464,74 @@ class TestCifar10(RunChecks):
         self.assertFalse((self.save_dir / "no_data").exists())
 
 
+class TestPlotFormatAndPatience(RunChecks):
+    """``--plot-format svg --patience 1`` on the MLP: every picture is an SVG, the run
+    stops at the first epoch without a better validation error, and it is finished:
+    resuming it trains nothing and scores the same best model."""
+
+    EPOCHS = 12
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        tmp = Path(cls._tmp.name)
+        cls.data_dir = write_fashion_mnist(tmp / "fashion", *fashion_arrays(seed=2))
+        cls.save_dir = tmp / "experiments"
+        cls.proc = run_script(FASHION, "--model", "mlp", "--epochs", cls.EPOCHS, *FASHION_ARGS,
+                              "--patience", 1, "--plot-format", "svg", "--data-dir",
+                              cls.data_dir, "--save-dir", cls.save_dir)
+        cls.folder = cls.save_dir / "fashion_mnist_mlp"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_settings_and_svg_pictures(self):
+        with open(self.folder / "args.json") as f:
+            settings = json.load(f)["settings"]
+        self.assertEqual((settings["patience"], settings["plot_format"]), (1, "svg"))
+        names = sorted(os.listdir(self.folder))
+        self.assertEqual([n for n in names if n.endswith((".svg", ".png"))],
+                         ["accuracy.svg", "confusion_matrix.svg", "loss.svg",
+                          "misclassified.svg"])
+        for name in ("accuracy.svg", "confusion_matrix.svg", "loss.svg", "misclassified.svg"):
+            root = ET.parse(self.folder / name).getroot()
+            self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg", name)
+
+    def test_stops_at_the_first_epoch_without_improvement(self):
+        rows = self.assert_metrics(self.folder, len(read_csv(self.folder / "metrics.csv")[1]),
+                                   N_TRAIN - N_VALIDATION, N_VALIDATION)
+        errors = 1 - rows[:, 4]
+        best = int(np.argmin(errors)) + 1
+        # Patience 1: the epoch after the best is the last, and every earlier epoch improved.
+        self.assertEqual(len(rows), best + 1)
+        self.assertTrue(np.all(np.diff(errors[:best]) < 0), errors)
+        self.assertLess(len(rows), self.EPOCHS)
+        _, last = checkpoint_arrays(self.folder / "last.npz")
+        self.assertEqual(last["history"]["stopped_early"],
+                         {"epoch": best + 1, "best_epoch": best, "patience": 1})
+        _, best_meta = checkpoint_arrays(self.folder / "best.npz")
+        self.assertEqual(best_meta["epoch"], best)
+        self.assertIn(f"stopped early after epoch {best + 1}", self.proc.stdout)
+        self.assertIn(f"best validation at epoch {best}", self.proc.stdout)
+
+    def test_resuming_a_stopped_run_trains_nothing(self):
+        copy = self.save_dir / "resumed"
+        shutil.copytree(self.folder, copy)
+        resume = ("--resume", "--name", "resumed", "--data-dir", self.data_dir,
+                  "--save-dir", self.save_dir)
+        metrics = (copy / "metrics.csv").read_bytes()
+        proc = run_script(FASHION, *resume)
+        self.assertEqual((copy / "metrics.csv").read_bytes(), metrics)
+        self.assertEqual(EPOCH_LINE.findall(proc.stdout), [])
+        self.assertEqual(last_line_accuracy(proc.stdout), last_line_accuracy(self.proc.stdout))
+        self.assertFalse(list(copy.glob("*.png")))  # the run's own format, still SVG
+        proc = run_script(FASHION, *resume, "--epochs", self.EPOCHS + 5, check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn("stopped early at epoch", proc.stderr)
+        self.assertEqual((copy / "metrics.csv").read_bytes(), metrics)
+
+
 class TestCommandLine(unittest.TestCase):
     def test_help_lists_every_option(self):
         for script in (FASHION, CIFAR):
@@ -487,6 +565,22 @@ class TestCommandLine(unittest.TestCase):
                                         f"--lr must be a finite number > 0, got {float(value)}")
                 self.assert_refused(dataset, ["--epochs", "two"], "invalid int value: 'two'")
         self.assert_refused("fashion_mnist", ["--model", "rnn"], "invalid choice: 'rnn'")
+
+    def test_patience_and_plot_format(self):
+        for script in (FASHION, CIFAR):
+            with self.subTest(script=script):
+                proc = run_script(script, "--help")
+                self.assertRegex(proc.stdout, r"(?m)^  --patience\b")
+                self.assertRegex(proc.stdout, r"(?m)^  --plot-format \{png,pdf,svg\}")
+        for dataset in ("fashion_mnist", "cifar10"):
+            with self.subTest(dataset=dataset):
+                args = parse_args(dataset, "script.py", [])
+                self.assertEqual((args.patience, args.plot_format), (None, "png"))
+                args = parse_args(dataset, "script.py", ["--patience", "3", "--plot-format",
+                                                         "pdf"])
+                self.assertEqual((args.patience, args.plot_format), (3, "pdf"))
+                self.assert_refused(dataset, ["--patience", "0"], "--patience must be >= 1, got 0")
+                self.assert_refused(dataset, ["--plot-format", "jpg"], "invalid choice: 'jpg'")
 
     def test_bad_value_exits_with_status_2_from_the_script(self):
         proc = run_script(FASHION, "--epochs", "0", check=False)
