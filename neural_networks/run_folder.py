@@ -294,9 +294,11 @@ def plot_curves(path, curves, title, ylabel, xlabel="epoch"):
     ax = fig.add_subplot()
     for label, values in curves.items():
         if len(values):
-            # At most ~50 markers: long per-iteration curves stay readable.
+            # At most ~50 markers: long per-iteration curves stay readable; a few
+            # points (a short run) get bigger ones.
             ax.plot(np.arange(1, len(values) + 1), values, label=label, marker="o",
-                    markersize=3, markevery=max(1, len(values) // 50))
+                    markersize=5 if len(values) <= 20 else 3,
+                    markevery=max(1, len(values) // 50))
     # Whole-number ticks, one at least: a one-epoch run shows "1", not 0.96 ... 1.04.
     longest = max((len(values) for values in curves.values()), default=1)
     ax.set_xlim(0.5, max(longest, 1) + 0.5)
