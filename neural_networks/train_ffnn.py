@@ -13,7 +13,7 @@ The last line printed is always ``Test accuracy: 0.XXXX (test error 0.XXXX)``.
 import argparse
 import sys
 
-from . import runs, scripts
+from . import run_folder, runs, scripts
 
 D = runs.DEFAULTS
 
@@ -95,7 +95,14 @@ def parse_args(argv=None):
     parser.add_argument("--hiddens", type=number_list(int, "--hiddens"), default=None,
                         help="sweep hidden sizes, comma-separated (default "
                              + ",".join(str(v) for v in runs.SWEEP_HIDDENS) + ")")
+    parser.add_argument("--patience", type=positive(int), default=None,
+                        help="stop once this many epochs bring no better validation error "
+                             "(default: train every epoch; not with --sweep)")
+    parser.add_argument("--plot-format", choices=run_folder.PLOT_FORMATS, default="png",
+                        help="format of every picture (default %(default)s)")
     args = parser.parse_args(argv)
+    if args.sweep and args.patience is not None:
+        parser.error("--patience stops a single run; a sweep trains every pair in full")
     if args.sweep and (args.lr is not None or args.hidden is not None):
         parser.error("--lr and --hidden set a single run; with --sweep use --lrs and --hiddens")
     if not args.sweep and (args.lrs is not None or args.hiddens is not None):
@@ -105,6 +112,8 @@ def parse_args(argv=None):
             ("--sweep", args.sweep), ("--hidden", args.hidden), ("--lr", args.lr),
             ("--overwrite", args.overwrite), ("--batch-size", args.batch_size != D.batch_size),
             ("--momentum", args.momentum != D.momentum), ("--seed", args.seed != D.seed),
+            ("--patience", args.patience is not None),
+            ("--plot-format", args.plot_format != "png"),
         ) if value]
         if given:
             parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
@@ -124,9 +133,9 @@ def run(args):
         folder, rows, best, table = runs.sweep_and_save(
             args.save_dir, args.name, args.overwrite,
             lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
-            **common)
+            plot_format=args.plot_format, **common)
         print(table, end="")
-        print(f"Saved results.csv, results.md and best_loss.png to {folder}")
+        print(f"Saved results.csv, results.md and best_loss.{args.plot_format} to {folder}")
         print(runs.accuracy_line(rows[best]["test_error"]))
         return 0
     if args.resume:
@@ -135,7 +144,8 @@ def run(args):
     else:
         folder, summary, status = runs.train_and_save(
             args.save_dir, args.name, args.overwrite,
-            hidden=args.hidden or D.hidden, lr=args.lr or D.lr, **common)
+            hidden=args.hidden or D.hidden, lr=args.lr or D.lr, patience=args.patience,
+            plot_format=args.plot_format, **common)
     if summary is None:
         return status
     print(f"Saved the run to {folder}")
