@@ -86,10 +86,22 @@ class RunFiles:
         self.drawn = time.monotonic()
 
 
+def invocation(script):
+    """How the user started this training script: ``["python", "-m", <module>]`` when
+    it runs as a module (``python -m neural_networks.train_ffnn`` after ``pip install .``),
+    else ``["python", script]`` (the checkout's top-level script)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name.startswith("neural_networks."):
+        return ["python", "-m", spec.name]
+    return ["python", script]
+
+
 def resume_command(script, folder, **options):
-    """The command that resumes the run in ``folder`` (options whose value is None are left out)."""
+    """The command that resumes the run in ``folder`` (options whose value is None are left
+    out), started the way this process was (see ``invocation``)."""
     save_dir, name = os.path.split(os.path.normpath(folder))
-    parts = ["python", script, "--resume", "--name", name]
+    parts = [*invocation(script), "--resume", "--name", name]
     if os.path.normpath(save_dir) != "experiments":
         parts += ["--save-dir", save_dir]
     for option, value in options.items():

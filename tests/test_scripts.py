@@ -145,7 +145,34 @@ class TestSignalsOutsideTraining(unittest.TestCase):
             self.assertEqual(os.listdir(save_dir), [])
 
 
+# ``python -c`` program: run neural_networks.train_ffnn as ``python -m`` does, stopping
+# itself with SIGINT after its 7th update step.
+INTERRUPT_MODULE = """
+import os, runpy, signal, sys
+from neural_networks.models import NeuralNetwork
+original_update, steps = NeuralNetwork.update, []
+def update(self, epoch):
+    original_update(self, epoch)
+    steps.append(epoch)
+    if len(steps) == 7:
+        os.kill(os.getpid(), signal.SIGINT)
+NeuralNetwork.update = update
+sys.argv = ["neural_networks.train_ffnn", *sys.argv[1:]]
+runpy.run_module("neural_networks.train_ffnn", run_name="__main__", alter_sys=True)
+"""
+
+
 class TestResumeCommand(unittest.TestCase):
+    def test_a_module_run_is_resumed_as_a_module(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = subprocess.run([sys.executable, "-c", INTERRUPT_MODULE, "--save-dir", tmp],
+                                  cwd=tmp, capture_output=True, text=True, timeout=120)
+            self.assertEqual(proc.returncode, 130, proc.stderr)
+            hint = [line for line in proc.stdout.splitlines() if line.startswith("Resume with: ")]
+            self.assertEqual(shlex.split(hint[0])[2:], [
+                "python", "-m", "neural_networks.train_ffnn", "--resume", "--name", "iris_ffnn",
+                "--save-dir", tmp])
+
     def test_quotes_what_the_shell_needs(self):
         command = scripts.resume_command("train_cifar10.py", "my runs/it's here",
                                          data_dir="/data/cifar 10", test_file=None)

@@ -102,7 +102,7 @@ class TestDefaultRun(unittest.TestCase):
             args = json.load(f)
         self.assertEqual(args["settings"], {
             "dataset": "iris", "model": "ffnn", "hidden": 10, "lr": 0.01, "momentum": 0.9,
-            "epochs": 100, "batch_size": 25, "seed": 0})
+            "epochs": 100, "batch_size": 25, "seed": 0, "patience": None, "plot_format": "png"})
         self.assertEqual([layer["activation"] for layer in args["layers"]], ["relu", "softmax"])
         self.assertEqual(args["optimizer"]["name"], "SGD")
         rows = read_csv(self.run_dir / "metrics.csv")
