@@ -112,7 +112,7 @@ def build_model(recipe, lr, epochs, seed):
 def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=0,
         data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
         validation_size=None, test_file=None, patience=None, plot_format="png",
-        download=False, out=sys.stdout):
+        download=False, out=None):
     """Train, checkpoint and evaluate one recipe; return the exit status.
 
     Parameters
@@ -141,6 +141,7 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     0 on success, 130 after Ctrl-C or 143 after SIGTERM (checkpoint saved), 1 on a
     non-finite value
     """
+    out = out or sys.stdout  # looked up now, so redirect_stdout takes it
     recipe = recipe_for(dataset_name, model_name)
     default_name = f"{dataset_name}_{model_name}"
 

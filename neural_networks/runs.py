@@ -105,7 +105,7 @@ def train_iris(hidden=DEFAULTS.hidden, lr=DEFAULTS.lr, momentum=DEFAULTS.momentu
 
 
 def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=True,
-                   resume=False, out=sys.stdout, **settings):
+                   resume=False, out=None, **settings):
     """Train one network in the run folder ``save_dir/<run name>/``, or resume one.
 
     The folder gets the files of every run (see ``scripts``): ``args.json``,
@@ -122,6 +122,7 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     None when training did not finish (stopped by a signal or a non-finite
     value; the status says which)
     """
+    out = out or sys.stdout  # looked up now, so redirect_stdout takes it
     if resume:
         folder, args = scripts.open_run(save_dir, name or DEFAULT_RUN_NAME, "iris")
     else:

@@ -198,7 +198,7 @@ def extend(folder, args, model, epochs):
     return epochs
 
 
-def fit(model, dataset, folder, epochs, title, resume_hint, out=sys.stdout, fmt="png",
+def fit(model, dataset, folder, epochs, title, resume_hint, out=None, fmt="png",
         **train_options):
     """Train ``model`` up to ``epochs`` epochs in all, checkpointing into ``folder``.
 
@@ -210,6 +210,7 @@ def fit(model, dataset, folder, epochs, title, resume_hint, out=sys.stdout, fmt=
     None when training finished (or stopped early); otherwise the exit status,
     after printing why and, when stopped by a signal, how to resume
     """
+    out = out or sys.stdout  # looked up now, so redirect_stdout takes it
     files = RunFiles(folder, title, fmt)
     try:
         model.train(dataset, max(epochs - model.epoch, 0),

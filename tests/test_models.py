@@ -464,7 +464,7 @@ class TestLoadModel(unittest.TestCase):
 
 
 class TestTrainFfnnCheckpoint(unittest.TestCase):
-    """The issue's check: the checkpoint ``python train_ffnn.py`` saves rebuilds with
+    """The checkpoint ``python train_ffnn.py`` saves rebuilds with
     load_model, and its evaluation gives the test accuracy the script printed."""
 
     def test_reloads_and_evaluates_to_the_printed_accuracy(self):
