@@ -158,6 +158,8 @@ def read(path):
     -------
     Checkpoint; raises ValueError naming the file and the problem
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"expected the path of a checkpoint file, got {path!r}")
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"no checkpoint at {path}" if not os.path.exists(path)

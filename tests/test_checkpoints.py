@@ -262,6 +262,9 @@ class TestRoundTrip(TempDirTestCase):
         np.savez(self.path("plain.npz"), W=np.ones(3))
         with self.assertRaisesRegex(ValueError, "meta"):
             model.load(self.path("plain.npz"))
+        for not_a_path in (None, 3, ["model.npz"]):
+            with self.assertRaisesRegex(ValueError, "expected the path of a checkpoint file"):
+                model.load(not_a_path)
 
 
 class TestAtomicWrite(TempDirTestCase):

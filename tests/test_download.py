@@ -454,6 +454,16 @@ class TestRealFiles(MirrorTest):
         self.assertEqual(len(self.mirror.requests), 4)
 
 
+class TestDownloadFlag(unittest.TestCase):
+    def test_only_true_or_false(self):
+        # A string such as "no" is truthy: it must be refused, not start a download.
+        for value in ("no", "yes", 1, 0.0):
+            for name in ("fashion_mnist", "mnist", "cifar10"):
+                with self.subTest(name=name, download=value), tempfile.TemporaryDirectory() as d:
+                    with self.assertRaisesRegex(ValueError, "download must be True or False"):
+                        initialize_dataset(name, data_dir=d, download=value)
+
+
 class TestOfficialTable(unittest.TestCase):
     def test_every_file_with_an_md5(self):
         expected = {"fashion_mnist": set(FASHION_MNIST_FILES.values()),

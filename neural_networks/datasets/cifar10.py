@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher
+from .download import download_folder, download_hint, fetcher, wanted
 from .images import attach_augmentation, image_dataset
 from .places import DATASETS_DIR, find_in_places, search_places
 
@@ -110,7 +110,7 @@ def find_cifar10(data_dir=None, download=False):
     places = search_places(data_dir, CIFAR10_ENV, CIFAR10_REPO_DIR, CIFAR10_SYSTEM_DIR,
                            download_folder("cifar10"))
     return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED, CIFAR10_HINT,
-                          fetch=_archive_fetcher() if download else None)
+                          fetch=_archive_fetcher() if wanted(download) else None)
 
 
 def _check_batch_size(size, where):

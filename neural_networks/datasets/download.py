@@ -84,6 +84,14 @@ def _import_pooch():
     return pooch
 
 
+def wanted(download):
+    """``download`` if it is True or False; a ValueError for anything else (a string
+    such as "no" must not start a download)."""
+    if not isinstance(download, bool):
+        raise ValueError(f"download must be True or False, got {download!r}")
+    return download
+
+
 def fetcher(name):
     """``fetch`` for ``name``, a function of the folder alone (``find_in_places``' ``fetch``).
     A missing pooch is a ValueError now, before any place is looked in."""

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher
+from .download import download_folder, download_hint, fetcher, wanted
 from .idx import IDX_FILES, load_idx_dataset, look_for_idx_files
 from .places import DATASETS_DIR, find_in_places, search_places
 
@@ -45,7 +45,7 @@ def find_fashion_mnist(data_dir=None, download=False):
                            FASHION_MNIST_SYSTEM_DIR, download_folder("fashion_mnist"))
     return find_in_places(places, look_for_idx_files, "Fashion-MNIST",
                           "all of " + ", ".join(FASHION_MNIST_FILES.values()), FASHION_MNIST_HINT,
-                          fetch=fetcher("fashion_mnist") if download else None)
+                          fetch=fetcher("fashion_mnist") if wanted(download) else None)
 
 
 def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_size=10000,

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher
+from .download import download_folder, download_hint, fetcher, wanted
 from .idx import IDX_FILES, load_idx_dataset, look_for_idx_files
 from .places import DATASETS_DIR, find_in_places, search_places
 
@@ -39,7 +39,7 @@ def find_mnist(data_dir=None, download=False):
                            download_folder("mnist"))
     return find_in_places(places, look_for_idx_files, "MNIST",
                           "all of " + ", ".join(MNIST_FILES.values()), MNIST_HINT,
-                          fetch=fetcher("mnist") if download else None)
+                          fetch=fetcher("mnist") if wanted(download) else None)
 
 
 def load_mnist(batch_size=50, data_dir=None, flatten=False, validation_size=10000, seed=0,
