@@ -27,6 +27,7 @@ import itertools
 import json
 import math
 import os
+import secrets
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -147,10 +148,10 @@ LOCK_NAME = ".lock"
 
 
 def _holder(lock_path):
-    """The process id written in a lock file, or None if it cannot be read."""
+    """The process id written in a lock file, or None if it is gone or names none."""
     try:
         with open(lock_path) as f:
-            return int(f.read().strip() or -1)
+            return int(f.read().strip())
     except (OSError, ValueError):
         return None
 
@@ -167,22 +168,40 @@ def _alive(pid):
     return True
 
 
+def _create_lock(path):
+    """Create the lock file ``path`` holding this process's id, all at once: the id is
+    written to a private file first and then linked to ``path``, so no process ever
+    reads a lock that exists but is still empty. FileExistsError if ``path`` exists."""
+    private = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    with open(private, "w") as f:
+        f.write(f"{os.getpid()}\n")
+    try:
+        os.link(private, path)
+    finally:
+        os.remove(private)
+
+
 def lock(folder):
     """Mark ``folder`` as in use by this process, or raise FileExistsError if a live
     process holds it.
 
-    The lock file is created with O_EXCL, so of two runs that claimed the same
-    folder at the same moment (or resume the same run) exactly one goes on. A
-    lock left by a process that died (SIGKILL, a power cut) is taken over.
+    The lock file appears in one step (a hard link) with the holder's process id
+    in it, so of two runs that claimed the same folder at the same moment (or
+    resume the same run) exactly one goes on. A lock left by a process that
+    died (SIGKILL, a power cut) is taken over.
     """
     path = os.path.join(folder, LOCK_NAME)
     for _ in range(3):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            _create_lock(path)
+            return path
         except FileExistsError:
             pid = _holder(path)
             if pid == os.getpid():
                 return path
+            if pid is None and os.path.exists(path):
+                raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names no "
+                                      f"process; if no run uses the folder, delete it") from None
             if _alive(pid):
                 raise FileExistsError(f"{folder} is in use by another run (process {pid}); "
                                       f"wait for it to finish or choose another name") from None
@@ -190,12 +209,8 @@ def lock(folder):
                 os.remove(path)  # left by a process that is gone
             except FileNotFoundError:
                 pass
-            continue
         except OSError as error:
             raise ValueError(f"cannot use the run folder {folder}: {error.strerror}") from None
-        with os.fdopen(fd, "w") as f:
-            f.write(f"{os.getpid()}\n")
-        return path
     raise FileExistsError(f"{folder} is in use by another run; choose another name")
 
 

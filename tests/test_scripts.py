@@ -48,6 +48,19 @@ def start_named(save_dir, barrier, results):
         barrier.wait()
 
 
+def lock_at_once(folder, barrier, results):
+    """A child: lock ``folder`` right after the barrier; hold it until all have tried."""
+    barrier.wait()
+    try:
+        run_folder.lock(folder)
+        results.put("ok")
+        barrier.wait()
+        run_folder.unlock(folder)
+    except FileExistsError:
+        results.put("refused")
+        barrier.wait()
+
+
 class TestTwoRunsAtOnce(unittest.TestCase):
     def test_same_name_started_together(self):
         context = multiprocessing.get_context("fork")
@@ -102,6 +115,38 @@ class TestLock(unittest.TestCase):
         run_folder.lock(self.folder)  # taking it again is harmless
         run_folder.unlock(self.folder)
         self.assertEqual(os.listdir(self.folder), [])
+
+    def test_a_lock_that_names_no_process_is_not_taken_over(self):
+        # An empty lock is what another process's lock looked like while it was being
+        # written (the old code took it for a dead one, and two runs shared a folder).
+        for content in ("", "garbage"):
+            with self.subTest(content=content):
+                lock = os.path.join(self.folder, run_folder.LOCK_NAME)
+                with open(lock, "w") as f:
+                    f.write(content)
+                with self.assertRaisesRegex(FileExistsError, "names no process"):
+                    run_folder.lock(self.folder)
+                with open(lock) as f:
+                    self.assertEqual(f.read(), content)
+                os.remove(lock)
+
+    def test_many_processes_locking_at_once(self):
+        context = multiprocessing.get_context("fork")
+        for trial in range(10):
+            with self.subTest(trial=trial):
+                folder = os.path.join(self.folder, str(trial))
+                os.mkdir(folder)
+                n = 4
+                barrier, results = context.Barrier(n), context.Queue()
+                children = [context.Process(target=lock_at_once, args=(folder, barrier, results))
+                            for _ in range(n)]
+                for child in children:
+                    child.start()
+                outcomes = [results.get(timeout=60) for _ in range(n)]
+                for child in children:
+                    child.join(timeout=60)
+                self.assertEqual(outcomes.count("ok"), 1, outcomes)
+                self.assertEqual(os.listdir(folder), [])  # the winner unlocked; no leftovers
 
     def test_resume_refused_while_the_run_is_live(self):
         folder = os.path.join(self.folder, "live")
