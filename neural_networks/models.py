@@ -29,6 +29,13 @@ __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initia
            "load_model"]
 
 
+#: Examples per forward pass in ``predict`` and ``evaluate``. Small chunks keep
+#: a convolutional network's activations in cache: for the Fashion-MNIST CNN,
+#: 10,000 images in chunks of 128 took 3.5 s and 650 MB less peak memory than
+#: chunks of 1000 (6-7 s); an MLP is as fast either way.
+PREDICT_BATCH = 128
+
+
 def describe_layer(layer):
     """The layer's type, constructor settings and parameter shapes (JSON-able)."""
     description = {"type": type(layer).__name__}
@@ -385,7 +392,7 @@ class NeuralNetwork:
                           patience=patience)
         return trainer.run(epochs)
 
-    def predict(self, X, Y=None, batch_size=1000):
+    def predict(self, X, Y=None, batch_size=PREDICT_BATCH):
         """Forward pass only (no backpropagation), in eval mode, in chunks.
 
         Parameters
@@ -417,7 +424,7 @@ class NeuralNetwork:
             loss = self.loss.forward(Y, Y_hat)
         return Y_hat, loss
 
-    def evaluate(self, X, Y, batch_size=1000):
+    def evaluate(self, X, Y, batch_size=PREDICT_BATCH):
         """The network's loss and metrics on ``(X, Y)``, in eval mode.
 
         Parameters
