@@ -69,16 +69,29 @@ def blas_threads():
     return blas[0]["num_threads"] if blas else 1
 
 
-def machine_facts(torch):
-    """A few lines describing the machine and the libraries."""
+#: /proc/cpuinfo flag of each vector instruction set, widest first.
+SIMD_FLAGS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"))
+
+
+def cpu_name():
+    """The CPU's model name and its widest vector instructions, from /proc/cpuinfo."""
     cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
-            names = re.findall(r"^model name\s*:\s*(.+)$", f.read(), re.M)
-        if names:
-            cpu = names[0].strip()
+            text = f.read()
     except OSError:
-        pass
+        return cpu
+    names = re.findall(r"^model name\s*:\s*(.+)$", text, re.M)
+    flags = re.findall(r"^flags\s*:\s*(.+)$", text, re.M)
+    if names:
+        cpu = names[0].strip()
+    have = set(flags[0].split()) if flags else set()
+    simd = next((name for flag, name in SIMD_FLAGS if flag in have), None)
+    return f"{cpu} ({simd})" if simd else cpu
+
+
+def machine_facts(torch):
+    """A few lines describing the machine and the libraries."""
     blas = [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
     blas_text = ", ".join(
         f"{lib['internal_api']} {lib.get('version')} ({lib.get('architecture')}), "
@@ -87,10 +100,11 @@ def machine_facts(torch):
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return [
         f"- date: {datetime.datetime.now().isoformat(timespec='minutes')}",
-        f"- CPU: {cpu}, {os.cpu_count()} logical cores",
+        f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores",
         f"- load average before the run (1, 5, 15 min; it includes earlier runs): {load}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, "
-        f"torch {torch.__version__} ({torch.get_num_threads()} threads)",
+        f"torch {torch.__version__} ({torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()})",
         f"- BLAS (threadpoolctl): {blas_text}",
     ]
 
@@ -139,6 +153,35 @@ def pad_amount(pad, kernel):
 
 def out_size(size, kernel, stride, pad):
     return 1 + (size + 2 * pad - kernel) // stride
+
+
+def conv_flops(s):
+    """Floating-point operations of one forward + backward pass of a conv workload.
+
+    Three matrix products of positions x K x c_out multiply-adds each (the
+    forward product, the input gradient dX and the weight gradient dW), with
+    positions = batch * out_rows * out_cols and K = kernel * kernel * c_in; a
+    multiply-add counts as 2 operations. im2col, col2im and the bias are not counted.
+    """
+    o = out_size(s["size"], s["kernel"], s["stride"], pad_amount(s["pad"], s["kernel"]))
+    return 2 * 3 * BATCH * o * o * s["kernel"] ** 2 * s["c_in"] * s["c_out"]
+
+
+#: Side of the square matrices whose product gives numpy's GEMM peak.
+PEAK_SIZE = 2048
+PEAK_ROUNDS = 7
+
+
+def gemm_peak(dtype):
+    """numpy's GEMM rate in GFLOP/s: the best of PEAK_ROUNDS products ``A @ B`` of
+    two PEAK_SIZE x PEAK_SIZE matrices of ``dtype`` (after a pause and one untimed)."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(dtype)
+    B = rng.standard_normal((PEAK_SIZE, PEAK_SIZE)).astype(dtype)
+    time.sleep(0.3)
+    A @ B
+    best = min(once(lambda: A @ B) for _ in range(PEAK_ROUNDS))
+    return 2 * PEAK_SIZE ** 3 / best / 1e9
 
 
 def assert_close(actual, desired, tol):
@@ -325,6 +368,8 @@ def time_side_by_side(fns, min_rounds, min_seconds, blocks=2):
 
 
 def run(dtype_name, quick, only):
+    """Time the workloads; each row is printed as it comes, without ``peak``
+    (numpy's GEMM rate, known after the run)."""
     import torch
 
     dtype = np.dtype(dtype_name).type
@@ -342,8 +387,9 @@ def run(dtype_name, quick, only):
         if naive_fn is not None and not quick:
             t_naive = statistics.median(
                 [once(naive_fn) for _ in range(6)][1:]) * BATCH / NAIVE_BATCH
+        flops = conv_flops(settings) if kind == "conv" else None
         row = dict(name=name, kind=kind, ours=t_ours, torch=t_torch, naive=t_naive,
-                   rounds=rounds)
+                   rounds=rounds, flops=flops, peak=None)
         rows.append(row)
         print(format_row(row), flush=True)
     return rows
@@ -352,8 +398,8 @@ def run(dtype_name, quick, only):
 # ------------------------------------------------------------------------ report
 
 HEADER = ("| workload | ms ours | ms naive | ms PyTorch | ours/PyTorch | naive/ours | "
-          "target ours/PyTorch |")
-RULE = "|---|---:|---:|---:|---:|---:|---|"
+          "GFLOP/s ours | ours/GEMM peak | target ours/PyTorch |")
+RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---|"
 
 
 def verdict(row):
@@ -365,9 +411,12 @@ def verdict(row):
 def format_row(row):
     naive_ms = f"{row['naive'] * 1e3:.0f}" if row["naive"] else "-"
     speedup = f"{row['naive'] / row['ours']:.0f}" if row["naive"] else "-"
+    rate = row["flops"] / row["ours"] / 1e9 if row["flops"] else None
+    rate_text = f"{rate:.0f}" if rate else "-"
+    fraction = f"{rate / row['peak']:.2f}" if rate and row["peak"] else "-"
     return (f"| {row['name']} | {row['ours'] * 1e3:.2f} | {naive_ms} | "
             f"{row['torch'] * 1e3:.2f} | {row['ours'] / row['torch']:.2f} | {speedup} | "
-            f"{verdict(row)} |")
+            f"{rate_text} | {fraction} | {verdict(row)} |")
 
 
 def section(dtype_name, rows, facts):
@@ -408,6 +457,21 @@ of one forward plus one backward pass (input gradient included), batch 128:
   `torch.set_num_threads` set to numpy's BLAS thread count, same dtype; the FC
   row uses `F.cross_entropy` on the logits.
 
+The two GFLOP/s columns (conv rows only) count the floating-point operations
+of the three matrix products of a convolution's forward and backward pass:
+the forward product and the two backward ones, for the input gradient dX and
+for the weight gradient dW, each of positions x K x c_out multiply-adds
+(positions = 128 x output rows x output columns, K = kernel rows x kernel
+columns x input channels; a multiply-add is 2 operations). **GFLOP/s ours**
+is that count over the ours time, and **ours/GEMM peak** divides it by numpy's
+own GEMM rate in the same run: the best of {peak_rounds} products `A @ B` of two
+{peak_size}x{peak_size} matrices of the section's dtype, measured before the
+workloads and again after them, the higher of the two taken (the section
+gives both: on this virtual machine the rate drifts by ten percent or more).
+The rest of a conv layer's work (the im2col and col2im copies, the bias) is
+in the time but not in the count, so the fraction is the share of the time
+that the three products would take at the peak rate.
+
 Ours and PyTorch take turns in two blocks each; a block starts after a
 0.3 s pause (so neither library's spinning worker threads eat into the
 other's time) and one untimed call. The median is over at least 6 calls
@@ -443,7 +507,8 @@ def write_markdown(name, text):
         if match:
             sections[other] = match.group(0)
     sections[name] = text
-    body = INTRO.format(naive_batch=NAIVE_BATCH) + "\n" + "\n".join(
+    body = INTRO.format(naive_batch=NAIVE_BATCH, peak_rounds=PEAK_ROUNDS,
+                        peak_size=PEAK_SIZE) + "\n" + "\n".join(
         sections[other] for other in SECTIONS if other in sections)
     with open(BENCH_FILE, "w") as f:
         f.write(body)
@@ -466,11 +531,20 @@ def main(argv=None):
     print(RULE)
     others = OtherProcesses()
     others.start()
+    dtype = np.dtype(args.dtype).type
+    before = gemm_peak(dtype)
     rows = run(args.dtype, args.quick, args.only)
+    after = gemm_peak(dtype)
+    for row in rows:
+        row["peak"] = max(before, after)
+    facts.append(f"- numpy GEMM peak: {max(before, after):.0f} GFLOP/s, the higher of "
+                 f"{before:.0f} (before the workloads) and {after:.0f} (after), each the best "
+                 f"of {PEAK_ROUNDS} {args.dtype} `A @ B` of two {PEAK_SIZE}x{PEAK_SIZE} matrices")
     facts.append(others.fact())
-    print(facts[-1])
+    text = section(args.dtype, rows, facts)
+    print("\n" + text)
     if not args.quick and not args.only:
-        write_markdown(args.dtype, section(args.dtype, rows, facts))
+        write_markdown(args.dtype, text)
         print(f"wrote the {args.dtype} section of {BENCH_FILE}")
 
 

@@ -1,6 +1,6 @@
 """Time one training epoch of the Fashion-MNIST CNN: this library vs PyTorch.
 
-    python benchmarks/bench_training.py [--repeats R] [--quick]
+    python benchmarks/bench_training.py [--repeats R] [--breakdown-steps N] [--quick]
 
 Both sides train the network of ``python train_fashion_mnist.py --model cnn``
 (three conv + batch-norm + ReLU + max-pool blocks, a 256-unit hidden layer
@@ -18,6 +18,16 @@ epoch (a pause before each). Before timing, the script copies the library's
 initial weights into the PyTorch network and checks that both give the same
 predictions, so the two really are the same network.
 
+After the epochs, a breakdown (``step_breakdown.py``): N more training steps
+per side (default 40, in two blocks taken in turns, each after a pause and two
+uncounted steps) with every part of the step timed as it runs, and summed by
+layer type: conv, batch norm, ReLU, pooling, flatten, FC, dropout, loss,
+optimizer step, and making the batch (sampling with the flip). Ours wraps
+each layer's forward and backward; PyTorch runs its modules one at a time
+with one ``torch.autograd.grad`` per module for the backward pass. The
+result is ms per step beside PyTorch's, and what each part adds to an
+epoch. ``--breakdown-steps 0`` leaves it out.
+
 The result is written into BENCHMARKS.md as its "training" section unless
 ``--quick`` (40 steps per side, scaled to an epoch, nothing written).
 """
@@ -28,6 +38,7 @@ import time
 
 import numpy as np
 
+import step_breakdown
 from bench_layers import (OtherProcesses, assert_close, blas_threads, machine_facts,
                           write_markdown)
 from neural_networks.image_runs import RECIPES, build_model
@@ -39,11 +50,15 @@ EPOCHS = RECIPE.epochs  # the cosine schedule spans the script's run
 QUICK_STEPS = 40
 
 
-def load_batches(dtype=np.float32):
-    """One epoch of (X NHWC, Y one-hot) batches from the script's sampler."""
+def training_split(dtype=np.float32):
+    """The script's training split: a ``Data`` that shuffles and flips at random."""
     dataset = initialize_dataset("fashion_mnist", batch_size=RECIPE.batch_size, flatten=False,
                                  seed=0, dtype=dtype, augment=RECIPE.augment)
-    train = dataset.train
+    return dataset.train
+
+
+def load_batches(train):
+    """One epoch of (X NHWC, Y one-hot) batches from the script's sampler."""
     np.random.seed(0)
     return [train.sample() for _ in range(train.samples_per_epoch)]
 
@@ -134,13 +149,21 @@ def torch_epoch(net, optimizer, batches, torch, schedule):
         optimizer.step()
 
 
-def run(repeats, quick):
+def run(repeats, quick, breakdown_steps):
+    """Time the epochs, then the breakdown (none with ``breakdown_steps`` 0).
+
+    Returns
+    -------
+    median seconds per epoch by side, steps per epoch, threads per side, and
+    ``step_breakdown.run``'s result (or None)
+    """
     import torch
 
     threads = blas_threads()
     torch.set_num_threads(threads)
     torch.manual_seed(0)
-    batches = load_batches()
+    train = training_split()
+    batches = load_batches(train)
     model = ours_model()
     net = torch_network(torch)
     check_same_network(model, net, batches, torch)
@@ -162,10 +185,72 @@ def run(repeats, quick):
             seconds = (time.perf_counter() - start) * scale
             times[name].append(seconds)
             print(f"{name}: {seconds:.1f} s per epoch", flush=True)
-    return {name: statistics.median(t) for name, t in times.items()}, len(batches), threads
+    breakdown = None
+    if breakdown_steps:
+        sampler = step_breakdown.TorchSampler(train, torch)
+        breakdown = step_breakdown.run({
+            "ours": lambda steps, watch: step_breakdown.ours_steps(model, train, steps, watch),
+            "PyTorch": lambda steps, watch: step_breakdown.torch_steps(
+                net, optimizer, sampler, schedule, steps, watch, torch),
+        }, breakdown_steps)
+    return ({name: statistics.median(t) for name, t in times.items()}, len(batches), threads,
+            breakdown)
 
 
-def section(result, steps, threads, repeats, facts):
+def breakdown_lines(breakdown, result, steps, breakdown_steps, threads):
+    """The breakdown's text and table for BENCHMARKS.md (and the terminal)."""
+    rows, walls = step_breakdown.table(breakdown, breakdown_steps, steps)
+    per_step = {name: 1e3 * seconds / steps for name, seconds in result.items()}
+    return [
+        "### Where the time of a step goes",
+        "",
+        f"{breakdown_steps} more training steps per side after the epochs above (batch "
+        f"{RECIPE.batch_size}, float32, {threads} threads each: numpy's BLAS and "
+        "`torch.set_num_threads`), in two blocks taken in turns, each after a 1 s pause "
+        "and two steps not counted. Each part of the step is timed with "
+        "`time.perf_counter` around its call as the step runs, summed by layer type, "
+        f"and given in ms per step (mean over the {breakdown_steps} steps); the last "
+        f"column is ours minus PyTorch over an epoch of {steps} steps.",
+        "",
+        "- **ours**: every layer's `forward` and `backward` is wrapped, and so are the "
+        "ReLU objects that `BatchNorm` applies inside its own forward and backward, "
+        "the output layer's softmax object, the loss, `Data.sample` (a batch and its "
+        "random flips) and `NeuralNetwork.update` (the SGD step on every parameter, "
+        "then clearing gradients and caches). A wrapped call's time counts for its "
+        "own row only: the ReLU's time is **subtracted** from the batch-norm row and "
+        "shown in the activation row; the softmax's is subtracted from the FC row and "
+        "counted under loss. The conv and hidden FC layers have the identity as "
+        "their activation, left in their rows. Ours also computes the first conv "
+        "layer's input gradient, which PyTorch skips.",
+        "- **PyTorch**: the `nn.Sequential`'s modules are called one at a time, each on "
+        "its input detached from the graph, so each module's graph stands alone; the "
+        "backward pass is one `torch.autograd.grad` per module, last first, for its "
+        "input (not for the first conv, whose input is the batch) and its parameters, "
+        "timed per module; the parameter gradients are then set as `.grad`. BatchNorm "
+        "and ReLU are separate modules there. Loss: `F.cross_entropy` on the logits "
+        "and its gradient. Optimizer step: setting the learning rate, "
+        "`optimizer.step()` and `zero_grad(set_to_none=True)`. Batches come from "
+        "tensors in memory: `randperm` once per epoch, indexing, and `flip` + "
+        "`where` for a random half of the images (no `DataLoader`).",
+        "- **rest of the step**: the whole step's wall time less the rows above "
+        "(Python loops and glue; on the PyTorch side also the detaching and the "
+        "`.grad` assignments).",
+        "- the epochs above time steps on batches made before timing; here each step "
+        "makes its own (the data row). The shuffle at the start of an epoch falls in "
+        "an uncounted step on both sides.",
+        "",
+        *rows,
+        "",
+        f"Splitting the step costs a little: the whole instrumented step took "
+        f"{walls['ours']:.1f} ms (ours) and {walls['PyTorch']:.1f} ms (PyTorch), "
+        f"against {per_step['ours']:.1f} ms and {per_step['PyTorch']:.1f} ms per step "
+        "in the epochs above (epoch time / steps). The per-epoch gaps add up to the "
+        "instrumented steps' difference, not exactly to the epochs' difference.",
+    ]
+
+
+def section(result, steps, threads, repeats, facts, extra):
+    """The training section of BENCHMARKS.md; ``extra`` lines (the breakdown) go last."""
     ratio = result["ours"] / result["PyTorch"]
     lines = [
         "<!-- training start -->",
@@ -189,6 +274,7 @@ def section(result, steps, threads, repeats, facts):
         "",
         f"ours/PyTorch: **{ratio:.2f}** (target: <= 1.5: "
         f"{'met' if ratio <= 1.5 else 'MISSED'}).",
+        *([""] + extra if extra else []),
         "<!-- training end -->",
         "",
     ]
@@ -202,9 +288,14 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help=f"time {QUICK_STEPS} steps per side, scale to an epoch, "
                              "leave BENCHMARKS.md alone")
+    parser.add_argument("--breakdown-steps", type=int, default=40, metavar="N",
+                        help="steps per side of the per-layer-type breakdown after the "
+                             "epochs (default 40; 0: no breakdown)")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
+    if args.breakdown_steps < 0:
+        parser.error(f"--breakdown-steps must be >= 0, got {args.breakdown_steps}")
     import torch
 
     keep_freed_memory()
@@ -213,14 +304,18 @@ def main(argv=None):
     print("\n".join(facts), flush=True)
     others = OtherProcesses()
     others.start()
-    result, steps, threads = run(args.repeats, args.quick)
+    result, steps, threads, breakdown = run(args.repeats, args.quick, args.breakdown_steps)
     facts.append(others.fact())
     print(facts[-1])
     ratio = result["ours"] / result["PyTorch"]
     print(f"ours {result['ours']:.1f} s, PyTorch {result['PyTorch']:.1f} s per epoch: "
           f"ours/PyTorch {ratio:.2f}")
+    extra = (breakdown_lines(breakdown, result, steps, args.breakdown_steps, threads)
+             if breakdown else [])
+    if extra:
+        print("\n".join(extra))
     if not args.quick:
-        write_markdown("training", section(result, steps, threads, args.repeats, facts))
+        write_markdown("training", section(result, steps, threads, args.repeats, facts, extra))
         print("wrote the training section of BENCHMARKS.md")
 
 
