@@ -167,7 +167,8 @@ def read(path):
     try:
         with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            NotImplementedError) as error:
         raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
                          f"{error}") from None
     if "meta" not in arrays:

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from . import functional as F
-from .activations import initialize_activation
+from .activations import Linear, ReLU, initialize_activation
 from .utils.registry import accepted_keywords, check_keywords, lookup
 from .weights import initialize_weights
 
@@ -431,19 +431,27 @@ class BatchNorm(Layer):
                 f"merge a last batch of one), or switch the layer to eval mode "
                 f"(layer.training = False, model.set_mode('eval')) to use the running statistics"
             )
-        Z, X_hat, inv_std, running_mean, running_var = F.batchnorm_forward(
+        # ReLU (and the identity) are done inside batchnorm_forward, in its
+        # output array; other activations come after, as in the other layers.
+        relu = type(self.activation) is ReLU
+        fused = relu or type(self.activation) is Linear
+        Z, mean, inv_std, running_mean, running_var = F.batchnorm_forward(
             flat, self.parameters["gamma"], self.parameters["beta"],
             self.buffers["running_mean"], self.buffers["running_var"],
-            self.momentum, self.eps, self.training,
+            self.momentum, self.eps, self.training, relu=relu,
         )
         self.buffers["running_mean"] = running_mean
         self.buffers["running_var"] = running_var
-        self.cache["X_hat"] = X_hat
+        self.cache["X"] = flat
+        self.cache["mean"] = mean
         self.cache["inv_std"] = inv_std
+        # After a fused ReLU, Z is its output, positive exactly where its input
+        # was, so ReLU.backward reads the same mask from it.
         self.cache["Z"] = Z
         self.cache["training"] = self.training
         self.cache["out_shape"] = X.shape
-        return self.activation(Z.reshape(X.shape))
+        Z = Z.reshape(X.shape)
+        return Z if fused else self.activation(Z)
 
     def backward(self, dLdY):
         """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
@@ -452,8 +460,8 @@ class BatchNorm(Layer):
         dZ = self.activation.backward(Z, dLdY.reshape(Z.shape))
         # dZ may serve as scratch space unless the activation passed dLdY through.
         dX, self.gradients["gamma"], self.gradients["beta"] = F.batchnorm_backward(
-            dZ, self.cache["X_hat"], self.cache["inv_std"], self.parameters["gamma"],
-            training, overwrite_dZ=training and not np.shares_memory(dZ, dLdY),
+            dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
+            self.parameters["gamma"], training, overwrite_dZ=not np.shares_memory(dZ, dLdY),
         )
         return dX.reshape(dLdY.shape)
 

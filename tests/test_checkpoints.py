@@ -568,6 +568,17 @@ class TestCorruptCheckpoints(TempDirTestCase):
             self.assertStatesEqual(state_of(model), expected)
         self.assertGreater(refused, 40)
 
+    def test_a_zip_flag_python_cannot_read(self):
+        # Bit 5 of a central-directory entry's flags ("compressed patched data")
+        # makes zipfile raise NotImplementedError rather than an OSError.
+        data = bytearray(self.good_bytes)
+        entry = data.index(b"PK\x01\x02")
+        data[entry + 8] |= 0x20
+        path = self.path("patched.npz")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.assert_refused(path, "not a readable checkpoint")
+
     def test_missing_entry(self):
         arrays = dict(self.good_arrays)
         del arrays["param/0/W"]

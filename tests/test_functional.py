@@ -142,12 +142,12 @@ class TestBatchNormByHand(unittest.TestCase):
     def test_training_forward(self):
         X = np.array([[1.0], [2.0], [3.0]])
         eps, momentum = 1e-5, 0.25
-        Z, X_hat, inv_std, mean, var = functional.batchnorm_forward(
+        Z, batch_mean, inv_std, mean, var = functional.batchnorm_forward(
             X, np.array([[2.0]]), np.array([[0.5]]), np.array([[0.0]]), np.array([[1.0]]),
             momentum, eps, training=True)
         inv = 1 / np.sqrt(2 / 3 + eps)
         assert_close(inv_std, [[inv]], "inv_std")
-        assert_close(X_hat, [[-inv], [0.0], [inv]], "X_hat")
+        assert_close(batch_mean, [[2.0]], "batch mean")
         assert_close(Z, [[0.5 - 2 * inv], [0.5], [0.5 + 2 * inv]], "Z")
         assert_close(mean, [[0.75 * 0.0 + 0.25 * 2.0]], "running mean")
         assert_close(var, [[0.75 * 1.0 + 0.25 * 1.0]], "running variance (unbiased)")
@@ -155,10 +155,10 @@ class TestBatchNormByHand(unittest.TestCase):
     def test_eval_forward_uses_and_keeps_the_running_statistics(self):
         X = np.array([[1.0], [2.0], [3.0]])
         running_mean, running_var = np.array([[1.0]]), np.array([[4.0]])
-        Z, X_hat, inv_std, mean, var = functional.batchnorm_forward(
+        Z, used_mean, inv_std, mean, var = functional.batchnorm_forward(
             X, np.array([[2.0]]), np.array([[0.5]]), running_mean, running_var, 0.25, 0.0,
             training=False)
-        assert_close(X_hat, [[0.0], [0.5], [1.0]], "X_hat")
+        self.assertIs(used_mean, running_mean)
         assert_close(Z, [[0.5], [1.5], [2.5]], "Z")
         assert_close(inv_std, [[0.5]], "inv_std")
         self.assertIs(mean, running_mean)
@@ -168,9 +168,9 @@ class TestBatchNormByHand(unittest.TestCase):
 
     def test_eval_backward_is_a_scale(self):
         dZ = np.array([[1.0], [-2.0], [3.0]])
-        X_hat = np.array([[0.0], [0.5], [1.0]])
+        X = np.array([[1.0], [2.0], [3.0]])  # X_hat = (X - 1) * 0.5 = 0, 0.5, 1
         dX, dgamma, dbeta = functional.batchnorm_backward(
-            dZ, X_hat, np.array([[0.5]]), np.array([[2.0]]), training=False)
+            dZ, X, np.array([[1.0]]), np.array([[0.5]]), np.array([[2.0]]), training=False)
         np.testing.assert_array_equal(dX, dZ)  # gamma * inv_std = 1
         np.testing.assert_array_equal(dgamma, [[0.0 - 1.0 + 3.0]])
         np.testing.assert_array_equal(dbeta, [[2.0]])
@@ -200,10 +200,10 @@ class TestBatchNormAgainstTorch(unittest.TestCase):
                         X, gamma, beta, mean, var = batchnorm_inputs(shape, k)
                         dZ = np.random.default_rng(10 + k).standard_normal(X.shape)
                         inputs = copies(X, gamma, beta, mean, var, dZ)
-                        Z, X_hat, inv_std, new_mean, new_var = functional.batchnorm_forward(
+                        Z, used_mean, inv_std, new_mean, new_var = functional.batchnorm_forward(
                             X, gamma, beta, mean, var, momentum, eps, training)
                         dX, dgamma, dbeta = functional.batchnorm_backward(
-                            dZ, X_hat, inv_std, gamma, training)
+                            dZ, X, used_mean, inv_std, gamma, training)
                         ours = {"Z": Z, "dX": dX, "dgamma": dgamma, "dbeta": dbeta,
                                 "running_mean": new_mean, "running_var": new_var}
                         oracle = self.torch_reference(X, gamma, beta, mean, var, momentum,
@@ -218,15 +218,43 @@ class TestBatchNormAgainstTorch(unittest.TestCase):
     def test_overwrite_dZ_gives_the_same_numbers(self):
         X, gamma, beta, mean, var = batchnorm_inputs((8, 3), 5)
         dZ = np.random.default_rng(6).standard_normal(X.shape)
-        _, X_hat, inv_std, _, _ = functional.batchnorm_forward(X, gamma, beta, mean, var,
-                                                               0.1, 1e-5, True)
-        kept = functional.batchnorm_backward(dZ.copy(), X_hat, inv_std, gamma, True)
+        _, used_mean, inv_std, _, _ = functional.batchnorm_forward(X, gamma, beta, mean, var,
+                                                                   0.1, 1e-5, True)
+        kept = functional.batchnorm_backward(dZ.copy(), X, used_mean, inv_std, gamma, True)
         scratch = dZ.copy()
-        overwritten = functional.batchnorm_backward(scratch, X_hat, inv_std, gamma, True,
+        overwritten = functional.batchnorm_backward(scratch, X, used_mean, inv_std, gamma, True,
                                                     overwrite_dZ=True)
         for a, b in zip(kept, overwritten, strict=True):
             np.testing.assert_array_equal(a, b)
         self.assertFalse(np.array_equal(scratch, dZ))  # it did serve as scratch space
+
+    def test_relu_is_the_maximum_of_the_plain_output(self):
+        X, gamma, beta, mean, var = batchnorm_inputs((2, 5, 4), 8)
+        for training in (True, False):
+            with self.subTest(training=training):
+                plain = functional.batchnorm_forward(X, gamma, beta, mean, var, 0.1, 1e-5,
+                                                     training)
+                fused = functional.batchnorm_forward(X, gamma, beta, mean, var, 0.1, 1e-5,
+                                                     training, relu=True)
+                self.assertTrue(np.any(plain[0] < 0))
+                assert_close(fused[0], np.maximum(plain[0], 0), "Z", rtol=1e-12)
+                for a, b in zip(plain[1:], fused[1:], strict=True):
+                    np.testing.assert_array_equal(a, b)
+
+    def test_blocks_give_the_same_numbers(self):
+        X, gamma, beta, mean, var = batchnorm_inputs((50, 3), 9)
+        dZ = np.random.default_rng(10).standard_normal(X.shape)
+        _, used_mean, inv_std, _, _ = functional.batchnorm_forward(X, gamma, beta, mean, var,
+                                                                   0.1, 1e-5, True)
+        whole = functional.batchnorm_backward(dZ, X, used_mean, inv_std, gamma, True)
+        saved = functional.CHAIN_BLOCK_BYTES
+        functional.CHAIN_BLOCK_BYTES = 7 * 3 * X.itemsize  # blocks of 7 rows, a last of 1
+        try:
+            blocked = functional.batchnorm_backward(dZ, X, used_mean, inv_std, gamma, True)
+        finally:
+            functional.CHAIN_BLOCK_BYTES = saved
+        for a, b in zip(whole, blocked, strict=True):
+            np.testing.assert_array_equal(a, b)
 
     def test_float32_stays_float32(self):
         X, gamma, beta, mean, var = (a.astype(np.float32) for a in batchnorm_inputs((5, 3), 7))
@@ -234,7 +262,7 @@ class TestBatchNormAgainstTorch(unittest.TestCase):
             with self.subTest(training=training):
                 out = functional.batchnorm_forward(X, gamma, beta, mean, var, 0.1, 1e-5,
                                                    training)
-                grads = functional.batchnorm_backward(np.ones_like(X), out[1], out[2], gamma,
+                grads = functional.batchnorm_backward(np.ones_like(X), X, out[1], out[2], gamma,
                                                       training)
                 for array in (*out, *grads):
                     self.assertEqual(array.dtype, np.float32)

@@ -34,6 +34,7 @@ import unittest
 
 import numpy as np
 
+from neural_networks.activations import initialize_activation
 from neural_networks.layers import (LAYERS, BatchNorm, Conv2D, Dropout, Flatten,
                                     FullyConnected, Pool2D, initialize_layer)
 from neural_networks.utils.grad_check import check_gradients, check_layer
@@ -303,9 +304,35 @@ class TestBatchNormGradients(unittest.TestCase):
     def test_gradients_nhwc_input(self):
         X = np.random.default_rng(2).normal(-1.0, 1.5, size=(3, 4, 3, 2))
         for training in (True, False):
-            for activation in ("linear", "sigmoid"):
+            for activation in ("linear", "sigmoid", "relu"):
                 with self.subTest(training=training, activation=activation):
                     self.check(X, activation, training)
+
+    def test_fused_relu_matches_relu_after_a_linear_batchnorm(self):
+        # BatchNorm does ReLU in its own output array; the result must be that
+        # of the ReLU activation applied afterwards, both ways.
+        rng = np.random.default_rng(5)
+        X = rng.normal(0.5, 2.0, size=(4, 3, 3, 5))
+        dLdY = rng.standard_normal(X.shape)
+        relu = initialize_activation("relu")
+        for training in (True, False):
+            with self.subTest(training=training):
+                fused, plain = BatchNorm(activation="relu"), BatchNorm(activation="linear")
+                for layer in (fused, plain):
+                    layer.forward(X)
+                    layer.parameters["gamma"] = np.linspace(-1.5, 2.0, 5)[None, :]
+                    layer.parameters["beta"] = np.linspace(-0.5, 0.5, 5)[None, :]
+                    layer.training = training
+                Z = plain.forward(X)
+                Y = fused.forward(X)
+                self.assertTrue(np.any(Y == 0) and np.any(Y > 0))
+                np.testing.assert_allclose(Y, relu(Z), rtol=1e-12, atol=1e-12)
+                dX = fused.backward(dLdY)
+                expected = plain.backward(relu.backward(Z, dLdY))
+                np.testing.assert_allclose(dX, expected, rtol=1e-12, atol=1e-12)
+                for name in ("gamma", "beta"):
+                    np.testing.assert_allclose(fused.gradients[name], plain.gradients[name],
+                                               rtol=1e-12, atol=1e-12)
 
     def test_training_gradient_includes_the_batch_statistics(self):
         # In training mode the mean and variance depend on X; a backward that
