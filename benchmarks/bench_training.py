@@ -218,8 +218,11 @@ def breakdown_lines(breakdown, result, steps, breakdown_steps, threads):
         "random flips) and `NeuralNetwork.update` (the SGD step on every parameter, "
         "then clearing gradients and caches). A wrapped call's time counts for its "
         "own row only: the ReLU's time is **subtracted** from the batch-norm row and "
-        "shown in the activation row; the softmax's is subtracted from the FC row and "
-        "counted under loss. The conv and hidden FC layers have the identity as "
+        "shown in the activation row (`BatchNorm` applies a ReLU inside its own "
+        "forward, fused with the scale and shift, so only the ReLU's backward is a "
+        "separate call: the forward ReLU counts under batch norm); the softmax's is "
+        "subtracted from the FC row and counted under loss. The conv and hidden FC "
+        "layers have the identity as "
         "their activation, left in their rows. Ours also computes the first conv "
         "layer's input gradient, which PyTorch skips.",
         "- **PyTorch**: the `nn.Sequential`'s modules are called one at a time, each on "
