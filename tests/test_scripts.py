@@ -61,20 +61,25 @@ def lock_at_once(folder, barrier, results):
         barrier.wait()
 
 
+def race(target, path, n):
+    """Start ``n`` processes running ``target(path, barrier, results)`` at the same
+    moment (a barrier); return what each put in ``results``."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(n), context.Queue()
+    children = [context.Process(target=target, args=(path, barrier, results)) for _ in range(n)]
+    for child in children:
+        child.start()
+    outcomes = [results.get(timeout=60) for _ in range(n)]
+    for child in children:
+        child.join(timeout=60)
+    return outcomes
+
+
 class TestTwoRunsAtOnce(unittest.TestCase):
     def test_same_name_started_together(self):
-        context = multiprocessing.get_context("fork")
         for trial in range(5):
             with self.subTest(trial=trial), tempfile.TemporaryDirectory() as save_dir:
-                n = 3
-                barrier, results = context.Barrier(n), context.Queue()
-                children = [context.Process(target=start_named, args=(save_dir, barrier, results))
-                            for _ in range(n)]
-                for child in children:
-                    child.start()
-                outcomes = [results.get(timeout=60) for _ in range(n)]
-                for child in children:
-                    child.join(timeout=60)
+                outcomes = race(start_named, save_dir, n=3)
                 winners = [pid for kind, pid in outcomes if kind == "ok"]
                 self.assertEqual(len(winners), 1, outcomes)
                 for kind, message in outcomes:
@@ -131,20 +136,11 @@ class TestLock(unittest.TestCase):
                 os.remove(lock)
 
     def test_many_processes_locking_at_once(self):
-        context = multiprocessing.get_context("fork")
         for trial in range(10):
             with self.subTest(trial=trial):
                 folder = os.path.join(self.folder, str(trial))
                 os.mkdir(folder)
-                n = 4
-                barrier, results = context.Barrier(n), context.Queue()
-                children = [context.Process(target=lock_at_once, args=(folder, barrier, results))
-                            for _ in range(n)]
-                for child in children:
-                    child.start()
-                outcomes = [results.get(timeout=60) for _ in range(n)]
-                for child in children:
-                    child.join(timeout=60)
+                outcomes = race(lock_at_once, folder, n=4)
                 self.assertEqual(outcomes.count("ok"), 1, outcomes)
                 self.assertEqual(os.listdir(folder), [])  # the winner unlocked; no leftovers
 
