@@ -43,6 +43,8 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import parallel
+
 
 def as_pair(value, what):
     """Turn an int or a pair of ints into a pair of ints.
@@ -206,22 +208,29 @@ def _channel_major(in_channels, kernel_cols, out_cols):
 #: used before the next one: small enough to stay in the CPU's cache.
 BLOCK_BYTES = 4 << 20
 
+#: A batch is split into at least this many blocks (when it has that many
+#: images), so that the threads of a parallel session share the work. A fixed
+#: number, not the thread count: the blocks, and so the results, do not
+#: depend on how many threads run them.
+MIN_BLOCKS = 8
+
 #: Rows of an array that a chain of elementwise steps goes through before the
 #: next rows: small enough that the steps after the first find them in cache.
-CHAIN_BLOCK_BYTES = 256 << 10
+CHAIN_BLOCK_BYTES = 1 << 20
 
 
-def _image_blocks(n, per_image_bytes, block_bytes=None):
+def _image_blocks(n, per_image_bytes, block_bytes=None, min_blocks=MIN_BLOCKS):
     """Split n images (or rows) into nearly equal blocks of at most block_bytes.
 
-    block_bytes defaults to BLOCK_BYTES.
+    block_bytes defaults to BLOCK_BYTES. There are at least min_blocks
+    blocks (or n, if fewer).
 
     Returns
     -------
     size    images in a full block
     blocks  list of (start, stop) image ranges; only the last may be shorter
     """
-    most = max(1, (block_bytes or BLOCK_BYTES) // per_image_bytes)
+    most = max(1, min((block_bytes or BLOCK_BYTES) // per_image_bytes, -(-n // min_blocks)))
     size = -(-n // -(-n // most))  # the fewest blocks, then as even as possible
     return size, [(start, min(n, start + size)) for start in range(0, n, size)]
 
@@ -265,7 +274,7 @@ def _sum_over_positions(A, B):
     return np.ascontiguousarray((B.T @ A.T).T)
 
 
-def im2col(X, kernel_shape, stride, pads, out_shape, workspace=None):
+def im2col(X, kernel_shape, stride, pads, out_shape, out=None):
     """The im2col matrix in the rows layout: one row per output position.
 
     Parameters
@@ -275,7 +284,7 @@ def im2col(X, kernel_shape, stride, pads, out_shape, workspace=None):
     stride        int >= 1
     pads          (pad_rows, pad_cols)
     out_shape     (out_rows, out_cols)
-    workspace     dict of reusable buffers, or None
+    out           array of the result's shape to write into, or None
 
     Returns
     -------
@@ -285,9 +294,37 @@ def im2col(X, kernel_shape, stride, pads, out_shape, workspace=None):
     view = windows(pad_input(X, pads), kernel_shape, stride, out_shape)
     positions = X.shape[0] * out_shape[0] * out_shape[1]
     K = kernel_shape[0] * kernel_shape[1] * X.shape[3]
-    cols = _reusable(workspace, "cols", (positions, K), X.dtype)
+    cols = np.empty((positions, K), dtype=X.dtype) if out is None else out
     cols.reshape(view.shape)[...] = view
     return cols
+
+
+def _rows_forward(X, W, b, stride, pads, out_shape, workspace=None):
+    """conv2d_forward in the rows layout, a block of images at a time.
+
+    Returns
+    -------
+    Z     (batch*out_rows*out_cols, out_channels)
+    cols  (batch*out_rows*out_cols, K), the whole batch's im2col matrix
+    """
+    n = X.shape[0]
+    kr, kc, _, out_channels = W.shape
+    per_image = out_shape[0] * out_shape[1]
+    W_mat = W.reshape(-1, out_channels)
+    K = W_mat.shape[0]
+    cols = _reusable(workspace, "cols", (n * per_image, K), X.dtype)
+    Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
+    _, blocks = _image_blocks(n, K * per_image * X.dtype.itemsize)
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        rows = slice(start * per_image, stop * per_image)
+        im2col(X[start:stop], (kr, kc), stride, pads, out_shape, out=cols[rows])
+        np.matmul(cols[rows], W_mat, out=Z[rows])
+        Z[rows] += b
+
+    parallel.for_each(block, len(blocks))
+    return Z, cols
 
 
 def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
@@ -310,7 +347,6 @@ def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
     pr, pc = pads
     # A channels-first padded copy: each image row is then contiguous.
     Xpad = np.zeros((channels, n, rows + 2 * pr, width + 2 * pc), dtype=X.dtype)
-    Xpad[:, :, pr:pr + rows, pc:pc + width] = X.transpose(3, 0, 1, 2)
     s_ch, s_n, s_r, s_c = Xpad.strides
     fields = as_strided(
         Xpad,
@@ -324,12 +360,17 @@ def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
     # as much as the product; the row of ones adds it instead.
     W_b = np.concatenate([W.reshape(K, out_channels), b])
     Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
-    for k, (start, stop) in enumerate(blocks):
-        block = cols[k, :, :(stop - start) * per_image]
-        block[:K].reshape(kr, kc, channels, stop - start, out_rows, out_cols)[...] = \
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        Xpad[:, start:stop, pr:pr + rows, pc:pc + width] = X[start:stop].transpose(3, 0, 1, 2)
+        columns = cols[k, :, :(stop - start) * per_image]
+        columns[:K].reshape(kr, kc, channels, stop - start, out_rows, out_cols)[...] = \
             fields[:, :, :, start:stop]
-        block[K] = 1
-        np.matmul(block.T, W_b, out=Z[start * per_image:stop * per_image])
+        columns[K] = 1
+        np.matmul(columns.T, W_b, out=Z[start * per_image:stop * per_image])
+
+    parallel.for_each(block, len(blocks))
     return Z, cols
 
 
@@ -353,22 +394,30 @@ def conv2d_forward(X, W, b, stride, pads, workspace=None):
           K = kr*kc*in_channels, or blocks of images in the channel-major
           layout (see _channel_major_forward). It lives in ``workspace``:
           the next call overwrites it.
+
+    Blocks of images run in parallel inside a ``parallel.session()``.
     """
     kr, kc, in_channels, out_channels = W.shape
     out_shape = output_shape(X.shape[1:3], (kr, kc), stride, pads)
-    if _channel_major(in_channels, kc, out_shape[1]):
-        Z, cols = _channel_major_forward(X, W, b, stride, pads, out_shape, workspace)
-    else:
-        cols = im2col(X, (kr, kc), stride, pads, out_shape, workspace)
-        Z = cols @ W.reshape(-1, out_channels)
-        Z += b
+    forward = _channel_major_forward if _channel_major(in_channels, kc, out_shape[1]) \
+        else _rows_forward
+    Z, cols = forward(X, W, b, stride, pads, out_shape, workspace)
     return Z.reshape(X.shape[0], *out_shape, out_channels), cols
 
 
-def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace):
+def _sum_in_order(parts):
+    """The sum of a list of arrays, added first to last (the same bits every time)."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
+                            input_gradient=True):
     """conv2d_backward for the channel-major layout, with the blocks of the forward pass.
 
-    Returns dX, dW and db as conv2d_backward does.
+    Returns dX (None without ``input_gradient``), dW and db as conv2d_backward does.
     """
     kr, kc, in_channels, out_channels = W.shape
     n, rows, width, _ = X_shape
@@ -376,6 +425,7 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
     per_image = out_rows * out_cols
     pr, pc = pads
     size = cols.shape[2] // per_image
+    blocks = [(start, min(n, start + size)) for start in range(0, n, size)]
     K = kr * kc * in_channels
     # col2im adds each kernel offset's block of dcols into dX along image
     # rows: kr*kc adds. Two rounds cost about 1 + 2*kr + kc instead: zero a
@@ -385,84 +435,130 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
     # against 25; 3x3: 10 against 9). dcols rows are then in the order (j, i, ch).
     two_rounds = kr * kc > 2 * kr + kc + 1
     W_mat = (W.transpose(1, 0, 2, 3) if two_rounds else W).reshape(K, out_channels)
-    dcols = _reusable(workspace, "dcols", (K, size * per_image), dZ_mat.dtype)
-    if two_rounds:
-        shifted = _reusable(workspace, "shifted",
-                            (kc, in_channels, size, rows + 2 * pr, out_cols), dZ_mat.dtype)
-    dX_t = np.zeros((in_channels, n, rows + 2 * pr, width + 2 * pc), dtype=dZ_mat.dtype)
-    dW_db = None
-    for k, start in enumerate(range(0, n, size)):
-        stop = min(n, start + size)
+    slots = parallel.slots()
+    if input_gradient:
+        dcols = _reusable(workspace, "dcols", (slots, K, size * per_image), dZ_mat.dtype)
+        if two_rounds:
+            shifted = _reusable(workspace, "shifted",
+                                (slots, kc, in_channels, size, rows + 2 * pr, out_cols),
+                                dZ_mat.dtype)
+        dX_t = np.zeros((in_channels, n, rows + 2 * pr, width + 2 * pc), dtype=dZ_mat.dtype)
+        dX = np.empty(X_shape, dtype=dZ_mat.dtype)
+    parts = [None] * len(blocks)
+
+    def block(k, slot):
+        start, stop = blocks[k]
         images = stop - start
         dZ_block = dZ_mat[start * per_image:stop * per_image]
         # The row of ones turns the column sums of dZ (db) into the last row.
-        part = _sum_over_positions(cols[k, :, :images * per_image], dZ_block)
-        dW_db = part if dW_db is None else dW_db + part
-        block = dcols[:, :images * per_image]
-        np.matmul(W_mat, dZ_block.T, out=block)
-        block = block.reshape(-1, in_channels, images, out_rows, out_cols)
+        parts[k] = _sum_over_positions(cols[k, :, :images * per_image], dZ_block)
+        if not input_gradient:
+            return
+        columns = dcols[slot, :, :images * per_image]
+        np.matmul(W_mat, dZ_block.T, out=columns)
+        columns = columns.reshape(-1, in_channels, images, out_rows, out_cols)
         dX_block = dX_t[:, start:stop]
         if two_rounds:
-            moved = shifted[:, :, :images]
+            moved = shifted[slot, :, :, :images]
             moved[...] = 0
             for i in range(kr):
-                moved[:, :, :, _span(i, out_rows, stride)] += block[i::kr]
+                moved[:, :, :, _span(i, out_rows, stride)] += columns[i::kr]
             for j in range(kc):
                 dX_block[:, :, :, _span(j, out_cols, stride)] += moved[j]
         else:
             for i in range(kr):
                 for j in range(kc):
                     dX_block[:, :, _span(i, out_rows, stride), _span(j, out_cols, stride)] += \
-                        block[i * kc + j]
+                        columns[i * kc + j]
+        dX[start:stop] = dX_block[:, :, pr:pr + rows, pc:pc + width].transpose(1, 2, 3, 0)
+
+    parallel.for_each(block, len(blocks))
+    dW_db = _sum_in_order(parts)
     dW = dW_db[:-1].reshape(kr, kc, in_channels, out_channels)
-    dX = np.ascontiguousarray(dX_t[:, :, pr:pr + rows, pc:pc + width].transpose(1, 2, 3, 0))
-    return dX, dW, dW_db[-1:].copy()
+    return (dX if input_gradient else None), dW, dW_db[-1:].copy()
 
 
-def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None):
+def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
+                   input_gradient=True):
+    """conv2d_backward for the rows layout, a block of images at a time.
+
+    Returns dX (None without ``input_gradient``), dW and db as conv2d_backward does.
+    """
+    kr, kc, in_channels, out_channels = W.shape
+    n = X_shape[0]
+    out_rows, out_cols = out_shape
+    per_image = out_rows * out_cols
+    W_mat = W.reshape(-1, out_channels)
+    K = W_mat.shape[0]
+    offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], out_shape))
+    # dX is built a few images at a time, so that each block of dcols is still
+    # in the CPU cache when col2im adds it into dX.
+    size, blocks = _image_blocks(n, per_image * K * dZ_mat.itemsize)
+    if input_gradient:
+        dcols = _reusable(workspace, "dcols", (parallel.slots(), size * per_image, K),
+                          dZ_mat.dtype)
+        dX = np.zeros(X_shape, dtype=dZ_mat.dtype)
+    parts = [None] * len(blocks)
+    ones = np.ones((1, size * per_image), dtype=dZ_mat.dtype)
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        positions = slice(start * per_image, stop * per_image)
+        dZ_block = dZ_mat[positions]
+        count = (stop - start) * per_image
+        parts[k] = (_sum_over_positions(cols[positions].T, dZ_block),
+                    ones[:, :count] @ dZ_block)
+        if not input_gradient:
+            return
+        columns = dcols[slot, :count]
+        np.matmul(dZ_block, W_mat.T, out=columns)
+        columns = columns.reshape(stop - start, out_rows, out_cols, kr, kc, in_channels)
+        dX_block = dX[start:stop]
+        for i, j, out_index, in_index in offsets:
+            dX_block[in_index] += columns[out_index + (i, j)]
+
+    parallel.for_each(block, len(blocks))
+    dW = _sum_in_order([dW_part for dW_part, _ in parts])
+    db = _sum_in_order([db_part for _, db_part in parts])
+    return (dX if input_gradient else None), dW.reshape(W.shape), db
+
+
+def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None, input_gradient=True):
     """Gradients of a convolution.
 
     Parameters
     ----------
-    dZ         (batch, out_rows, out_cols, out_channels), dL/dZ
-    cols       the im2col matrix returned by conv2d_forward
-    X_shape    shape of the forward input (batch, rows, cols, in_channels)
-    W          (kr, kc, in_channels, out_channels)
-    stride     int >= 1
-    pads       (pad_rows, pad_cols)
-    workspace  dict of reusable buffers kept by the caller, or None
+    dZ              (batch, out_rows, out_cols, out_channels), dL/dZ
+    cols            the im2col matrix returned by conv2d_forward
+    X_shape         shape of the forward input (batch, rows, cols, in_channels)
+    W               (kr, kc, in_channels, out_channels)
+    stride          int >= 1
+    pads            (pad_rows, pad_cols)
+    workspace       dict of reusable buffers kept by the caller, or None
+    input_gradient  False skips dX (a network's first layer needs none)
 
     Returns
     -------
-    dX  (batch, rows, cols, in_channels)
+    dX  (batch, rows, cols, in_channels), or None without ``input_gradient``
     dW  (kr, kc, in_channels, out_channels)
     db  (1, out_channels)
+
+    Blocks of images run in parallel inside a ``parallel.session()``; the
+    gradients summed over blocks are added in block order either way.
     """
     kr, kc, in_channels, out_channels = W.shape
     n, out_rows, out_cols, _ = dZ.shape
     dZ_mat = dZ.reshape(-1, out_channels)
-    if _channel_major(in_channels, kc, out_cols):  # the layout of cols
-        return _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads,
-                                       (out_rows, out_cols), workspace)
-    W_mat = W.reshape(-1, out_channels)
-    dW = _sum_over_positions(cols.T, dZ_mat)
-    db = dZ_mat.sum(axis=0, keepdims=True)
-    offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], (out_rows, out_cols)))
-    # dX is built a few images at a time, so that each block of dcols is still
-    # in the CPU cache when col2im adds it into dX.
-    K = W_mat.shape[0]
-    per_image = out_rows * out_cols
-    size, blocks = _image_blocks(n, per_image * K * dZ.itemsize)
-    dcols = _reusable(workspace, "dcols", (size * per_image, K), dZ.dtype)
-    dX = np.zeros(X_shape, dtype=dZ.dtype)
-    for start, stop in blocks:
-        block = dcols[:(stop - start) * per_image]
-        np.matmul(dZ_mat[start * per_image:stop * per_image], W_mat.T, out=block)
-        block = block.reshape(stop - start, out_rows, out_cols, kr, kc, in_channels)
-        dX_block = dX[start:stop]
-        for i, j, out_index, in_index in offsets:
-            dX_block[in_index] += block[out_index + (i, j)]
-    return dX, dW.reshape(W.shape), db
+    backward = _channel_major_backward if _channel_major(in_channels, kc, out_cols) \
+        else _rows_backward
+    return backward(dZ_mat, cols, X_shape, W, stride, pads, (out_rows, out_cols), workspace,
+                    input_gradient)
+
+
+def _pool_blocks(X_shape, itemsize):
+    """Blocks of images for pooling: each block's steps find it in cache."""
+    n, rows, cols, channels = X_shape
+    return _image_blocks(n, rows * cols * channels * itemsize, CHAIN_BLOCK_BYTES)[1]
 
 
 def maxpool2d_forward(X, kernel_shape, stride, pads):
@@ -480,23 +576,35 @@ def maxpool2d_forward(X, kernel_shape, stride, pads):
     Z       (batch, out_rows, out_cols, channels)
     argmax  same shape, small ints: the flat offset i*kc + j of each window's
             first maximum (what maxpool2d_backward needs)
+
+    Blocks of images run in parallel inside a ``parallel.session()``.
     """
     kr, kc = kernel_shape
     out_shape = output_shape(X.shape[1:3], kernel_shape, stride, pads)
-    Xpad = pad_input(X, pads, value=-np.inf)
-    candidates = [Xpad[_offset_slice(k // kc, k % kc, stride, out_shape)] for k in range(kr * kc)]
-    Z = candidates[0].copy()
-    for candidate in candidates[1:]:
-        np.maximum(Z, candidate, out=Z)
-    # The first maximum's offset is the number of leading offsets that miss
-    # the maximum (first one wins on ties, as in PyTorch).
-    argmax = np.zeros(Z.shape, dtype=np.uint8 if kr * kc <= 256 else np.int32)
-    missed_so_far = np.ones(Z.shape, dtype=bool)
-    misses = np.empty(Z.shape, dtype=bool)
-    for candidate in candidates[:-1]:
-        np.not_equal(candidate, Z, out=misses)
-        missed_so_far &= misses
-        argmax += missed_so_far
+    shape = (X.shape[0], *out_shape, X.shape[3])
+    Z = np.empty(shape, dtype=X.dtype)
+    argmax = np.zeros(shape, dtype=np.uint8 if kr * kc <= 256 else np.int32)
+    blocks = _pool_blocks(X.shape, X.itemsize)
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        Xpad = pad_input(X[start:stop], pads, value=-np.inf)
+        candidates = [Xpad[_offset_slice(offset // kc, offset % kc, stride, out_shape)]
+                      for offset in range(kr * kc)]
+        Z_block, argmax_block = Z[start:stop], argmax[start:stop]
+        np.copyto(Z_block, candidates[0])
+        for candidate in candidates[1:]:
+            np.maximum(Z_block, candidate, out=Z_block)
+        # The first maximum's offset is the number of leading offsets that miss
+        # the maximum (first one wins on ties, as in PyTorch).
+        missed_so_far = np.ones(Z_block.shape, dtype=bool)
+        misses = np.empty(Z_block.shape, dtype=bool)
+        for candidate in candidates[:-1]:
+            np.not_equal(candidate, Z_block, out=misses)
+            missed_so_far &= misses
+            argmax_block += missed_so_far
+
+    parallel.for_each(block, len(blocks))
     return Z, argmax
 
 
@@ -517,15 +625,22 @@ def maxpool2d_backward(dZ, argmax, X_shape, kernel_shape, stride, pads):
                      and padded_shape[1:3] == (out_shape[0] * kr, out_shape[1] * kc))
     # Windows that tile the input exactly write every position once.
     dXpad = (np.empty if tiles_exactly else np.zeros)(padded_shape, dtype=dZ.dtype)
-    is_max = np.empty(dZ.shape, dtype=bool)
-    share = np.empty_like(dZ) if windows_overlap else None
-    for k in range(kr * kc):
-        np.equal(argmax, k, out=is_max)
-        target = dXpad[_offset_slice(k // kc, k % kc, stride, out_shape)]
-        if windows_overlap:
-            target += np.multiply(dZ, is_max, out=share)
-        else:
-            np.multiply(dZ, is_max, out=target)
+    blocks = _pool_blocks(X_shape, dZ.itemsize)
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        dZ_block, argmax_block, dX_block = dZ[start:stop], argmax[start:stop], dXpad[start:stop]
+        is_max = np.empty(dZ_block.shape, dtype=bool)
+        share = np.empty_like(dZ_block) if windows_overlap else None
+        for offset in range(kr * kc):
+            np.equal(argmax_block, offset, out=is_max)
+            target = dX_block[_offset_slice(offset // kc, offset % kc, stride, out_shape)]
+            if windows_overlap:
+                target += np.multiply(dZ_block, is_max, out=share)
+            else:
+                np.multiply(dZ_block, is_max, out=target)
+
+    parallel.for_each(block, len(blocks))
     return dXpad[:, pr:pr + rows, pc:pc + cols]
 
 
@@ -534,7 +649,8 @@ def avgpool2d_forward(X, kernel_shape, stride, pads):
 
     The window sum is taken in two passes, over the kernel rows and then over
     the kernel columns (kr + kc adds instead of kr * kc); padding adds zero,
-    so it is skipped rather than copied.
+    so it is skipped rather than copied. Blocks of images run in parallel
+    inside a ``parallel.session()``.
 
     Returns
     -------
@@ -543,17 +659,24 @@ def avgpool2d_forward(X, kernel_shape, stride, pads):
     kr, kc = kernel_shape
     n, rows, cols, channels = X.shape
     out_rows, out_cols = output_shape((rows, cols), kernel_shape, stride, pads)
-    row_sums = np.zeros((n, out_rows, cols, channels), dtype=X.dtype)
-    for i in range(kr):
-        clipped = _clip(i, pads[0], rows, out_rows, stride)
-        if clipped is not None:
-            row_sums[:, clipped[0]] += X[:, clipped[1]]
     Z = np.zeros((n, out_rows, out_cols, channels), dtype=X.dtype)
-    for j in range(kc):
-        clipped = _clip(j, pads[1], cols, out_cols, stride)
-        if clipped is not None:
-            Z[:, :, clipped[0]] += row_sums[:, :, clipped[1]]
-    Z *= 1 / (kr * kc)
+    blocks = _pool_blocks(X.shape, X.itemsize)
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        X_block, Z_block = X[start:stop], Z[start:stop]
+        row_sums = np.zeros((stop - start, out_rows, cols, channels), dtype=X.dtype)
+        for i in range(kr):
+            clipped = _clip(i, pads[0], rows, out_rows, stride)
+            if clipped is not None:
+                row_sums[:, clipped[0]] += X_block[:, clipped[1]]
+        for j in range(kc):
+            clipped = _clip(j, pads[1], cols, out_cols, stride)
+            if clipped is not None:
+                Z_block[:, :, clipped[0]] += row_sums[:, :, clipped[1]]
+        Z_block *= 1 / (kr * kc)
+
+    parallel.for_each(block, len(blocks))
     return Z
 
 
@@ -567,17 +690,24 @@ def avgpool2d_backward(dZ, X_shape, kernel_shape, stride, pads):
     kr, kc = kernel_shape
     n, rows, cols, channels = X_shape
     out_rows, out_cols = dZ.shape[1:3]
-    share = dZ * (1 / (kr * kc))
-    d_row_sums = np.zeros((n, out_rows, cols, channels), dtype=dZ.dtype)
-    for j in range(kc):
-        clipped = _clip(j, pads[1], cols, out_cols, stride)
-        if clipped is not None:
-            d_row_sums[:, :, clipped[1]] += share[:, :, clipped[0]]
     dX = np.zeros(X_shape, dtype=dZ.dtype)
-    for i in range(kr):
-        clipped = _clip(i, pads[0], rows, out_rows, stride)
-        if clipped is not None:
-            dX[:, clipped[1]] += d_row_sums[:, clipped[0]]
+    blocks = _pool_blocks(X_shape, dZ.itemsize)
+
+    def block(k, slot):
+        start, stop = blocks[k]
+        share = dZ[start:stop] * (1 / (kr * kc))
+        d_row_sums = np.zeros((stop - start, out_rows, cols, channels), dtype=dZ.dtype)
+        for j in range(kc):
+            clipped = _clip(j, pads[1], cols, out_cols, stride)
+            if clipped is not None:
+                d_row_sums[:, :, clipped[1]] += share[:, :, clipped[0]]
+        dX_block = dX[start:stop]
+        for i in range(kr):
+            clipped = _clip(i, pads[0], rows, out_rows, stride)
+            if clipped is not None:
+                dX_block[:, clipped[1]] += d_row_sums[:, clipped[0]]
+
+    parallel.for_each(block, len(blocks))
     return dX
 
 
@@ -642,6 +772,17 @@ def flatten_backward(dY, X_shape):
     return dY.reshape(X_shape)
 
 
+#: Rows of an array summed as one part of a sum over rows (batch norm's
+#: statistics and gradients): the parts run in parallel in a session and are
+#: added in order, so the sums never depend on the number of threads.
+REDUCE_BLOCK_BYTES = 1 << 20
+
+
+def _row_blocks(X, block_bytes):
+    """(start, stop) blocks of the rows of a 2-D array, about block_bytes each."""
+    return _image_blocks(X.shape[0], X.shape[1] * X.itemsize, block_bytes, min_blocks=1)[1]
+
+
 def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, training,
                       relu=False):
     """Batch normalisation of each column of X, then scale and shift (and ReLU).
@@ -671,37 +812,64 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
     inv_std       (1, channels), 1 / sqrt(var + eps)         } batchnorm_backward needs
     running_mean  (1, channels): new arrays in training mode, the given
     running_var   ones in eval mode
+
+    Two passes over X, each in blocks of rows (in parallel in a session): the
+    statistics, then the output.
     """
+    n = X.shape[0]
     if training:
-        n = X.shape[0]
-        # Column sums as a matrix-vector product (BLAS) rather than a numpy
-        # reduction over axis 0, which is several times slower on images.
-        mean = (np.ones(n, dtype=X.dtype) @ X / n)[None, :]
-        Z = X - mean
-        # The variance from the centred values: E[x^2] - mean^2 would lose
-        # the digits that float32 has.
-        var = (np.einsum("ij,ij->j", Z, Z) / n)[None, :]
+        # Each block's mean and sum of squared deviations from it, in cache,
+        # then combined (Chan, Golub and LeVeque's pairwise update): the
+        # variance keeps the digits that E[x^2] - mean^2 would lose in float32.
+        blocks = _row_blocks(X, REDUCE_BLOCK_BYTES)
+        stats = [None] * len(blocks)
+        scratch = np.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
+
+        def block_statistics(k, slot):
+            start, stop = blocks[k]
+            part = X[start:stop]
+            block_mean = np.einsum("ij->j", part) / (stop - start)
+            centred = np.subtract(part, block_mean, out=scratch[slot, :stop - start])
+            stats[k] = (block_mean, np.einsum("ij,ij->j", centred, centred))
+
+        parallel.for_each(block_statistics, len(blocks))
+        counts = [stop - start for start, stop in blocks]
+        mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
+        squares = _sum_in_order([m2 for _, m2 in stats])
+        squares += sum(count * (m - mean) ** 2 for count, (m, _) in zip(counts, stats, strict=True))
+        mean = mean[None, :].astype(X.dtype, copy=False)
+        var = (squares / n)[None, :].astype(X.dtype, copy=False)
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
     else:
         mean, var = running_mean, running_var
-        Z = X - mean
     inv_std = 1 / np.sqrt(var + eps)
-    # The centred array becomes the output in place: each big array costs a
-    # pass over memory, and the per-channel factors are folded first.
-    Z *= gamma * inv_std
-    Z += beta
-    if relu:
-        np.maximum(Z, 0, out=Z)
+    scale = gamma * inv_std
+    Z = np.empty_like(X)
+    chain = _row_blocks(X, CHAIN_BLOCK_BYTES)
+
+    def block_output(k, slot):
+        start, stop = chain[k]
+        out = Z[start:stop]
+        # Centre first, then scale: X * scale + (beta - mean * scale) would
+        # cancel digits when the mean is large next to the spread.
+        np.subtract(X[start:stop], mean, out=out)
+        out *= scale
+        out += beta
+        if relu:
+            np.maximum(out, 0, out=out)
+
+    parallel.for_each(block_output, len(chain))
     return Z, mean, inv_std, running_mean, running_var
 
 
-def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False):
-    """Gradients of batchnorm_forward (before its ReLU: the caller masks dZ).
+def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False,
+                       relu_output=None):
+    """Gradients of batchnorm_forward.
 
     Parameters
     ----------
-    dZ            (n, channels), dL/dZ
+    dZ            (n, channels), dL/dZ; with ``relu_output``, dL/dY of the ReLU after it
     X             (n, channels), the input of batchnorm_forward
     mean          (1, channels), from batchnorm_forward
     inv_std       (1, channels), from batchnorm_forward
@@ -710,25 +878,41 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
                   variance depend on X, and the gradient goes through them
     overwrite_dZ  True lets dZ serve as scratch space (one array the size
                   of the batch less); its values are then lost
+    relu_output   None, or the output of batchnorm_forward(..., relu=True):
+                  dZ is then first masked where it is 0 (the ReLU's backward)
 
     Returns
     -------
     dX      (n, channels)
     dgamma  (1, channels) = sum over rows of dZ * X_hat, X_hat = (X - mean) * inv_std
     dbeta   (1, channels) = sum over rows of dZ
+
+    Two passes, each in blocks of rows (in parallel in a session): the ReLU
+    mask and the sums, then dX.
     """
     n = dZ.shape[0]
     scale = gamma * inv_std
-    # einsum, not the BLAS column sum of the forward pass: it is as fast here,
-    # and after BLAS's second thread has read dZ, the writes into dZ below
-    # were measured 20-70% slower.
-    dbeta = np.einsum("ij->j", dZ)[None, :]
-    # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
-    # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
-    dgamma = inv_std * (np.einsum("ij,ij->j", dZ, X)[None, :] - mean * dbeta)
     dX = dZ if overwrite_dZ else np.empty_like(dZ)
+    blocks = _row_blocks(dZ, REDUCE_BLOCK_BYTES)
+    sums = [None] * len(blocks)
+
+    def block_sums(k, slot):
+        start, stop = blocks[k]
+        part = dZ[start:stop]
+        if relu_output is not None:
+            # dX holds the masked dZ until the second pass overwrites it.
+            part = np.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
+        # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
+        # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
+        sums[k] = (np.einsum("ij->j", part), np.einsum("ij,ij->j", part, X[start:stop]))
+
+    parallel.for_each(block_sums, len(blocks))
+    dbeta = _sum_in_order([s for s, _ in sums])[None, :]
+    dgamma = inv_std * (_sum_in_order([sx for _, sx in sums])[None, :] - mean * dbeta)
+    source = dZ if relu_output is None else dX
     if not training:
-        return np.multiply(dZ, scale, out=dX), dgamma, dbeta
+        np.multiply(source, scale, out=dX)
+        return dX, dgamma, dbeta
     # d/dX of gamma * (X - mean(X)) * inv_std + beta, batch statistics included,
     # is scale * (dZ - dbeta / n - X_hat * dgamma / n); with X_hat written out
     # in X it is scale * dZ + slope * X + offset, per-channel slope and offset.
@@ -736,14 +920,18 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     offset = -scale * dbeta / n - slope * mean
     # Four elementwise steps, block by block: the steps after the first find
     # the block in cache, which saves most of their passes over memory.
-    size, blocks = _image_blocks(n, dZ.shape[1] * dZ.itemsize, CHAIN_BLOCK_BYTES)
-    through_statistics = np.empty((size, dZ.shape[1]), dtype=dZ.dtype)
-    for start, stop in blocks:
-        part, out = through_statistics[:stop - start], dX[start:stop]
+    size, chain = _image_blocks(n, dZ.shape[1] * dZ.itemsize, CHAIN_BLOCK_BYTES, min_blocks=1)
+    through_statistics = np.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
+
+    def block_gradient(k, slot):
+        start, stop = chain[k]
+        part, out = through_statistics[slot, :stop - start], dX[start:stop]
         np.multiply(X[start:stop], slope, out=part)
         part += offset
-        np.multiply(dZ[start:stop], scale, out=out)
+        np.multiply(source[start:stop], scale, out=out)
         out += part
+
+    parallel.for_each(block_gradient, len(chain))
     return dX, dgamma, dbeta
 
 

@@ -269,14 +269,15 @@ class Conv2D(Layer):
         self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 
-    def backward(self, dLdY):
-        """Parameters: dLdY (batch, out_rows, out_cols, n_out).
-        Returns: dL/dX (batch, rows, cols, n_in)."""
+    def backward(self, dLdY, input_gradient=True):
+        """Parameters: dLdY (batch, out_rows, out_cols, n_out); input_gradient=False
+        skips dL/dX (a network's first layer needs none).
+        Returns: dL/dX (batch, rows, cols, n_in), or None without input_gradient."""
         dLdY = self._checked_dLdY(dLdY)
         dZ = self.activation.backward(self.cache["Z"], dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.conv2d_backward(
             dZ, self.cache["cols"], self.cache["X_shape"], self.parameters["W"],
-            self.stride, self.pads, workspace=self.workspace,
+            self.stride, self.pads, workspace=self.workspace, input_gradient=input_gradient,
         )
         return dX
 
@@ -457,11 +458,18 @@ class BatchNorm(Layer):
         """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
         dLdY = self._checked_dLdY(dLdY)
         Z, training = self.cache["Z"], self.cache["training"]
-        dZ = self.activation.backward(Z, dLdY.reshape(Z.shape))
-        # dZ may serve as scratch space unless the activation passed dLdY through.
+        relu_output = None
+        if type(self.activation) is ReLU:
+            # The fused ReLU's mask is applied inside batchnorm_backward, in
+            # the same pass over memory as its sums.
+            dZ, relu_output = dLdY.reshape(Z.shape), Z
+        else:
+            dZ = self.activation.backward(Z, dLdY.reshape(Z.shape))
+        # dZ may serve as scratch space unless it is dLdY itself.
         dX, self.gradients["gamma"], self.gradients["beta"] = F.batchnorm_backward(
             dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
             self.parameters["gamma"], training, overwrite_dZ=not np.shares_memory(dZ, dLdY),
+            relu_output=relu_output,
         )
         return dX.reshape(dLdY.shape)
 

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import checkpoints, run_folder
-from .layers import BatchNorm, initialize_layer
+from . import checkpoints, parallel, run_folder
+from .layers import BatchNorm, Conv2D, initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
@@ -318,8 +318,9 @@ class NeuralNetwork:
                 "train(), build(n_out=...) or load() first"
             )
         out = X
-        for layer in self.layers:
-            out = layer.forward(out)
+        with parallel.session():
+            for layer in self.layers:
+                out = layer.forward(out)
         if self.input_shape is None:
             self.input_shape = tuple(int(d) for d in np.shape(X)[1:])
         return out
@@ -338,8 +339,14 @@ class NeuralNetwork:
         """
         L = self.loss.forward(target, out)
         dLdY = self.loss.backward(target, out)
-        for layer in reversed(self.layers):
-            dLdY = layer.backward(dLdY)
+        with parallel.session():
+            for layer in reversed(self.layers[1:]):
+                dLdY = layer.backward(dLdY)
+            first = self.layers[0]
+            if isinstance(first, Conv2D):  # the input needs no gradient
+                first.backward(dLdY, input_gradient=False)
+            else:
+                first.backward(dLdY)
         return L
 
     def update(self, epoch):
@@ -413,7 +420,7 @@ class NeuralNetwork:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        with self.evaluating():
+        with self.evaluating(), parallel.session():
             outputs = [self.forward(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
         for layer in self.layers:
             layer.cache.clear()

@@ -1,0 +1,237 @@
+"""Threads for blocks of layer work (neural_networks.parallel).
+
+- A session runs the layer math on several threads and gives the same bits as
+  no session (blocks and sums do not depend on the thread count).
+- Inside a session BLAS runs on one thread; afterwards it has its threads back.
+- for_each: every index once, per-thread slots that never overlap, errors
+  raised after every thread stopped, no threads from inside a worker.
+"""
+
+import threading
+import unittest
+
+import numpy as np
+from threadpoolctl import threadpool_info
+
+from neural_networks import functional, parallel
+from neural_networks.layers import BatchNorm, Conv2D, Pool2D
+from neural_networks.models import initialize_model
+
+
+def blas_threads():
+    return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+
+class Threads:
+    """Run a block with parallel.threads() == n, then restore the setting."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def __enter__(self):
+        self.saved = parallel.threads()
+        parallel.set_threads(self.n)
+
+    def __exit__(self, *exc):
+        parallel.set_threads(self.saved)
+
+
+def layer_outputs(dtype):
+    """Forward and backward outputs of conv (both layouts), batch norm and pooling."""
+    rng = np.random.default_rng(0)
+    np.random.seed(0)  # the weight initializers draw from numpy's global generator
+    out = {}
+    cases = {
+        "conv rows": (Conv2D(8, 3, "linear"), (20, 9, 9, 16)),
+        "conv channel-major": (Conv2D(8, 3, "linear"), (20, 16, 16, 1)),
+        "conv 5x5 strided": (Conv2D(4, 5, "relu", stride=2, pad=1), (11, 15, 15, 3)),
+        "batchnorm relu": (BatchNorm(activation="relu"), (20, 9, 9, 16)),
+        "batchnorm linear": (BatchNorm(), (20, 9, 9, 16)),
+        "max pool": (Pool2D(2, "max", stride=2), (20, 10, 10, 6)),
+        "max pool overlapping": (Pool2D(3, "max", stride=1, pad=1), (20, 10, 10, 6)),
+        "average pool": (Pool2D(3, "average", stride=2, pad=1), (20, 10, 10, 6)),
+    }
+    for name, (layer, shape) in cases.items():
+        X = rng.standard_normal(shape).astype(dtype)
+        layer.forward(X)  # builds the parameters
+        layer.cache.clear()
+        Y = layer.forward(X)
+        dY = rng.standard_normal(Y.shape).astype(dtype)
+        out[name] = [Y, layer.backward(dY)] + [g.copy() for g in layer.gradients.values()]
+    return out
+
+
+class TestSameBitsWithThreads(unittest.TestCase):
+    def setUp(self):
+        # Small blocks, so that batch norm's arrays here make many of them.
+        saved = functional.CHAIN_BLOCK_BYTES, functional.REDUCE_BLOCK_BYTES
+        functional.CHAIN_BLOCK_BYTES = functional.REDUCE_BLOCK_BYTES = 4096
+
+        def restore():
+            functional.CHAIN_BLOCK_BYTES, functional.REDUCE_BLOCK_BYTES = saved
+
+        self.addCleanup(restore)
+
+    def test_layers_give_the_same_bits_with_one_two_or_three_threads(self):
+        for dtype in (np.float32, np.float64):
+            with self.subTest(dtype=dtype.__name__):
+                serial = layer_outputs(dtype)
+                for n in (2, 3):
+                    with Threads(n), parallel.session():
+                        self.assertEqual(parallel.slots(), n)
+                        threaded = layer_outputs(dtype)
+                    for name, arrays in serial.items():
+                        for a, b in zip(arrays, threaded[name], strict=True):
+                            np.testing.assert_array_equal(a, b, err_msg=f"{name}, {n} threads")
+
+    def test_a_training_step_gives_the_same_bits(self):
+        rng = np.random.default_rng(1)
+        X = rng.standard_normal((24, 8, 8, 2))
+        Y = np.eye(3)[rng.integers(0, 3, 24)]
+        layers = [
+            {"name": "conv2d", "n_out": 4, "kernel_shape": (3, 3), "activation": "linear"},
+            {"name": "batchnorm", "activation": "relu"},
+            {"name": "pool2d", "kernel_shape": (2, 2), "mode": "max", "stride": 2},
+            {"name": "flatten"},
+            {"name": "fully_connected", "n_out": None, "activation": "softmax"},
+        ]
+
+        def train_two_steps():
+            model = initialize_model("feed_forward", "cross_entropy", layers,
+                                     {"name": "SGD", "lr": 0.1, "momentum": 0.9}, seed=0)
+            model.build(n_out=3)
+            for _ in range(2):
+                out = model.forward(X)
+                model.backward(Y, out)
+                model.update(0)
+            return [p.copy() for layer in model.layers for p in layer.parameters.values()]
+
+        with Threads(1):
+            serial = train_two_steps()
+        with Threads(2):
+            threaded = train_two_steps()
+        for a, b in zip(serial, threaded, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+class TestSession(unittest.TestCase):
+    def test_blas_runs_on_one_thread_inside_and_gets_its_threads_back(self):
+        before = blas_threads()
+        with Threads(2):
+            with parallel.session():
+                self.assertTrue(parallel.active())
+                self.assertEqual(set(blas_threads()), {1})
+                with parallel.session():  # nested
+                    self.assertEqual(set(blas_threads()), {1})
+                self.assertEqual(set(blas_threads()), {1})
+            self.assertFalse(parallel.active())
+        self.assertEqual(blas_threads(), before)
+
+    def test_an_exception_inside_still_gives_blas_its_threads_back(self):
+        before = blas_threads()
+        with Threads(2), self.assertRaises(RuntimeError), parallel.session():
+            raise RuntimeError("boom")
+        self.assertEqual(blas_threads(), before)
+        self.assertFalse(parallel.active())
+
+    def test_one_thread_changes_nothing(self):
+        before = blas_threads()
+        with Threads(1), parallel.session():
+            self.assertFalse(parallel.active())
+            self.assertEqual(parallel.slots(), 1)
+            self.assertEqual(blas_threads(), before)
+
+    def test_set_threads_refuses_bad_values_and_open_sessions(self):
+        for bad in (0, -1, 1.5, "2", True, None):
+            with self.subTest(bad=bad), self.assertRaises(ValueError):
+                parallel.set_threads(bad)
+        with Threads(2), parallel.session(), self.assertRaises(ValueError):
+            parallel.set_threads(3)
+
+
+class TestForEach(unittest.TestCase):
+    def test_every_index_once_and_slots_never_shared(self):
+        for threads, count in ((2, 1), (2, 2), (2, 7), (3, 10), (4, 3)):
+            with self.subTest(threads=threads, count=count), Threads(threads), \
+                    parallel.session():
+                seen = []
+                slot_threads = {}
+                lock = threading.Lock()
+
+                def record(index, slot):
+                    with lock:
+                        seen.append(index)
+                        slot_threads.setdefault(slot, set()).add(threading.get_ident())
+
+                parallel.for_each(record, count)
+                self.assertEqual(sorted(seen), list(range(count)))
+                self.assertEqual(len(slot_threads), min(threads, count))
+                for slot, idents in slot_threads.items():
+                    self.assertEqual(len(idents), 1, f"slot {slot} ran on several threads")
+                    self.assertLess(slot, parallel.slots())
+
+    def test_outside_a_session_everything_runs_here_in_slot_0(self):
+        calls = []
+        with Threads(2):
+            parallel.for_each(lambda i, s: calls.append((i, s, threading.get_ident())), 5)
+        self.assertEqual([(i, s) for i, s, _ in calls], [(i, 0) for i in range(5)])
+        self.assertEqual({t for _, _, t in calls}, {threading.get_ident()})
+
+    def test_an_error_is_raised_after_every_thread_finished(self):
+        finished = []
+
+        def work(index, slot):
+            if index == 0:
+                raise ValueError("block 0 failed")
+            threading.Event().wait(0.05)
+            finished.append(index)
+
+        with Threads(2), parallel.session():
+            with self.assertRaisesRegex(ValueError, "block 0 failed"):
+                parallel.for_each(work, 4)
+            # Blocks 2 and 3 ran on the other thread and were waited for.
+            self.assertIn(2, finished)
+            self.assertIn(3, finished)
+
+    def test_a_worker_runs_nested_work_itself(self):
+        inner = []
+        with Threads(2), parallel.session():
+            def outer(index, slot):
+                self.assertEqual(parallel.slots(), 1)
+                parallel.for_each(lambda i, s: inner.append((threading.get_ident(), s)), 3)
+
+            parallel.for_each(outer, 2)
+        self.assertEqual(len(inner), 6)
+        self.assertEqual({s for _, s in inner}, {0})
+
+
+class TestFirstLayerInputGradient(unittest.TestCase):
+    def test_skipping_dX_leaves_the_parameter_gradients_as_they_were(self):
+        rng = np.random.default_rng(3)
+        for cin, shape in ((3, (5, 12, 12, 3)), (16, (5, 6, 6, 16)), (1, (5, 20, 20, 1))):
+            X = rng.standard_normal(shape)
+            layer = Conv2D(4, 3, "relu")
+            Y = layer.forward(X)
+            dY = rng.standard_normal(Y.shape)
+            dX = layer.backward(dY)
+            full = {k: v.copy() for k, v in layer.gradients.items()}
+            layer.forward(X)
+            self.assertIsNone(layer.backward(dY, input_gradient=False))
+            self.assertEqual(dX.shape, X.shape)
+            for name, grad in full.items():
+                np.testing.assert_array_equal(layer.gradients[name], grad, err_msg=f"{cin} {name}")
+
+    def test_functional_returns_none_for_dX(self):
+        rng = np.random.default_rng(4)
+        X = rng.standard_normal((3, 8, 8, 2))
+        W = rng.standard_normal((3, 3, 2, 5))
+        b = rng.standard_normal((1, 5))
+        Z, cols = functional.conv2d_forward(X, W, b, 1, (1, 1))
+        dX, dW, db = functional.conv2d_backward(np.ones_like(Z), cols, X.shape, W, 1, (1, 1),
+                                                input_gradient=False)
+        self.assertIsNone(dX)
+        np.testing.assert_allclose(db, np.full((1, 5), Z.shape[0] * 8 * 8))
+
+
+if __name__ == "__main__":
+    unittest.main()
