@@ -41,6 +41,7 @@ import numpy as np
 import step_breakdown
 from bench_layers import (OtherProcesses, assert_close, blas_threads, machine_facts,
                           write_markdown)
+from neural_networks import parallel
 from neural_networks.image_runs import RECIPES, build_model
 from neural_networks.datasets import initialize_dataset
 from neural_networks.utils.memory import keep_freed_memory
@@ -126,13 +127,17 @@ def check_same_network(model, net, batches, torch):
 
 
 def ours_epoch(model, batches):
-    """The training steps of NeuralNetwork.train, on the prepared batches."""
+    """The training steps of NeuralNetwork.train, on the prepared batches.
+
+    Like ``Trainer``, the epoch runs in one ``parallel.session()``.
+    """
     model.set_mode("train")
     n = len(batches)
-    for k, (X, Y) in enumerate(batches):
-        out = model.forward(X)
-        model.backward(Y, out)
-        model.update(k / n)
+    with parallel.session():
+        for k, (X, Y) in enumerate(batches):
+            out = model.forward(X)
+            model.backward(Y, out)
+            model.update(k / n)
 
 
 def torch_epoch(net, optimizer, batches, torch, schedule):

@@ -355,14 +355,16 @@ class NeuralNetwork:
         ``epoch`` goes to the learning-rate schedule (training passes the
         fractional epoch ``epoch + iteration / iterations_per_epoch``).
         """
-        param_log = {}
         for i, layer in enumerate(self.layers):
             for name, param in layer.parameters.items():
                 delta = self.optimizer.update(f"{i}.{name}", param, layer.gradients[name], epoch)
                 param -= delta
-                param_log[f"{i}.{name}"] = float(np.linalg.norm(param))
             layer.clear_gradients()
-        self.epoch_log["params"] = param_log
+
+    def parameter_norms(self):
+        """{"layer index.name": Euclidean norm} of every parameter (the logger's "params")."""
+        return {f"{i}.{name}": float(np.linalg.norm(param))
+                for i, layer in enumerate(self.layers) for name, param in layer.parameters.items()}
 
     def clear_gradients(self):
         """Zero every gradient and drop every layer's cache."""

@@ -124,11 +124,11 @@ class SGD(Optimizer):
         grad = self._clip(param_grad)
         if self.weight_decay:
             grad = grad + self.weight_decay * param
-        delta = self.lr(epoch) * grad
+        delta = self.lr(epoch) * grad  # a new array: the caller may keep it
         if self.momentum:
             entry = self.cache.get(param_name)
             if entry is not None:
-                delta = delta + self.momentum * entry["delta"]
+                delta += self.momentum * entry["delta"]
             self.cache[param_name] = {"delta": delta}
         return delta.astype(param.dtype, copy=False)
 

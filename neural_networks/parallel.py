@@ -18,7 +18,8 @@ user never has to.
 
 The blocks of a computation depend only on the array shapes, never on the
 number of threads, and sums over blocks are added in block order: results are
-the same with one thread or many.
+the same with any number of threads. (BLAS itself may round a product
+differently when it runs on several threads, outside a session.)
 """
 
 import contextlib

@@ -360,6 +360,8 @@ class Trainer:
         model.data_batch_size = None
         model.epoch_log["loss"] = {"train": record["train_loss"]}
         model.epoch_log["error"] = {"train": record["train_error"]}
+        # Once per epoch, not once per step: only the logger reads them.
+        model.epoch_log["params"] = model.parameter_norms()
         start = time.perf_counter()
         if dataset.validate is not None:
             Y_hat, val_loss = model.predict(dataset.validate.data, dataset.validate.labels)
