@@ -5,7 +5,9 @@
 For every workload (batch 128, NHWC for us, NCHW for PyTorch) it times one
 forward pass plus one backward pass (input gradient included) of:
 
-- ours:    the ``neural_networks`` layers;
+- ours:    the ``neural_networks`` layers, in a ``parallel.session()`` as a
+           model's forward and backward run them (numpy's BLAS on one thread,
+           blocks of the batch on a thread per core);
 - naive:   ``benchmarks/naive.py``, one Python iteration per output number,
            run on a reduced batch and scaled linearly to batch 128 (its time
            is proportional to the batch, since it loops over the examples);
@@ -21,6 +23,7 @@ kept).
 """
 
 import argparse
+import contextlib
 import datetime
 import os
 import platform
@@ -33,6 +36,7 @@ import numpy as np
 from threadpoolctl import threadpool_info
 
 import naive
+from neural_networks import parallel
 from neural_networks.layers import Conv2D, FullyConnected, Pool2D
 from neural_networks.losses import CrossEntropy
 
@@ -346,24 +350,30 @@ def once(fn):
     return time.perf_counter() - start
 
 
-def time_side_by_side(fns, min_rounds, min_seconds, blocks=2):
+def time_side_by_side(fns, min_rounds, min_seconds, blocks=2, contexts=None):
     """Median seconds per call of each function, in alternating blocks.
 
     The functions take turns, ``blocks`` times each, so that load from other
     processes hits them alike. A block starts after a short pause and one
     untimed call: numpy's BLAS and PyTorch keep their worker threads
     spinning for a while after a call, and those must not eat into the
-    other library's time.
+    other library's time. ``contexts`` (one per function, or None) gives a
+    function a context manager held over each of its blocks.
     """
-    warm = [once(fn) for fn in fns]
+    contexts = contexts or [contextlib.nullcontext] * len(fns)
+    warm = []
+    for fn, context in zip(fns, contexts, strict=True):
+        with context():
+            warm.append(once(fn))
     rounds = max(min_rounds, min(200, int(min_seconds / max(sum(warm), 1e-9))))
     per_block = -(-rounds // blocks)
     samples = [[] for _ in fns]
     for _ in range(blocks):
-        for fn, times in zip(fns, samples, strict=True):
+        for fn, context, times in zip(fns, contexts, samples, strict=True):
             time.sleep(0.3)
-            fn()
-            times.extend(once(fn) for _ in range(per_block))
+            with context():
+                fn()
+                times.extend(once(fn) for _ in range(per_block))
     return [statistics.median(times) for times in samples], per_block * blocks
 
 
@@ -381,8 +391,10 @@ def run(dtype_name, quick, only):
             continue
         ours, torch_fn, naive_fn, check = BUILDERS[kind](settings, dtype, torch, rng)
         check()
+        # Ours runs in a parallel session, as a model's forward and backward do.
         (t_ours, t_torch), rounds = time_side_by_side(
-            [ours, torch_fn], min_rounds=3 if quick else 5, min_seconds=1 if quick else 3)
+            [ours, torch_fn], min_rounds=3 if quick else 5, min_seconds=1 if quick else 3,
+            contexts=[parallel.session, contextlib.nullcontext])
         t_naive = None
         if naive_fn is not None and not quick:
             t_naive = statistics.median(

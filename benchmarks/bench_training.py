@@ -70,13 +70,15 @@ def ours_model():
     return model
 
 
-def torch_network(torch):
-    """The recipe's network in PyTorch, layer for layer (NCHW inside)."""
-    nn = torch.nn
+def torch_network(torch, layers=None, input_shape=(28, 28, 1), n_out=10):
+    """The recipe's network in PyTorch, layer for layer (NCHW inside).
 
-    def block(c_in, c_out, pool_pad=0):
-        return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-                nn.MaxPool2d(2, 2, padding=pool_pad)]
+    ``layers`` (the recipe's by default) are the library's layer settings; each
+    becomes its PyTorch module, and a ReLU module follows a layer whose
+    activation is "relu". The softmax of the output layer is left out:
+    ``F.cross_entropy`` takes the logits.
+    """
+    nn = torch.nn
 
     class ChannelsLast(nn.Module):
         """Flatten in NHWC order, as the library's Flatten does."""
@@ -84,10 +86,37 @@ def torch_network(torch):
         def forward(self, x):
             return x.permute(0, 2, 3, 1).flatten(1)
 
-    return nn.Sequential(
-        *block(1, 32), *block(32, 64), *block(64, 128, pool_pad=1), ChannelsLast(),
-        nn.Linear(2048, 256), nn.BatchNorm1d(256), nn.ReLU(), nn.Dropout(0.3),
-        nn.Linear(256, 10))
+    rows, cols, channels = input_shape
+    features = None  # after flatten
+    modules = []
+    for spec in layers or RECIPE.layers:
+        name = spec["name"]
+        if name == "conv2d":
+            assert spec["pad"] == "same" and spec["stride"] == 1, spec
+            modules.append(nn.Conv2d(channels, spec["n_out"], spec["kernel_shape"],
+                                     padding=spec["kernel_shape"][0] // 2))
+            channels = spec["n_out"]
+        elif name == "pool2d":
+            assert spec["mode"] == "max", spec
+            k, stride, pad = spec["kernel_shape"][0], spec["stride"], spec.get("pad", 0)
+            modules.append(nn.MaxPool2d(k, stride, padding=pad))
+            rows, cols = ((size + 2 * pad - k) // stride + 1 for size in (rows, cols))
+        elif name == "batchnorm":
+            modules.append(nn.BatchNorm1d(features) if features else nn.BatchNorm2d(channels))
+        elif name == "flatten":
+            modules.append(ChannelsLast())
+            features = rows * cols * channels
+        elif name == "fully_connected":
+            width = spec["n_out"] or n_out
+            modules.append(nn.Linear(features, width))
+            features = width
+        elif name == "dropout":
+            modules.append(nn.Dropout(spec["p"]))
+        else:
+            raise ValueError(f"no PyTorch module for layer {name!r}")
+        if spec.get("activation") == "relu":
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)
 
 
 def copy_weights(model, net, torch):
@@ -217,19 +246,17 @@ def breakdown_lines(breakdown, result, steps, breakdown_steps, threads):
         f"and given in ms per step (mean over the {breakdown_steps} steps); the last "
         f"column is ours minus PyTorch over an epoch of {steps} steps.",
         "",
-        "- **ours**: every layer's `forward` and `backward` is wrapped, and so are the "
-        "ReLU objects that `BatchNorm` applies inside its own forward and backward, "
+        "- **ours**: every layer's `forward` and `backward` is wrapped, and so are "
         "the output layer's softmax object, the loss, `Data.sample` (a batch and its "
         "random flips) and `NeuralNetwork.update` (the SGD step on every parameter, "
-        "then clearing gradients and caches). A wrapped call's time counts for its "
-        "own row only: the ReLU's time is **subtracted** from the batch-norm row and "
-        "shown in the activation row (`BatchNorm` applies a ReLU inside its own "
-        "forward, fused with the scale and shift, so only the ReLU's backward is a "
-        "separate call: the forward ReLU counts under batch norm); the softmax's is "
-        "subtracted from the FC row and counted under loss. The conv and hidden FC "
-        "layers have the identity as "
-        "their activation, left in their rows. Ours also computes the first conv "
-        "layer's input gradient, which PyTorch skips.",
+        "then clearing gradients and caches), all inside one `parallel.session()` as "
+        "in `Trainer`. A wrapped call's time counts for its own row only: the "
+        "softmax's is subtracted from the FC row and counted under loss. `BatchNorm` "
+        "applies its ReLU inside its own forward and backward (fused with the scale "
+        "and shift, and with the sums of the backward pass), so the ReLU's time counts "
+        "under batch norm and the activation row is empty. The conv and hidden FC "
+        "layers have the identity as their activation, left in their rows. Like "
+        "PyTorch, ours skips the first conv layer's input gradient.",
         "- **PyTorch**: the `nn.Sequential`'s modules are called one at a time, each on "
         "its input detached from the graph, so each module's graph stands alone; the "
         "backward pass is one `torch.autograd.grad` per module, last first, for its "

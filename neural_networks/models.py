@@ -355,11 +355,13 @@ class NeuralNetwork:
         ``epoch`` goes to the learning-rate schedule (training passes the
         fractional epoch ``epoch + iteration / iterations_per_epoch``).
         """
-        for i, layer in enumerate(self.layers):
-            for name, param in layer.parameters.items():
-                delta = self.optimizer.update(f"{i}.{name}", param, layer.gradients[name], epoch)
-                param -= delta
-            layer.clear_gradients()
+        with parallel.session():
+            for i, layer in enumerate(self.layers):
+                for name, param in layer.parameters.items():
+                    delta = self.optimizer.update(f"{i}.{name}", param, layer.gradients[name],
+                                                  epoch)
+                    param -= delta
+                layer.clear_gradients()
 
     def parameter_norms(self):
         """{"layer index.name": Euclidean norm} of every parameter (the logger's "params")."""

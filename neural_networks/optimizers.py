@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from . import parallel
 from .schedulers import check_flag, check_number, initialize_scheduler
 from .utils.registry import build, lookup
 
@@ -85,6 +86,10 @@ class Optimizer(ABC):
             self.cache.setdefault(name, {})[field] = value.item() if value.ndim == 0 else value.copy()
 
 
+#: Numbers of a parameter that SGD's step takes through all its steps at once.
+PIECE = 1 << 16
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with momentum, clipping and weight decay.
 
@@ -121,14 +126,34 @@ class SGD(Optimizer):
         ValueError for a float16 parameter
         """
         self._check_param(param_name, param)
-        grad = self._clip(param_grad)
-        if self.weight_decay:
-            grad = grad + self.weight_decay * param
-        delta = self.lr(epoch) * grad  # a new array: the caller may keep it
+        grad = np.asarray(self._clip(param_grad))
+        lr = self.lr(epoch)
+        entry = self.cache.get(param_name) if self.momentum else None
+        previous = None if entry is None else entry["delta"].reshape(-1)
+        # A new array (the caller may keep it), computed in cache-sized pieces
+        # that the threads of a parallel session share: each piece goes through
+        # every step while it is in cache.
+        delta = np.empty(param.shape, dtype=np.result_type(grad, param))
+        out_all, p, g = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
+        pieces = [(start, min(p.size, start + PIECE)) for start in range(0, p.size, PIECE)]
+        scratch = None if previous is None else \
+            np.empty((parallel.slots(), min(p.size, PIECE)), dtype=delta.dtype)
+
+        def piece(k, slot):
+            start, stop = pieces[k]
+            out = out_all[start:stop]
+            if self.weight_decay:
+                np.multiply(p[start:stop], self.weight_decay, out=out)
+                out += g[start:stop]  # g + weight_decay * param
+            else:
+                out[...] = g[start:stop]
+            out *= lr
+            if previous is not None:
+                out += np.multiply(previous[start:stop], self.momentum,
+                                   out=scratch[slot, :stop - start])
+
+        parallel.for_each(piece, len(pieces))
         if self.momentum:
-            entry = self.cache.get(param_name)
-            if entry is not None:
-                delta += self.momentum * entry["delta"]
             self.cache[param_name] = {"delta": delta}
         return delta.astype(param.dtype, copy=False)
 

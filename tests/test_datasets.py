@@ -173,6 +173,60 @@ class TestMinLastBatch(unittest.TestCase):
                     data.min_last_batch = bad
 
 
+class TestLabelSmoothing(unittest.TestCase):
+    """``Data.label_smoothing``: the served rows are PyTorch's smoothed targets."""
+
+    def setUp(self):
+        self.classes = np.array([0, 2, 1, 2, 0, 1, 1])
+        self.labels = np.eye(3, dtype=np.float32)[self.classes]
+
+    def test_rows_served_are_the_smoothed_labels(self):
+        data = Data(np.arange(7.0)[:, None], batch_size=7, labels=self.labels,
+                    label_smoothing=0.3)
+        X, Y = data.sample()
+        order = X[:, 0].astype(int)
+        # By hand: the true class gets 1 - 0.3 + 0.3 / 3 = 0.8, the others 0.1.
+        expected = np.full((7, 3), 0.1, dtype=np.float32)
+        expected[np.arange(7), self.classes[order]] = 0.8
+        np.testing.assert_allclose(Y, expected, rtol=1e-6)
+        self.assertEqual(Y.dtype, np.float32)
+        np.testing.assert_array_equal(data.labels, self.labels)  # stored labels unchanged
+        plain = Data(np.arange(7.0)[:, None], batch_size=7, labels=self.labels)
+        np.testing.assert_array_equal(plain.sample()[1].sum(axis=1), 1)
+        self.assertEqual(plain.label_smoothing, 0.0)
+
+    def test_bad_values(self):
+        for bad in (-0.1, 1.0, 1.5, float("nan"), True, "0.1", None):
+            with self.subTest(bad=bad), self.assertRaisesRegex(ValueError, "label_smoothing"):
+                Data(np.zeros((7, 1)), labels=self.labels, label_smoothing=bad)
+        with self.assertRaisesRegex(ValueError, "one-hot label rows"):
+            Data(np.zeros((7, 1)), labels=self.classes, label_smoothing=0.1)
+
+    def test_cross_entropy_on_them_is_pytorchs_label_smoothing(self):
+        try:
+            import torch
+        except ImportError:  # torch is a dev extra
+            self.skipTest("PyTorch is not installed (pip install -e .[dev]); it is the oracle")
+        from neural_networks.activations import SoftMax
+        from neural_networks.losses import CrossEntropy
+
+        rng = np.random.default_rng(0)
+        logits = rng.standard_normal((7, 3))
+        data = Data(logits, batch_size=7, labels=self.labels.astype(np.float64),
+                    label_smoothing=0.2)
+        Z, Y = data.sample()
+        softmax, loss = SoftMax(), CrossEntropy("cross_entropy")
+        Y_hat = softmax(Z)
+        ours = loss.forward(Y, Y_hat)
+        dZ = softmax.backward(Z, loss.backward(Y, Y_hat))
+        z = torch.from_numpy(Z.copy()).requires_grad_()
+        target = torch.from_numpy(Y.argmax(axis=1))
+        theirs = torch.nn.functional.cross_entropy(z, target, label_smoothing=0.2)
+        theirs.backward()
+        np.testing.assert_allclose(ours, theirs.item(), rtol=1e-12)
+        np.testing.assert_allclose(dZ, z.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
 class TestIrisFiles(unittest.TestCase):
     def test_split_sizes_and_labels(self):
         for split, n in SPLITS.items():

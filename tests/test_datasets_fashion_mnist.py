@@ -299,6 +299,15 @@ class TestLoader(TempDirTest):
         with self.assertRaisesRegex(ValueError, r"unknown augmentation 'crop'"):
             self.load(augment="crop")
 
+    def test_augmentation_from_a_name_and_its_settings(self):
+        d = self.load(augment={"name": "crop_flip", "pad": 2, "flip": False})
+        self.assertIsInstance(d.train.augment, RandomCropFlip)
+        self.assertEqual((d.train.augment.pad, d.train.augment.flip), (2, False))
+        with self.assertRaisesRegex(ValueError, r"needs a 'name'"):
+            self.load(augment={"pad": 2})
+        with self.assertRaisesRegex(ValueError, r"does not take 'padding'"):
+            self.load(augment={"name": "crop_flip", "padding": 2})
+
     def test_wrong_image_size(self):
         train, labels, test, test_labels = self.raw
         folder = write_fashion_mnist(self.tmp / "small", train[:, :27, :27], labels, test, test_labels)

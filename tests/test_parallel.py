@@ -13,7 +13,7 @@ import unittest
 import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from neural_networks import functional, parallel
+from neural_networks import functional, optimizers, parallel
 from neural_networks.layers import BatchNorm, Conv2D, FullyConnected, Pool2D
 from neural_networks.models import initialize_model
 
@@ -119,6 +119,41 @@ class TestSameBitsWithThreads(unittest.TestCase):
             threaded = train_two_steps()
         for a, b in zip(serial, threaded, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+class TestSGDInPieces(unittest.TestCase):
+    def test_steps_match_the_formula_and_the_serial_bits(self):
+        rng = np.random.default_rng(5)
+        size = 3 * optimizers.PIECE + 123  # several pieces and a short last one
+        for dtype in (np.float32, np.float64):
+            param0 = rng.standard_normal(size).astype(dtype)
+            grads = [rng.standard_normal(param0.shape).astype(dtype) for _ in range(3)]
+
+            def run(threads):
+                sgd = optimizers.SGD(0.1, momentum=0.9, weight_decay=1e-3)
+                param = param0.copy()
+                deltas = []
+                with Threads(threads), parallel.session():
+                    for grad in grads:
+                        delta = sgd.update("w", param, grad, 0)
+                        deltas.append(delta)
+                        param -= delta
+                return param, deltas
+
+            serial, threaded = run(1), run(3)
+            np.testing.assert_array_equal(serial[0], threaded[0])
+            # The formula, step by step; every returned delta is kept unchanged.
+            expected = param0.copy()
+            previous = None
+            for grad, delta in zip(grads, serial[1], strict=True):
+                step = 0.1 * (grad + 1e-3 * expected)
+                if previous is not None:
+                    step = step + 0.9 * previous
+                np.testing.assert_array_equal(delta, step)
+                self.assertEqual(delta.dtype, dtype)
+                expected -= step
+                previous = step
+            np.testing.assert_array_equal(serial[0], expected)
 
 
 class TestSession(unittest.TestCase):

@@ -1,6 +1,7 @@
 """Mini-batches of one split (``Data``) and the splits of one dataset (``Dataset``)."""
 
 import math
+import numbers
 
 import numpy as np
 
@@ -35,6 +36,10 @@ class Data:
     min_last_batch  smallest last batch served on its own; a smaller remainder
                     joins the batch before it (2 keeps batch norm from a batch of
                     one row). The default 1 gives ``ceil(n / batch_size)`` batches.
+    label_smoothing epsilon in [0, 1): ``sample()`` serves label rows
+                    (1 - epsilon) * Y + epsilon / k (k classes) instead of Y, which
+                    makes the cross-entropy loss PyTorch's ``label_smoothing``;
+                    set it on training data only
 
     Attributes
     ----------
@@ -47,7 +52,7 @@ class Data:
     """
 
     def __init__(self, data, batch_size=50, labels=None, out_dim=None, augment=None,
-                 min_last_batch=1):
+                 min_last_batch=1, label_smoothing=0.0):
         data = np.asarray(data)
         if data.ndim < 1 or data.shape[0] == 0:
             raise ValueError(f"Data needs at least one example, got an array of shape {data.shape}")
@@ -72,6 +77,22 @@ class Data:
         self.order = np.arange(self.n_samples)
         # A callable applied to every batch sample() returns (training only).
         self.augment = augment
+        self.label_smoothing = label_smoothing
+
+    @property
+    def label_smoothing(self):
+        """epsilon of the label rows ``sample()`` serves (0: the labels as they are)."""
+        return self._label_smoothing
+
+    @label_smoothing.setter
+    def label_smoothing(self, value):
+        # The negated test also refuses NaN.
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+            raise ValueError(f"label_smoothing must be a number in [0, 1), got {value!r}")
+        if value and self.labels is not None and self.labels.ndim != 2:
+            raise ValueError(f"label_smoothing needs one-hot label rows (n, classes), got "
+                             f"labels of shape {self.labels.shape}")
+        self._label_smoothing = float(value)
 
     @property
     def min_last_batch(self):
@@ -110,6 +131,9 @@ class Data:
         if self.augment is not None:
             X = self.augment(X)
         Y = self.labels[idx] if self.labels is not None else None
+        if Y is not None and self.label_smoothing:
+            epsilon = self.label_smoothing
+            Y = Y * (1 - epsilon) + epsilon / Y.shape[1]
         return X, Y
 
     def reset(self):

@@ -1,6 +1,8 @@
 """What the image loaders share: the validation split, pixel statistics,
 standardisation, one-hot labels and the training split's augmentation."""
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from ..augmentation import initialize_augmentation
@@ -125,13 +127,20 @@ def image_dataset(train_images, train_labels, test_images, test_labels, n_classe
 
 
 def attach_augmentation(dataset, augment):
-    """Set ``dataset.train.augment`` (the training split only) from a callable or a name."""
+    """Set ``dataset.train.augment`` (the training split only) from a callable, a
+    name, or a mapping of a name and its settings (``{"name": "crop_flip", "pad": 2}``)."""
     if augment is None:
         return
     if isinstance(augment, str):
         augment = initialize_augmentation(augment)
+    elif isinstance(augment, Mapping):
+        settings = dict(augment)
+        if "name" not in settings:
+            raise ValueError(f"an augmentation given as a mapping needs a 'name', got {augment!r}")
+        augment = initialize_augmentation(settings.pop("name"), **settings)
     if not callable(augment):
         raise ValueError(
-            f"augment must be a callable on NHWC batches or an augmentation name, got {augment!r}"
+            f"augment must be a callable on NHWC batches, an augmentation name or a mapping "
+            f"of a name and its settings, got {augment!r}"
         )
     dataset.train.augment = augment
