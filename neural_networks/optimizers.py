@@ -86,8 +86,25 @@ class Optimizer(ABC):
             self.cache.setdefault(name, {})[field] = value.item() if value.ndim == 0 else value.copy()
 
 
-#: Numbers of a parameter that SGD's step takes through all its steps at once.
+#: Numbers of a parameter that a step takes through all its operations at once.
 PIECE = 1 << 16
+
+
+def _in_pieces(size, work, scratch_arrays=0, dtype=np.float64):
+    """Call work(start, stop, scratch) for cache-sized pieces of a flat parameter.
+
+    The pieces run on the threads of a parallel session; each goes through
+    every operation of the step while it is in cache. ``scratch`` is a list of
+    ``scratch_arrays`` arrays of the piece's length, private to the thread.
+    """
+    pieces = [(start, min(size, start + PIECE)) for start in range(0, size, PIECE)]
+    scratch = np.empty((parallel.slots(), scratch_arrays, min(size, PIECE)), dtype=dtype)
+
+    def piece(k, slot):
+        start, stop = pieces[k]
+        work(start, stop, [array[:stop - start] for array in scratch[slot]])
+
+    parallel.for_each(piece, len(pieces))
 
 
 class SGD(Optimizer):
@@ -130,17 +147,11 @@ class SGD(Optimizer):
         lr = self.lr(epoch)
         entry = self.cache.get(param_name) if self.momentum else None
         previous = None if entry is None else entry["delta"].reshape(-1)
-        # A new array (the caller may keep it), computed in cache-sized pieces
-        # that the threads of a parallel session share: each piece goes through
-        # every step while it is in cache.
+        # A new array (the caller may keep it), computed in cache-sized pieces.
         delta = np.empty(param.shape, dtype=np.result_type(grad, param))
         out_all, p, g = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
-        pieces = [(start, min(p.size, start + PIECE)) for start in range(0, p.size, PIECE)]
-        scratch = None if previous is None else \
-            np.empty((parallel.slots(), min(p.size, PIECE)), dtype=delta.dtype)
 
-        def piece(k, slot):
-            start, stop = pieces[k]
+        def piece(start, stop, scratch):
             out = out_all[start:stop]
             if self.weight_decay:
                 np.multiply(p[start:stop], self.weight_decay, out=out)
@@ -149,10 +160,9 @@ class SGD(Optimizer):
                 out[...] = g[start:stop]
             out *= lr
             if previous is not None:
-                out += np.multiply(previous[start:stop], self.momentum,
-                                   out=scratch[slot, :stop - start])
+                out += np.multiply(previous[start:stop], self.momentum, out=scratch[0])
 
-        parallel.for_each(piece, len(pieces))
+        _in_pieces(p.size, piece, 1, delta.dtype)
         if self.momentum:
             self.cache[param_name] = {"delta": delta}
         return delta.astype(param.dtype, copy=False)
@@ -183,26 +193,47 @@ class Adam(Optimizer):
     def update(self, param_name, param, param_grad, epoch):
         """One Adam step; same protocol as ``SGD.update``."""
         self._check_param(param_name, param)
-        grad = self._clip(param_grad)
-        if self.weight_decay and not self.decoupled:
-            grad = grad + self.weight_decay * param
+        grad = np.asarray(self._clip(param_grad))
         entry = self.cache.get(param_name)
         if entry is None:
             entry = {"m": np.zeros_like(param), "v": np.zeros_like(param), "t": 0}
             self.cache[param_name] = entry
         entry["t"] += 1
         t = entry["t"]
-        m, v = entry["m"], entry["v"]
-        m *= self.beta1
-        m += (1 - self.beta1) * grad
-        v *= self.beta2
-        v += (1 - self.beta2) * (grad * grad)
         lr = self.lr(epoch)
-        denom = np.sqrt(v / (1 - self.beta2**t))
-        denom += self.eps
-        delta = (lr / (1 - self.beta1**t)) * m / denom
-        if self.weight_decay and self.decoupled:
-            delta += (lr * self.weight_decay) * param
+        b1, b2, wd = self.beta1, self.beta2, self.weight_decay
+        delta = np.empty(param.shape, dtype=np.result_type(grad, param, entry["m"]))
+        out_all, p, g_all = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
+        m_all, v_all = entry["m"].reshape(-1), entry["v"].reshape(-1)
+
+        # Every operation of the step on one cache-sized piece at a time:
+        #   g = grad (+ weight_decay * param unless decoupled)
+        #   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) (g g)
+        #   delta = (lr / (1 - b1^t)) m / (sqrt(v / (1 - b2^t)) + eps)
+        #           (+ (lr weight_decay) param when decoupled)
+        def piece(start, stop, scratch):
+            s1, s2 = scratch
+            g, m, v, out = g_all[start:stop], m_all[start:stop], v_all[start:stop], \
+                out_all[start:stop]
+            if wd and not self.decoupled:
+                np.multiply(p[start:stop], wd, out=s2)
+                s2 += g
+                g = s2
+            m *= b1
+            m += np.multiply(g, 1 - b1, out=s1)
+            v *= b2
+            np.multiply(g, g, out=s1)
+            s1 *= 1 - b2
+            v += s1
+            np.divide(v, 1 - b2**t, out=s1)
+            np.sqrt(s1, out=s1)
+            s1 += self.eps
+            np.multiply(m, lr / (1 - b1**t), out=out)
+            out /= s1
+            if wd and self.decoupled:
+                out += np.multiply(p[start:stop], lr * wd, out=s2)
+
+        _in_pieces(p.size, piece, 2, delta.dtype)
         return delta.astype(param.dtype, copy=False)
 
 

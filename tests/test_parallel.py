@@ -156,6 +156,38 @@ class TestSGDInPieces(unittest.TestCase):
             np.testing.assert_array_equal(serial[0], expected)
 
 
+class TestAdamInPieces(unittest.TestCase):
+    def test_steps_match_the_formula_and_the_serial_bits(self):
+        rng = np.random.default_rng(6)
+        size = 2 * optimizers.PIECE + 77
+        for cls in (optimizers.Adam, optimizers.AdamW):
+            param0 = rng.standard_normal(size)
+            grads = [rng.standard_normal(size) for _ in range(3)]
+
+            def run(threads, cls=cls, param0=param0, grads=grads):
+                adam = cls(0.01, weight_decay=0.1)
+                param = param0.copy()
+                with Threads(threads), parallel.session():
+                    for grad in grads:
+                        param -= adam.update("w", param, grad, 0)
+                return param
+
+            serial = run(1)
+            np.testing.assert_array_equal(serial, run(3))
+            # The formula, written out here.
+            expected, m, v = param0.copy(), np.zeros(size), np.zeros(size)
+            for t, grad in enumerate(grads, start=1):
+                g = grad if cls.decoupled else grad + 0.1 * expected
+                m = 0.9 * m + 0.1 * g
+                v = 0.999 * v + 0.001 * g * g
+                step = 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+                if cls.decoupled:
+                    step = step + 0.01 * 0.1 * expected
+                expected -= step
+            np.testing.assert_allclose(serial, expected, rtol=1e-12, atol=1e-14,
+                                       err_msg=cls.__name__)
+
+
 class TestSession(unittest.TestCase):
     def test_blas_runs_on_one_thread_inside_and_gets_its_threads_back(self):
         before = blas_threads()
