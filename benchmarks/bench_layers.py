@@ -39,6 +39,7 @@ import naive
 from neural_networks import parallel
 from neural_networks.layers import Conv2D, FullyConnected, Pool2D
 from neural_networks.losses import CrossEntropy
+from neural_networks.utils.memory import keep_freed_memory
 
 BATCH = 128
 NAIVE_BATCH = 2
@@ -537,7 +538,10 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(blas_threads())
+    keep_freed_memory()  # both sides, as the training scripts run
     facts = machine_facts(torch)
+    facts.append("- both sides: `keep_freed_memory()` (glibc keeps freed memory, as in the "
+                 "training scripts)")
     print("\n".join(facts))
     print(HEADER)
     print(RULE)

@@ -3,10 +3,11 @@
     python benchmarks/bench_training.py [--repeats R] [--breakdown-steps N] [--quick]
 
 Both sides train the network of ``python train_fashion_mnist.py --model cnn``
-(three conv + batch-norm + ReLU + max-pool blocks, a 256-unit hidden layer
+(three conv + max-pool + batch-norm + ReLU blocks, a 256-unit hidden layer
 with batch norm and dropout, softmax output), float32, batch 128, SGD with
-momentum 0.9, weight decay 5e-4 and the cosine learning-rate schedule, on the
-50,000 training images of the script's split. An epoch is 391 steps of
+momentum 0.9, weight decay 5e-4 and the cosine learning-rate schedule,
+cross-entropy with the recipe's label smoothing, on the 50,000 training images
+of the script's split. An epoch is 391 steps of
 forward, loss, backward and update; validation is not timed.
 
 Both consume the same batches: the library's own sampler (shuffle and random
@@ -48,6 +49,7 @@ from neural_networks.utils.memory import keep_freed_memory
 
 RECIPE = RECIPES[("fashion_mnist", "cnn")]
 EPOCHS = RECIPE.epochs  # the cosine schedule spans the script's run
+LABEL_SMOOTHING = RECIPE.get("label_smoothing", 0.0)
 QUICK_STEPS = 40
 
 
@@ -55,6 +57,7 @@ def training_split(dtype=np.float32):
     """The script's training split: a ``Data`` that shuffles and flips at random."""
     dataset = initialize_dataset("fashion_mnist", batch_size=RECIPE.batch_size, flatten=False,
                                  seed=0, dtype=dtype, augment=RECIPE.augment)
+    dataset.train.label_smoothing = LABEL_SMOOTHING
     return dataset.train
 
 
@@ -177,7 +180,7 @@ def torch_epoch(net, optimizer, batches, torch, schedule):
         y = torch.from_numpy(Y.argmax(axis=1))
         for group in optimizer.param_groups:
             group["lr"] = schedule(k / n)
-        loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss = torch.nn.functional.cross_entropy(net(x), y, label_smoothing=LABEL_SMOOTHING)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -225,7 +228,7 @@ def run(repeats, quick, breakdown_steps):
         breakdown = step_breakdown.run({
             "ours": lambda steps, watch: step_breakdown.ours_steps(model, train, steps, watch),
             "PyTorch": lambda steps, watch: step_breakdown.torch_steps(
-                net, optimizer, sampler, schedule, steps, watch, torch),
+                net, optimizer, sampler, schedule, steps, watch, torch, LABEL_SMOOTHING),
         }, breakdown_steps)
     return ({name: statistics.median(t) for name, t in times.items()}, len(batches), threads,
             breakdown)
@@ -263,7 +266,7 @@ def breakdown_lines(breakdown, result, steps, breakdown_steps, threads):
         "input (not for the first conv, whose input is the batch) and its parameters, "
         "timed per module; the parameter gradients are then set as `.grad`. BatchNorm "
         "and ReLU are separate modules there. Loss: `F.cross_entropy` on the logits "
-        "and its gradient. Optimizer step: setting the learning rate, "
+        "(with the recipe's label smoothing, as ours) and its gradient. Optimizer step: setting the learning rate, "
         "`optimizer.step()` and `zero_grad(set_to_none=True)`. Batches come from "
         "tensors in memory: `randperm` once per epoch, indexing, and `flip` + "
         "`where` for a random half of the images (no `DataLoader`).",

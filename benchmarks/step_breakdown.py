@@ -22,6 +22,7 @@ call) and summed by part:
 
 import collections
 import contextlib
+import functools
 import math
 import time
 
@@ -145,15 +146,18 @@ class TorchSampler:
         return torch.where(flip[:, None, None, None], x.flip(3), x), self.labels[idx]
 
 
-def torch_steps(net, optimizer, sampler, schedule, steps, watch, torch):
+def torch_steps(net, optimizer, sampler, schedule, steps, watch, torch, label_smoothing=0.0):
     """Run ``steps`` training steps of ``net`` (an ``nn.Sequential``), module by
-    module, timed into ``watch``. Returns the wall time of the whole steps."""
+    module, timed into ``watch``, with ``label_smoothing`` in the loss. Returns
+    the wall time of the whole steps."""
     modules = list(net)
     parts = [TORCH_MODULES[type(m).__name__] for m in modules]
     forward = [watch.wrap(m, part, "forward") for m, part in zip(modules, parts, strict=True)]
     backward = [watch.wrap(torch.autograd.grad, part, "backward") for part in parts]
     params = [list(m.parameters()) for m in modules]
-    loss_forward = watch.wrap(torch.nn.functional.cross_entropy, LOSS, "forward")
+    loss_forward = watch.wrap(
+        functools.partial(torch.nn.functional.cross_entropy, label_smoothing=label_smoothing),
+        LOSS, "forward")
     loss_backward = watch.wrap(torch.autograd.grad, LOSS, "backward")
     sample = watch.wrap(sampler.sample, DATA, "whole")
     n = sampler.batches
