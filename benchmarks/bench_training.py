@@ -50,6 +50,7 @@ from neural_networks.utils.memory import keep_freed_memory
 RECIPE = RECIPES[("fashion_mnist", "cnn")]
 EPOCHS = RECIPE.epochs  # the cosine schedule spans the script's run
 LABEL_SMOOTHING = RECIPE.get("label_smoothing", 0.0)
+TARGET = 1.0  # the most ours/PyTorch may take for an epoch
 QUICK_STEPS = 40
 
 
@@ -310,8 +311,8 @@ def section(result, steps, threads, repeats, facts, extra):
         f"| ours | {result['ours']:.1f} |",
         f"| PyTorch | {result['PyTorch']:.1f} |",
         "",
-        f"ours/PyTorch: **{ratio:.2f}** (target: <= 1.5: "
-        f"{'met' if ratio <= 1.5 else 'MISSED'}).",
+        f"ours/PyTorch: **{ratio:.2f}** (target: <= {TARGET}: "
+        f"{'met' if ratio <= TARGET else 'MISSED'}).",
         *([""] + extra if extra else []),
         "<!-- training end -->",
         "",

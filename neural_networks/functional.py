@@ -786,19 +786,23 @@ def affine_backward(dZ, X, W):
     dW  (n_in, n_out) = X^T dZ
     db  (1, n_out), the column sums of dZ
 
-    Large products run in two halves of the inputs (each reads half of W and
-    of X, and no partial sums are added) inside a ``parallel.session()``.
+    Large products (dX and dW) run on two threads inside a
+    ``parallel.session()``, each as one whole product.
     """
     dX = np.empty(X.shape, dtype=np.result_type(dZ, W))
     dW = np.empty(W.shape, dtype=np.result_type(X, dZ))
-    inputs = _affine_blocks(*W.shape, X.shape[0], W.shape[0])
 
-    def block(k, slot):
-        part = slice(*inputs[k])
-        np.matmul(dZ, W[part].T, out=dX[:, part])
-        np.matmul(X[:, part].T, dZ, out=dW[part])
+    def product(k, slot):
+        if k == 0:
+            np.matmul(dZ, W.T, out=dX)
+        else:
+            np.matmul(X.T, dZ, out=dW)
 
-    parallel.for_each(block, len(inputs))
+    if X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS:
+        parallel.for_each(product, 2)
+    else:  # too small to gain from a second thread
+        product(0, 0)
+        product(1, 0)
     return dX, dW, dZ.sum(axis=0, keepdims=True)
 
 

@@ -31,6 +31,7 @@ _lock = threading.Lock()
 _threads = None  # set by set_threads, or found on first use
 _pool = None
 _pool_size = 0
+_pool_pid = None  # the process that made the pool
 _controller = None  # threadpoolctl.ThreadpoolController, made on first use
 _depth = 0  # open sessions (they nest)
 _limiter = None  # what restores BLAS's threads when the outermost session closes
@@ -121,15 +122,16 @@ def for_each(fn, count):
     write to disjoint memory. An exception from any call is raised here after
     every thread has stopped.
     """
-    global _pool, _pool_size
+    global _pool, _pool_size, _pool_pid
     groups = min(slots(), count)
     if groups <= 1:
         for index in range(count):
             fn(index, 0)
         return
-    if _pool_size < groups - 1:
+    # A forked child has the pool object but not its threads: it makes its own.
+    if _pool_size < groups - 1 or _pool_pid != os.getpid():
         _pool = ThreadPoolExecutor(groups - 1, thread_name_prefix="neural_networks")
-        _pool_size = groups - 1
+        _pool_size, _pool_pid = groups - 1, os.getpid()
     bounds = [count * g // groups for g in range(groups + 1)]
     futures = [_pool.submit(_run_group, fn, range(bounds[g], bounds[g + 1]), g)
                for g in range(1, groups)]

@@ -7,6 +7,8 @@
   raised after every thread stopped, no threads from inside a worker.
 """
 
+import multiprocessing
+import os
 import threading
 import unittest
 
@@ -277,6 +279,31 @@ class TestForEach(unittest.TestCase):
             parallel.for_each(outer, 2)
         self.assertEqual(len(inner), 6)
         self.assertEqual({s for _, s in inner}, {0})
+
+
+def _sum_of_squares_in_a_session(queue):
+    """Run in a forked child: for_each in a session, the result into ``queue``."""
+    out = [0] * 6
+    with Threads(2), parallel.session():
+        parallel.for_each(lambda i, slot: out.__setitem__(i, i * i), 6)
+    queue.put(sum(out))
+
+
+class TestFork(unittest.TestCase):
+    @unittest.skipUnless(hasattr(os, "fork"), "needs os.fork")
+    def test_a_forked_child_makes_its_own_threads(self):
+        with Threads(2), parallel.session():
+            parallel.for_each(lambda i, slot: None, 4)  # the parent's pool exists
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_sum_of_squares_in_a_session, args=(queue,))
+        child.start()
+        child.join(timeout=60)
+        if child.is_alive():  # the old pool's threads do not exist in the child
+            child.kill()
+            self.fail("for_each hung in a forked child")
+        self.assertEqual(child.exitcode, 0)
+        self.assertEqual(queue.get(timeout=5), sum(i * i for i in range(6)))
 
 
 class TestFirstLayerInputGradient(unittest.TestCase):
