@@ -731,15 +731,12 @@ def avgpool2d_backward(dZ, X_shape, kernel_shape, stride, pads):
     return dX
 
 
-def _affine_blocks(n_in, n_out, n, axis_size):
-    """Blocks of one axis (of size axis_size) of a fully connected layer's
-    products: two halves when the products are large enough to share between
-    threads, else one block."""
-    halves = axis_size >= 2 and n * n_in * n_out >= PARALLEL_AFFINE_FLOPS
-    return _image_blocks(axis_size, 1, axis_size, min_blocks=2 if halves else 1)[1]
+def _large_product(X, W):
+    """True when the products of a fully connected layer are worth two threads."""
+    return X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS
 
 
-#: Multiply-adds from which a fully connected layer's products run in two halves.
+#: Multiply-adds from which a fully connected layer's products use two threads.
 PARALLEL_AFFINE_FLOPS = 1 << 22
 
 
@@ -760,7 +757,9 @@ def affine_forward(X, W, b):
     inside a ``parallel.session()``.
     """
     Z = np.empty((X.shape[0], W.shape[1]), dtype=np.result_type(X, W))
-    outputs = _affine_blocks(*W.shape, X.shape[0], W.shape[1])
+    n_out = W.shape[1]
+    halves = _large_product(X, W) and n_out >= 2
+    outputs = [(0, n_out // 2), (n_out // 2, n_out)] if halves else [(0, n_out)]
 
     def block(k, slot):
         part = slice(*outputs[k])
@@ -798,7 +797,7 @@ def affine_backward(dZ, X, W):
         else:
             np.matmul(X.T, dZ, out=dW)
 
-    if X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS:
+    if _large_product(X, W):
         parallel.for_each(product, 2)
     else:  # too small to gain from a second thread
         product(0, 0)
