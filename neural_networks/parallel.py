@@ -38,13 +38,19 @@ _limiter = None  # what restores BLAS's threads when the outermost session close
 _worker = threading.local()
 
 
-def _blas_threads():
-    """Threads of the BLAS numpy uses (threadpoolctl), or the usable cores."""
+def _blas_controller():
+    """threadpoolctl's view of the thread pools loaded in this process, made once."""
     global _controller
     if _controller is None:
         from threadpoolctl import ThreadpoolController
         _controller = ThreadpoolController()
-    counts = [info["num_threads"] for info in _controller.info() if info["user_api"] == "blas"]
+    return _controller
+
+
+def _blas_threads():
+    """Threads of the BLAS numpy uses (threadpoolctl), or the usable cores."""
+    counts = [info["num_threads"] for info in _blas_controller().info()
+              if info["user_api"] == "blas"]
     if counts:
         return max(counts)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -91,7 +97,7 @@ def session():
         return
     with _lock:
         if _depth == 0:
-            _limiter = _controller.limit(limits=1, user_api="blas")
+            _limiter = _blas_controller().limit(limits=1, user_api="blas")
         _depth += 1
     try:
         yield

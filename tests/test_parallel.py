@@ -217,6 +217,17 @@ class TestSession(unittest.TestCase):
             self.assertEqual(parallel.slots(), 1)
             self.assertEqual(blas_threads(), before)
 
+    def test_set_threads_before_anything_else(self):
+        # As in a fresh process: no thread count looked up, no threadpoolctl view made.
+        saved = parallel.threads()
+        self.addCleanup(parallel.set_threads, saved)
+        parallel._threads = parallel._controller = None
+        before = blas_threads()
+        parallel.set_threads(2)
+        with parallel.session():
+            self.assertEqual(set(blas_threads()), {1})
+        self.assertEqual(blas_threads(), before)
+
     def test_set_threads_refuses_bad_values_and_open_sessions(self):
         for bad in (0, -1, 1.5, "2", True, None):
             with self.subTest(bad=bad), self.assertRaises(ValueError):
