@@ -23,6 +23,7 @@ differently when it runs on several threads, outside a session.)
 """
 
 import contextlib
+import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -67,12 +68,12 @@ def threads():
 def set_threads(n):
     """Use ``n`` threads (an int >= 1) in later sessions; 1 turns threading off."""
     global _threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"threads must be an int >= 1, got {n!r}")
     with _lock:
         if _depth:
             raise ValueError("set_threads cannot be called while a session is open")
-        _threads = n
+        _threads = int(n)
 
 
 def active():

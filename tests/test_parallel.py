@@ -234,6 +234,10 @@ class TestSession(unittest.TestCase):
                 parallel.set_threads(bad)
         with Threads(2), parallel.session(), self.assertRaises(ValueError):
             parallel.set_threads(3)
+        with Threads(1):
+            parallel.set_threads(np.int64(3))  # a numpy integer is a whole number too
+            self.assertEqual(parallel.threads(), 3)
+            self.assertIs(type(parallel.threads()), int)
 
 
 class TestForEach(unittest.TestCase):
