@@ -273,6 +273,9 @@ class Conv2D(Layer):
         """Parameters: dLdY (batch, out_rows, out_cols, n_out); input_gradient=False
         skips dL/dX (a network's first layer needs none).
         Returns: dL/dX (batch, rows, cols, n_in), or None without input_gradient."""
+        if input_gradient is not True and input_gradient is not False:
+            raise ValueError(f"Conv2D.backward: input_gradient must be True or False, got "
+                             f"{input_gradient!r}")
         dLdY = self._checked_dLdY(dLdY)
         dZ = self.activation.backward(self.cache["Z"], dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.conv2d_backward(

@@ -337,6 +337,14 @@ class TestFirstLayerInputGradient(unittest.TestCase):
             for name, grad in full.items():
                 np.testing.assert_array_equal(layer.gradients[name], grad, err_msg=f"{cin} {name}")
 
+    def test_input_gradient_must_be_true_or_false(self):
+        layer = Conv2D(2, 3, "linear")
+        X = np.ones((2, 5, 5, 1))
+        Y = layer.forward(X)
+        for bad in ("no", 0, None):
+            with self.subTest(bad=bad), self.assertRaisesRegex(ValueError, "True or False"):
+                layer.backward(np.ones_like(Y), input_gradient=bad)
+
     def test_functional_returns_none_for_dX(self):
         rng = np.random.default_rng(4)
         X = rng.standard_normal((3, 8, 8, 2))
