@@ -5,9 +5,10 @@
 For every workload (batch 128, NHWC for us, NCHW for PyTorch) it times one
 forward pass plus one backward pass (input gradient included) of:
 
-- ours:    the ``neural_networks`` layers, in a ``parallel.session()`` as a
-           model's forward and backward run them (numpy's BLAS on one thread,
-           blocks of the batch on a thread per core);
+- ours:    the ``neural_networks`` layers, run as a network of them runs
+           them (``NeuralNetwork.session``): conv and pooling in a
+           ``parallel.session()`` (numpy's BLAS on one thread, blocks of the batch
+           on a thread per core), the fully connected workload without one;
 - naive:   ``benchmarks/naive.py``, one Python iteration per output number,
            run on a reduced batch and scaled linearly to batch 128 (its time
            is proportional to the batch, since it loops over the examples);
@@ -392,10 +393,12 @@ def run(dtype_name, quick, only):
             continue
         ours, torch_fn, naive_fn, check = BUILDERS[kind](settings, dtype, torch, rng)
         check()
-        # Ours runs in a parallel session, as a model's forward and backward do.
+        # Ours runs as a network of such layers runs it (NeuralNetwork.session): conv
+        # and pooling in a parallel session, fully connected layers without one.
+        session = contextlib.nullcontext if kind == "fc" else parallel.session
         (t_ours, t_torch), rounds = time_side_by_side(
             [ours, torch_fn], min_rounds=3 if quick else 5, min_seconds=1 if quick else 3,
-            contexts=[parallel.session, contextlib.nullcontext])
+            contexts=[session, contextlib.nullcontext])
         t_naive = None
         if naive_fn is not None and not quick:
             t_naive = statistics.median(

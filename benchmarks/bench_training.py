@@ -42,7 +42,6 @@ import numpy as np
 import step_breakdown
 from bench_layers import (OtherProcesses, assert_close, blas_threads, machine_facts,
                           write_markdown)
-from neural_networks import parallel
 from neural_networks.image_runs import RECIPES, build_model
 from neural_networks.datasets import initialize_dataset
 from neural_networks.utils.memory import keep_freed_memory
@@ -162,11 +161,11 @@ def check_same_network(model, net, batches, torch):
 def ours_epoch(model, batches):
     """The training steps of NeuralNetwork.train, on the prepared batches.
 
-    Like ``Trainer``, the epoch runs in one ``parallel.session()``.
+    Like ``Trainer``, the epoch runs in one ``model.session()``.
     """
     model.set_mode("train")
     n = len(batches)
-    with parallel.session():
+    with model.session():
         for k, (X, Y) in enumerate(batches):
             out = model.forward(X)
             model.backward(Y, out)
@@ -253,9 +252,9 @@ def breakdown_lines(breakdown, result, steps, breakdown_steps, threads):
         "- **ours**: every layer's `forward` and `backward` is wrapped, and so are "
         "the output layer's softmax object, the loss, `Data.sample` (a batch and its "
         "random flips) and `NeuralNetwork.update` (the SGD step on every parameter, "
-        "then clearing gradients and caches), all inside one `parallel.session()` as "
-        "in `Trainer`. A wrapped call's time counts for its own row only: the "
-        "softmax's is subtracted from the FC row and counted under loss. `BatchNorm` "
+        "then clearing gradients and caches), all inside one `model.session()` (a "
+        "`parallel.session()` for this network) as in `Trainer`. A wrapped call's "
+        "time counts for its own row only: the softmax's is subtracted from the FC row and counted under loss. `BatchNorm` "
         "applies its ReLU inside its own forward and backward (fused with the scale "
         "and shift, and with the sums of the backward pass), so the ReLU's time counts "
         "under batch norm and the activation row is empty. The conv and hidden FC "

@@ -26,7 +26,6 @@ import functools
 import math
 import time
 
-from neural_networks import parallel
 from neural_networks.activations import ReLU, SoftMax
 from neural_networks.layers import BatchNorm, Conv2D, Dropout, Flatten, FullyConnected, Pool2D
 
@@ -108,7 +107,7 @@ def ours_steps(model, train, steps, watch):
     sample = watch.wrap(train.sample, DATA, "whole")
     update = watch.wrap(model.update, OPTIMIZER, "whole")
     n = train.samples_per_epoch
-    with instrumented(model, watch), parallel.session():  # as Trainer runs its steps
+    with instrumented(model, watch), model.session():  # as Trainer runs its steps
         start = time.perf_counter()
         for k in range(steps):
             X, Y = sample()

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import checkpoints, parallel, run_folder
-from .layers import BatchNorm, Conv2D, initialize_layer
+from .layers import BatchNorm, Conv2D, Pool2D, initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
@@ -318,7 +318,7 @@ class NeuralNetwork:
                 "train(), build(n_out=...) or load() first"
             )
         out = X
-        with parallel.session():
+        with self.session():
             for layer in self.layers:
                 out = layer.forward(out)
         if self.input_shape is None:
@@ -339,7 +339,7 @@ class NeuralNetwork:
         """
         L = self.loss.forward(target, out)
         dLdY = self.loss.backward(target, out)
-        with parallel.session():
+        with self.session():
             for layer in reversed(self.layers[1:]):
                 dLdY = layer.backward(dLdY)
             first = self.layers[0]
@@ -355,13 +355,26 @@ class NeuralNetwork:
         ``epoch`` goes to the learning-rate schedule (training passes the
         fractional epoch ``epoch + iteration / iterations_per_epoch``).
         """
-        with parallel.session():
+        with self.session():
             for i, layer in enumerate(self.layers):
                 for name, param in layer.parameters.items():
                     delta = self.optimizer.update(f"{i}.{name}", param, layer.gradients[name],
                                                   epoch)
                     param -= delta
                 layer.clear_gradients()
+
+    def session(self):
+        """The context this network's forward, backward, update and predict run in.
+
+        A ``parallel.session()`` when the network has image layers (conv or
+        pooling): their passes over memory gain from a thread per core. A
+        network of fully connected layers spends its time in matrix products,
+        which OpenBLAS already runs on every core, faster than one thread per
+        product: for it, a context that changes nothing.
+        """
+        if any(isinstance(layer, (Conv2D, Pool2D)) for layer in self.layers):
+            return parallel.session()
+        return contextlib.nullcontext()
 
     def parameter_norms(self):
         """{"layer index.name": Euclidean norm} of every parameter (the logger's "params")."""
@@ -424,7 +437,7 @@ class NeuralNetwork:
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        with self.evaluating(), parallel.session():
+        with self.evaluating(), self.session():
             outputs = [self.forward(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
         for layer in self.layers:
             layer.cache.clear()

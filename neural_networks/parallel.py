@@ -12,9 +12,9 @@ keep spinning between products. So, while a ``session()`` is open:
   core that BLAS had, each doing its blocks' copies *and* products.
 
 Outside a session ``for_each`` runs every block in the calling thread, and BLAS
-keeps its own threads. ``NeuralNetwork`` opens a session around its forward,
-backward, update and predict calls (and ``Trainer`` around a whole run), so a
-user never has to.
+keeps its own threads. A ``NeuralNetwork`` with conv or pooling layers opens a
+session around its forward, backward, update and predict calls (and ``Trainer``
+around a whole run; see ``NeuralNetwork.session``), so a user never has to.
 
 The blocks of a computation depend only on the array shapes, never on the
 number of threads, and sums over blocks are added in block order: results are

@@ -19,7 +19,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import checkpoints, parallel
+from . import checkpoints
 from .utils.files import check_writable
 
 
@@ -203,7 +203,7 @@ class Trainer:
         show_epochs = self.verbose and self.progress == "epochs"
         epoch_bar = tqdm(range(first, last), desc="epochs", disable=not show_epochs)
         # One session for the whole run, rather than one per forward, backward and update.
-        with StopSignals(enabled=self.checkpoint is not None) as signals, parallel.session():
+        with StopSignals(enabled=self.checkpoint is not None) as signals, model.session():
             for epoch in epoch_bar:
                 record = self._train_epoch(epoch, last, signals)
                 self._finish_epoch(record)

@@ -123,6 +123,44 @@ class TestSameBitsWithThreads(unittest.TestCase):
             np.testing.assert_array_equal(a, b)
 
 
+class TestWhichNetworksUseThreads(unittest.TestCase):
+    """Image layers run in a session; a fully connected network leaves BLAS its threads."""
+
+    def active_during_a_step(self, layers, X):
+        model = initialize_model("feed_forward", "cross_entropy", layers,
+                                 {"name": "SGD", "lr": 0.1}, seed=0)
+        model.build(n_out=3)
+        seen = {}
+        first = model.layers[0]
+        forward, backward = first.forward, first.backward
+
+        def watched_forward(*args, **kwargs):
+            seen["forward"] = parallel.active()
+            return forward(*args, **kwargs)
+
+        def watched_backward(*args, **kwargs):
+            seen["backward"] = parallel.active()
+            return backward(*args, **kwargs)
+
+        first.forward, first.backward = watched_forward, watched_backward
+        Y = np.eye(3)[np.arange(len(X)) % 3]
+        model.backward(Y, model.forward(X))
+        model.predict(X)
+        return seen
+
+    def test_a_cnn_runs_in_a_session_and_an_mlp_does_not(self):
+        cnn = [{"name": "conv2d", "n_out": 2, "kernel_shape": (3, 3), "activation": "relu"},
+               {"name": "flatten"},
+               {"name": "fully_connected", "n_out": None, "activation": "softmax"}]
+        mlp = [{"name": "fully_connected", "n_out": 4, "activation": "relu"},
+               {"name": "fully_connected", "n_out": None, "activation": "softmax"}]
+        with Threads(2):
+            self.assertEqual(self.active_during_a_step(cnn, np.ones((6, 5, 5, 1))),
+                             {"forward": True, "backward": True})
+            self.assertEqual(self.active_during_a_step(mlp, np.ones((6, 4))),
+                             {"forward": False, "backward": False})
+
+
 class TestSGDInPieces(unittest.TestCase):
     def test_steps_match_the_formula_and_the_serial_bits(self):
         rng = np.random.default_rng(5)
