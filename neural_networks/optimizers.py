@@ -196,8 +196,11 @@ class Adam(Optimizer):
         grad = np.asarray(self._clip(param_grad))
         entry = self.cache.get(param_name)
         if entry is None:
-            entry = {"m": np.zeros_like(param), "v": np.zeros_like(param), "t": 0}
+            entry = {"m": np.zeros(param.shape, param.dtype),
+                     "v": np.zeros(param.shape, param.dtype), "t": 0}
             self.cache[param_name] = entry
+        for moment in ("m", "v"):  # updated in place through flat views below
+            entry[moment] = np.ascontiguousarray(entry[moment])
         entry["t"] += 1
         t = entry["t"]
         lr = self.lr(epoch)

@@ -228,6 +228,22 @@ class TestAdamInPieces(unittest.TestCase):
                                        err_msg=cls.__name__)
 
 
+class TestOptimizersOnAnyLayout(unittest.TestCase):
+    def test_a_fortran_ordered_parameter_steps_as_a_c_ordered_one(self):
+        rng = np.random.default_rng(7)
+        param0 = rng.standard_normal((300, 70))
+        grads = [rng.standard_normal((300, 70)) for _ in range(3)]
+        for make in (lambda: optimizers.Adam(0.01, weight_decay=0.1),
+                     lambda: optimizers.SGD(0.1, momentum=0.9, weight_decay=0.1)):
+            results = []
+            for layout in (np.ascontiguousarray, np.asfortranarray):
+                optimizer, param = make(), layout(param0.copy())
+                for grad in grads:
+                    param -= optimizer.update("w", param, layout(grad), 0)
+                results.append(param)
+            np.testing.assert_array_equal(results[0], results[1])
+
+
 class TestSession(unittest.TestCase):
     def test_blas_runs_on_one_thread_inside_and_gets_its_threads_back(self):
         before = blas_threads()
