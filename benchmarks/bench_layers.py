@@ -507,8 +507,9 @@ cross-entropy), naive/ours >= 100 on the first conv workload.
 
 
 #: The sections of BENCHMARKS.md, in order: the layer runs of both dtypes
-#: (this script) and the training epoch (bench_training.py).
-SECTIONS = ("float32", "float64", "training")
+#: (this script), the training epoch (bench_training.py) and the matrix
+#: products alone in both dtypes (gemm_floor.py).
+SECTIONS = ("float32", "float64", "training", "floor-float32", "floor-float64")
 
 
 def write_markdown(name, text):
