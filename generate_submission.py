@@ -49,6 +49,7 @@ IMPLEMENTATIONS = [
     ("Layers", "neural_networks.functional", "_channel_major_forward"),
     ("Layers", "neural_networks.functional", "conv2d_backward"),
     ("Layers", "neural_networks.functional", "_rows_backward"),
+    ("Layers", "neural_networks.functional", "_row_shift_input_gradient"),
     ("Layers", "neural_networks.functional", "_channel_major_backward"),
     ("Layers", "neural_networks.functional", "maxpool2d_forward"),
     ("Layers", "neural_networks.functional", "maxpool2d_backward"),

@@ -19,7 +19,10 @@ Convolution is cross-correlation:
 The forward pass gathers every receptive field into one matrix ("im2col")
 and does a single matrix product; the backward pass does two matrix
 products and adds the column gradient back onto the input with one strided
-add per kernel offset ("col2im"). Pooling loops over the kernel offsets
+add per kernel offset ("col2im"). With stride 1 and no more output channels
+than a kernel row holds numbers, the input gradient goes another way with
+fewer copies: one product over shifted rows of dZ, then one add per kernel
+column (_row_shift_input_gradient). Pooling loops over the kernel offsets
 only, never over examples or positions.
 
 numpy runs each elementwise call as loops over the array's axes, and the
@@ -498,6 +501,77 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
     return (dX if input_gradient else None), dW, dW_db[-1:].copy()
 
 
+def _row_shifts(W_shape, stride):
+    """True when _row_shift_input_gradient is the cheaper way to a rows-layout dX.
+
+    col2im's matrix holds kr*kc*in_channels numbers per output position; the
+    row-shift way copies kr*out_channels numbers per position instead, and
+    every copy and add runs over longer spans. It needs stride 1.
+    """
+    kr, kc, in_channels, out_channels = W_shape
+    return stride == 1 and out_channels <= kc * in_channels
+
+
+def _row_shift_input_gradient(W, pads, X_shape, out_shape, size, workspace, dtype):
+    """dX of a stride-1 convolution without col2im over every kernel offset.
+
+    dXpad[n, y, x] = sum_{i, j} W[i, j] dZ[n, y - i, x - j] splits into a sum
+    over kernel rows i, done by one matrix product, and a sum over kernel
+    columns j, done by kc shifted adds:
+
+        shifted[n, y, c, (i, o)]  = dZ[n, y + pad_rows - i, c, o]  (0 off the edge)
+        S = shifted @ W_rows,       W_rows[(i, o), (j, ch)] = W[i, j, ch, o]
+        dX[n, y, x, ch] = sum_j S[n, y, x + pad_cols - j, (j, ch)]
+
+    The product does as many multiply-adds as col2im's (kr*kc*in_channels per
+    output channel and position), but nothing is ever added at every kernel
+    offset. Returns fill(dZ_block, dX_block, slot), which writes every number
+    of dX_block from dZ_block (positions, out_channels), using per-slot
+    buffers of ``size`` images kept in ``workspace``.
+    """
+    kr, kc, in_channels, out_channels = W.shape
+    _, rows, width, _ = X_shape
+    out_rows, out_cols = out_shape
+    W_rows = np.ascontiguousarray(W.transpose(0, 3, 1, 2)).reshape(kr * out_channels, -1)
+    slots = parallel.slots()
+    shifted = _reusable(workspace, "shifted_dZ",
+                        (slots, size, rows, out_cols, kr, out_channels), dtype)
+    S = _reusable(workspace, "row_sums", (slots, size, rows, out_cols, kc, in_channels), dtype)
+    row_clips = [_clip(i, pads[0], rows, out_rows, 1) for i in range(kr)]
+    col_clips = [(j, clip) for j in range(kc)
+                 if (clip := _clip(j, pads[1], width, out_cols, 1)) is not None]
+    # A column offset that reaches every input column writes dX first, so
+    # that dX needs no zeroing.
+    full = [j for j, (_, into) in col_clips if into.stop - into.start == width]
+    first = full[0] if full else None
+
+    def fill(dZ_block, dX_block, slot):
+        images = dX_block.shape[0]
+        dZ_images = dZ_block.reshape(images, out_rows, out_cols, out_channels)
+        A = shifted[slot, :images]
+        for i, clip in enumerate(row_clips):
+            if clip is None:
+                A[:, :, :, i] = 0
+                continue
+            out_span, in_span = clip
+            A[:, in_span, :, i] = dZ_images[:, out_span]
+            A[:, :in_span.start, :, i] = 0
+            A[:, in_span.stop:, :, i] = 0
+        sums = S[slot, :images]
+        np.matmul(A.reshape(-1, kr * out_channels), W_rows,
+                  out=sums.reshape(-1, kc * in_channels))
+        if first is None:
+            dX_block[...] = 0
+        for j, (out_span, in_span) in col_clips:
+            if j == first:
+                dX_block[:, :, in_span] = sums[:, :, out_span, j]
+        for j, (out_span, in_span) in col_clips:
+            if j != first:
+                dX_block[:, :, in_span] += sums[:, :, out_span, j]
+
+    return fill
+
+
 def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
                    input_gradient=True):
     """conv2d_backward for the rows layout, a block of images at a time.
@@ -510,11 +584,16 @@ def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
     per_image = out_rows * out_cols
     W_mat = W.reshape(-1, out_channels)
     K = W_mat.shape[0]
-    offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], out_shape))
     # dX is built a few images at a time, so that each block of dcols is still
     # in the CPU cache when col2im adds it into dX.
     size, blocks = _image_blocks(n, per_image * K * dZ_mat.itemsize)
-    if input_gradient:
+    shifts = input_gradient and _row_shifts(W.shape, stride)
+    if shifts:
+        dX_block_gradient = _row_shift_input_gradient(W, pads, X_shape, out_shape, size,
+                                                      workspace, dZ_mat.dtype)
+        dX = np.empty(X_shape, dtype=dZ_mat.dtype)  # every block writes all of its images
+    elif input_gradient:
+        offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], out_shape))
         dcols = _reusable(workspace, "dcols", (parallel.slots(), size * per_image, K),
                           dZ_mat.dtype)
         dX = np.zeros(X_shape, dtype=dZ_mat.dtype)
@@ -528,7 +607,9 @@ def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
         count = (stop - start) * per_image
         parts[k] = (_sum_over_positions(cols[positions].T, dZ_block),
                     ones[:, :count] @ dZ_block)
-        if not input_gradient:
+        if shifts:
+            dX_block_gradient(dZ_block, dX[start:stop], slot)
+        if shifts or not input_gradient:
             return
         columns = dcols[slot, :count]
         np.matmul(dZ_block, W_mat.T, out=columns)

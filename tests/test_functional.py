@@ -5,7 +5,9 @@ affine, batch norm and flatten are checked against PyTorch float64 autograd
 against the mask drawn by hand from numpy's global generator. Each pure
 function must also leave its inputs as they were (only batchnorm_backward
 with ``overwrite_dZ=True`` may write into dZ). The convolution and pooling
-functions are checked against PyTorch in tests/test_properties.py.
+functions are checked against PyTorch in tests/test_properties.py; the
+stride-1 input gradient by row shifts also against its definition, summed in
+loops, here.
 """
 
 import ast
@@ -115,6 +117,58 @@ class TestAffine(unittest.TestCase):
         self.assertEqual(functional.affine_forward(X, W, b).dtype, np.float32)
         for grad in functional.affine_backward(dZ, X, W):
             self.assertEqual(grad.dtype, np.float32)
+
+
+class TestConvInputGradientByRowShifts(unittest.TestCase):
+    """The stride-1 input gradient built from shifted rows of dZ, against the
+    definition dXpad[n, y + i, x + j] += W[i, j] dZ[n, y, x], summed in loops."""
+
+    @staticmethod
+    def by_loops(dZ, W, pads, X_shape):
+        kr, kc = W.shape[:2]
+        n, rows, cols, _ = X_shape
+        dXpad = np.zeros((n, rows + 2 * pads[0], cols + 2 * pads[1], W.shape[2]))
+        for i in range(kr):
+            for j in range(kc):
+                dXpad[:, i:i + dZ.shape[1], j:j + dZ.shape[2]] += dZ @ W[i, j].T
+        return dXpad[:, pads[0]:pads[0] + rows, pads[1]:pads[1] + cols]
+
+    def test_every_kernel_and_padding(self):
+        rng = np.random.default_rng(11)
+        kernels = [(3, 3), (3, 5), (5, 3), (4, 4), (2, 2), (1, 1)]
+        pads = [(0, 0), (1, 1), (2, 2), (0, 2), (2, 1), (3, 3)]
+        used = 0
+        for kernel in kernels:
+            for pad in pads:
+                # 11 images: blocks of the batch, the last one shorter.
+                X = rng.normal(size=(11, 7, 6, 4))
+                W = rng.normal(size=(*kernel, 4, 3))
+                if not functional._row_shifts(W.shape, 1):
+                    continue
+                with self.subTest(kernel=kernel, pad=pad):
+                    Z, cols = functional.conv2d_forward(X, W, np.zeros((1, 3)), 1, pad, {})
+                    dZ = rng.normal(size=Z.shape)
+                    dX, _, _ = functional.conv2d_backward(dZ, cols, X.shape, W, 1, pad, {})
+                    assert_close(dX, self.by_loops(dZ, W, pad, X.shape), "dX")
+                    used += 1
+        self.assertEqual(used, len(kernels) * len(pads))
+
+    def test_chosen_only_for_stride_1_and_few_output_channels(self):
+        self.assertTrue(functional._row_shifts((3, 3, 32, 64), 1))
+        self.assertTrue(functional._row_shifts((3, 3, 32, 96), 1))
+        self.assertFalse(functional._row_shifts((3, 3, 32, 97), 1))
+        self.assertFalse(functional._row_shifts((3, 3, 32, 64), 2))
+
+    def test_a_smaller_batch_after_a_larger_one_reuses_the_buffers(self):
+        rng = np.random.default_rng(12)
+        W = rng.normal(size=(3, 3, 8, 4))
+        workspace = {}
+        for n in (9, 3):
+            X = rng.normal(size=(n, 5, 5, 8))
+            Z, cols = functional.conv2d_forward(X, W, np.zeros((1, 4)), 1, (1, 1), workspace)
+            dZ = rng.normal(size=Z.shape)
+            dX, _, _ = functional.conv2d_backward(dZ, cols, X.shape, W, 1, (1, 1), workspace)
+            assert_close(dX, self.by_loops(dZ, W, (1, 1), X.shape), f"dX, batch {n}")
 
 
 class TestFlatten(unittest.TestCase):
