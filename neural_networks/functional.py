@@ -31,7 +31,9 @@ comes in two layouts, chosen from the shapes alone:
 
 - rows layout, (positions, kr*kc*channels): a window row (kc*channels
   numbers) is contiguous in an NHWC image, so copies run over long spans
-  when there are many channels;
+  when there are many channels. It is built a block of images at a time
+  into a buffer that stays in cache, and the backward pass builds it again
+  from X rather than store the whole batch's matrix;
 - channel-major layout, in blocks of images, each (kr*kc*channels + 1,
   positions of the block): copies and adds run along an image row
   (out_cols numbers), which is longer when there are few channels (e.g. 1
@@ -325,29 +327,36 @@ def im2col(X, kernel_shape, stride, pads, out_shape, out=None):
 def _rows_forward(X, W, b, stride, pads, out_shape, workspace=None):
     """conv2d_forward in the rows layout, a block of images at a time.
 
+    Each block's im2col matrix is built in a per-thread buffer that the
+    block's matrix product reads while it is still in cache, and is then
+    overwritten: conv2d_backward rebuilds it from X. Writing the whole
+    batch's matrix out to memory and reading it back took longer than
+    building it twice.
+
     Returns
     -------
-    Z     (batch*out_rows*out_cols, out_channels)
-    cols  (batch*out_rows*out_cols, K), the whole batch's im2col matrix
+    Z  (batch*out_rows*out_cols, out_channels)
+    X  the input, which is what _rows_backward needs
     """
     n = X.shape[0]
     kr, kc, _, out_channels = W.shape
     per_image = out_shape[0] * out_shape[1]
     W_mat = W.reshape(-1, out_channels)
     K = W_mat.shape[0]
-    cols = _reusable(workspace, "cols", (n * per_image, K), X.dtype)
     Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
-    _, blocks = _image_blocks(n, K * per_image * X.dtype.itemsize)
+    size, blocks = _image_blocks(n, K * per_image * X.dtype.itemsize)
+    cols = _reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype)
 
     def block(k, slot):
         start, stop = blocks[k]
         rows = slice(start * per_image, stop * per_image)
-        im2col(X[start:stop], (kr, kc), stride, pads, out_shape, out=cols[rows])
-        np.matmul(cols[rows], W_mat, out=Z[rows])
+        block_cols = cols[slot, :(stop - start) * per_image]
+        im2col(X[start:stop], (kr, kc), stride, pads, out_shape, out=block_cols)
+        np.matmul(block_cols, W_mat, out=Z[rows])
         Z[rows] += b
 
     parallel.for_each(block, len(blocks))
-    return Z, cols
+    return Z, X
 
 
 def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
@@ -411,12 +420,12 @@ def conv2d_forward(X, W, b, stride, pads, workspace=None):
 
     Returns
     -------
-    Z     (batch, out_rows, out_cols, out_channels)
-    cols  the im2col matrix that conv2d_backward needs: (positions, K) in
-          the rows layout, where positions = batch*out_rows*out_cols and
-          K = kr*kc*in_channels, or blocks of images in the channel-major
-          layout (see _channel_major_forward). It lives in ``workspace``:
-          the next call overwrites it.
+    Z      (batch, out_rows, out_cols, out_channels)
+    saved  what conv2d_backward needs: in the rows layout X itself (the
+           backward pass rebuilds each block's im2col matrix from it, so X
+           must not change in between), in the channel-major layout the
+           im2col matrix in blocks of images (see _channel_major_forward),
+           which lives in ``workspace``: the next call overwrites it.
 
     Blocks of images run in parallel inside a ``parallel.session()``.
     """
@@ -424,8 +433,8 @@ def conv2d_forward(X, W, b, stride, pads, workspace=None):
     out_shape = output_shape(X.shape[1:3], (kr, kc), stride, pads)
     forward = _channel_major_forward if _channel_major(in_channels, kc, out_shape[1]) \
         else _rows_forward
-    Z, cols = forward(X, W, b, stride, pads, out_shape, workspace)
-    return Z.reshape(X.shape[0], *out_shape, out_channels), cols
+    Z, saved = forward(X, W, b, stride, pads, out_shape, workspace)
+    return Z.reshape(X.shape[0], *out_shape, out_channels), saved
 
 
 def _sum_in_order(parts):
@@ -572,9 +581,12 @@ def _row_shift_input_gradient(W, pads, X_shape, out_shape, size, workspace, dtyp
     return fill
 
 
-def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
+def _rows_backward(dZ_mat, X, X_shape, W, stride, pads, out_shape, workspace,
                    input_gradient=True):
     """conv2d_backward for the rows layout, a block of images at a time.
+
+    ``X`` is the forward pass's input (what _rows_forward returns): each
+    block's im2col matrix is rebuilt from it for the weight gradient.
 
     Returns dX (None without ``input_gradient``), dW and db as conv2d_backward does.
     """
@@ -600,12 +612,16 @@ def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
     parts = [None] * len(blocks)
     ones = np.ones((1, size * per_image), dtype=dZ_mat.dtype)
 
+    cols = _reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype)
+
     def block(k, slot):
         start, stop = blocks[k]
         positions = slice(start * per_image, stop * per_image)
         dZ_block = dZ_mat[positions]
         count = (stop - start) * per_image
-        parts[k] = (_sum_over_positions(cols[positions].T, dZ_block),
+        block_cols = cols[slot, :count]
+        im2col(X[start:stop], (kr, kc), stride, pads, out_shape, out=block_cols)
+        parts[k] = (_sum_over_positions(block_cols.T, dZ_block),
                     ones[:, :count] @ dZ_block)
         if shifts:
             dX_block_gradient(dZ_block, dX[start:stop], slot)
@@ -624,13 +640,13 @@ def _rows_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, workspace,
     return (dX if input_gradient else None), dW.reshape(W.shape), db
 
 
-def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None, input_gradient=True):
+def conv2d_backward(dZ, saved, X_shape, W, stride, pads, workspace=None, input_gradient=True):
     """Gradients of a convolution.
 
     Parameters
     ----------
     dZ              (batch, out_rows, out_cols, out_channels), dL/dZ
-    cols            the im2col matrix returned by conv2d_forward
+    saved           what conv2d_forward returned beside Z
     X_shape         shape of the forward input (batch, rows, cols, in_channels)
     W               (kr, kc, in_channels, out_channels)
     stride          int >= 1
@@ -652,7 +668,7 @@ def conv2d_backward(dZ, cols, X_shape, W, stride, pads, workspace=None, input_gr
     dZ_mat = dZ.reshape(-1, out_channels)
     backward = _channel_major_backward if _channel_major(in_channels, kc, out_cols) \
         else _rows_backward
-    return backward(dZ_mat, cols, X_shape, W, stride, pads, (out_rows, out_cols), workspace,
+    return backward(dZ_mat, saved, X_shape, W, stride, pads, (out_rows, out_cols), workspace,
                     input_gradient)
 
 

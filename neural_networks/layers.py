@@ -259,12 +259,12 @@ class Conv2D(Layer):
                 f"(input shape {X.shape})"
             )
         # Evaluation batches may be large and come once: no buffer is kept for them.
-        Z, cols = F.conv2d_forward(
+        Z, saved = F.conv2d_forward(
             X, self.parameters["W"], self.parameters["b"], self.stride, self.pads,
             workspace=self.workspace if self.training else None,
         )
         self.cache["X_shape"] = X.shape
-        self.cache["cols"] = cols
+        self.cache["saved"] = saved  # X, or the im2col matrix (see F.conv2d_forward)
         self.cache["Z"] = Z
         self.cache["out_shape"] = Z.shape
         return self.activation(Z)
@@ -279,7 +279,7 @@ class Conv2D(Layer):
         dLdY = self._checked_dLdY(dLdY)
         dZ = self.activation.backward(self.cache["Z"], dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.conv2d_backward(
-            dZ, self.cache["cols"], self.cache["X_shape"], self.parameters["W"],
+            dZ, self.cache["saved"], self.cache["X_shape"], self.parameters["W"],
             self.stride, self.pads, workspace=self.workspace, input_gradient=input_gradient,
         )
         return dX
