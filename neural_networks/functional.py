@@ -547,11 +547,11 @@ def _row_shift_input_gradient(W, pads, X_shape, out_shape, size, workspace, dtyp
                         (slots, size, rows, out_cols, kr, out_channels), dtype)
     S = _reusable(workspace, "row_sums", (slots, size, rows, out_cols, kc, in_channels), dtype)
     row_clips = [_clip(i, pads[0], rows, out_rows, 1) for i in range(kr)]
-    col_clips = [(j, clip) for j in range(kc)
-                 if (clip := _clip(j, pads[1], width, out_cols, 1)) is not None]
+    col_clips = {j: clip for j in range(kc)
+                 if (clip := _clip(j, pads[1], width, out_cols, 1)) is not None}
     # A column offset that reaches every input column writes dX first, so
     # that dX needs no zeroing.
-    full = [j for j, (_, into) in col_clips if into.stop - into.start == width]
+    full = [j for j, (_, into) in col_clips.items() if into.stop - into.start == width]
     first = full[0] if full else None
 
     def fill(dZ_block, dX_block, slot):
@@ -571,10 +571,10 @@ def _row_shift_input_gradient(W, pads, X_shape, out_shape, size, workspace, dtyp
                   out=sums.reshape(-1, kc * in_channels))
         if first is None:
             dX_block[...] = 0
-        for j, (out_span, in_span) in col_clips:
-            if j == first:
-                dX_block[:, :, in_span] = sums[:, :, out_span, j]
-        for j, (out_span, in_span) in col_clips:
+        else:
+            out_span, in_span = col_clips[first]
+            dX_block[:, :, in_span] = sums[:, :, out_span, first]
+        for j, (out_span, in_span) in col_clips.items():
             if j != first:
                 dX_block[:, :, in_span] += sums[:, :, out_span, j]
 
@@ -596,8 +596,8 @@ def _rows_backward(dZ_mat, X, X_shape, W, stride, pads, out_shape, workspace,
     per_image = out_rows * out_cols
     W_mat = W.reshape(-1, out_channels)
     K = W_mat.shape[0]
-    # dX is built a few images at a time, so that each block of dcols is still
-    # in the CPU cache when col2im adds it into dX.
+    # A few images at a time, so that each block's im2col matrix (rebuilt
+    # here from X) and its dcols are still in the CPU cache when used.
     size, blocks = _image_blocks(n, per_image * K * dZ_mat.itemsize)
     shifts = input_gradient and _row_shifts(W.shape, stride)
     if shifts:
@@ -611,7 +611,6 @@ def _rows_backward(dZ_mat, X, X_shape, W, stride, pads, out_shape, workspace,
         dX = np.zeros(X_shape, dtype=dZ_mat.dtype)
     parts = [None] * len(blocks)
     ones = np.ones((1, size * per_image), dtype=dZ_mat.dtype)
-
     cols = _reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype)
 
     def block(k, slot):
