@@ -15,6 +15,10 @@ from .utils.registry import build
 class Activation(ABC):
     """Base class: ``activation(Z)`` is ``activation.forward(Z)``."""
 
+    #: Whether ``backward`` reads Z. A layer keeps Z for its backward pass
+    #: only when it does, so that an output nobody holds can be freed.
+    backward_reads_Z = True
+
     def __call__(self, Z):
         return self.forward(Z)
 
@@ -29,6 +33,8 @@ class Activation(ABC):
 
 class Linear(Activation):
     """Identity: f(z) = z."""
+
+    backward_reads_Z = False
 
     def forward(self, Z):
         return Z

@@ -195,7 +195,7 @@ class FullyConnected(Layer):
             )
         Z = F.affine_forward(X, self.parameters["W"], self.parameters["b"])
         self.cache["X"] = X
-        self.cache["Z"] = Z
+        self.cache["Z"] = Z if self.activation.backward_reads_Z else None
         self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 
@@ -265,7 +265,7 @@ class Conv2D(Layer):
         )
         self.cache["X_shape"] = X.shape
         self.cache["saved"] = saved  # X, or the im2col matrix (see F.conv2d_forward)
-        self.cache["Z"] = Z
+        self.cache["Z"] = Z if self.activation.backward_reads_Z else None
         self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 

@@ -28,9 +28,11 @@ keep_dim="first" and activation="linear" excepted); misuse of a layer
 bad settings) is a ValueError that says what was expected.
 """
 
+import gc
 import json
 import os
 import unittest
+import weakref
 
 import numpy as np
 
@@ -543,6 +545,42 @@ class TestTrainingFlag(unittest.TestCase):
         for layer in layers:
             with self.subTest(layer=type(layer).__name__):
                 self.assertIs(layer.training, True)
+
+
+class TestWhatForwardKeeps(unittest.TestCase):
+    """A linear layer's backward does not read its output, so the layer must not
+    keep it: once the caller drops it, it is freed (and its memory reused)."""
+
+    def test_linear_output_is_freed_and_backward_still_right(self):
+        rng = np.random.default_rng(0)
+        cases = [(FullyConnected(4, "linear"), rng.standard_normal((5, 3))),
+                 (Conv2D(4, 3, "linear"), rng.standard_normal((2, 5, 5, 3)))]
+        for layer, X in cases:
+            with self.subTest(layer=type(layer).__name__):
+                Z = layer.forward(X)
+                dY = rng.standard_normal(Z.shape)
+                kept = weakref.ref(Z)
+                del Z
+                gc.collect()
+                self.assertIsNone(kept(), "the layer still holds its linear output")
+                dX = layer.backward(dY)
+                W = layer.parameters["W"]
+                if X.ndim == 2:
+                    np.testing.assert_allclose(dX, dY @ W.T, rtol=1e-12)
+                    np.testing.assert_allclose(layer.gradients["W"], X.T @ dY, rtol=1e-12)
+                else:  # input (2, 2) is padded (3, 3): output (3 - i, 3 - j) reads it
+                    expected = sum(dY[:, 3 - i, 3 - j] @ W[i, j].T
+                                   for i in range(3) for j in range(3))
+                    np.testing.assert_allclose(dX[:, 2, 2], expected, rtol=1e-12)
+
+    def test_other_activations_keep_what_their_backward_reads(self):
+        X = np.random.default_rng(1).standard_normal((5, 3))
+        for name in ("relu", "sigmoid", "tanh", "arctan", "softmax"):
+            with self.subTest(activation=name):
+                layer = FullyConnected(4, name)
+                layer.forward(X)
+                np.testing.assert_array_equal(
+                    layer.cache["Z"], X @ layer.parameters["W"] + layer.parameters["b"])
 
 
 # ---------------------------------------------------------- initialize_layer
