@@ -135,6 +135,21 @@ class Layer(ABC):
             self.parameters[name] = self.parameters[name].astype(dtype, copy=False)
             self.gradients[name] = np.zeros_like(self.parameters[name])
 
+    def _activation_gradient(self, dLdY):
+        """dL/dZ from dL/dY through the activation, given the Z that forward kept.
+
+        forward keeps Z only when the activation's backward reads it (not for
+        the identity), so an activation swapped in between is refused here.
+        """
+        Z = self.cache.get("Z")
+        if Z is None and self.activation.backward_reads_Z:
+            raise ValueError(
+                f"{type(self).__name__}.backward: the activation is now "
+                f"{type(self.activation).__name__}, which needs Z, but the last forward pass "
+                f"ran with one that does not keep it; run forward again"
+            )
+        return self.activation.backward(Z, dLdY)
+
     def _checked_dLdY(self, dLdY):
         """dLdY as an array, checked against the shape of the last forward's output.
 
@@ -202,7 +217,7 @@ class FullyConnected(Layer):
     def backward(self, dLdY):
         """Parameters: dLdY (batch, n_out). Returns: dL/dX (batch, n_in)."""
         dLdY = self._checked_dLdY(dLdY)
-        dZ = self.activation.backward(self.cache["Z"], dLdY)
+        dZ = self._activation_gradient(dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.affine_backward(
             dZ, self.cache["X"], self.parameters["W"])
         return dX
@@ -277,7 +292,7 @@ class Conv2D(Layer):
             raise ValueError(f"Conv2D.backward: input_gradient must be True or False, got "
                              f"{input_gradient!r}")
         dLdY = self._checked_dLdY(dLdY)
-        dZ = self.activation.backward(self.cache["Z"], dLdY)
+        dZ = self._activation_gradient(dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.conv2d_backward(
             dZ, self.cache["saved"], self.cache["X_shape"], self.parameters["W"],
             self.stride, self.pads, workspace=self.workspace, input_gradient=input_gradient,

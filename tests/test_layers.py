@@ -573,6 +573,15 @@ class TestWhatForwardKeeps(unittest.TestCase):
                                    for i in range(3) for j in range(3))
                     np.testing.assert_allclose(dX[:, 2, 2], expected, rtol=1e-12)
 
+    def test_an_activation_swapped_in_after_forward_is_refused(self):
+        X = np.random.default_rng(2).standard_normal((2, 5, 5, 3))
+        for layer in (FullyConnected(4, "linear"), Conv2D(4, 3, "linear")):
+            with self.subTest(layer=type(layer).__name__):
+                Z = layer.forward(X.reshape(2, -1) if isinstance(layer, FullyConnected) else X)
+                layer.activation = initialize_activation("relu")
+                with self.assertRaisesRegex(ValueError, "ReLU, which needs Z.*forward again"):
+                    layer.backward(np.ones_like(Z))
+
     def test_other_activations_keep_what_their_backward_reads(self):
         X = np.random.default_rng(1).standard_normal((5, 3))
         for name in ("relu", "sigmoid", "tanh", "arctan", "softmax"):
