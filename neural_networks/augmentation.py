@@ -10,6 +10,7 @@ makes them reproducible.
 import numbers
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .utils.registry import build
 
@@ -19,8 +20,9 @@ class RandomCropFlip:
 
     Each image is padded with ``pad`` zeros on every side, a window of the
     original size is cut at a random offset in [0, 2*pad] per axis, and with
-    probability ``flip_probability`` the result is mirrored left-right. All
-    of it is one gather over the batch; no loop over examples.
+    probability ``flip_probability`` the result is mirrored left-right. The
+    crop is two gathers over the batch and the flip one masked copy; no
+    loop over examples.
 
     Parameters
     ----------
@@ -54,19 +56,28 @@ class RandomCropFlip:
             )
         n, rows, cols, channels = X.shape
         p = self.pad
+        # Drawn in this order whatever the settings, so that a seed gives the
+        # same batches as it always has.
+        row_offsets = np.random.randint(0, 2 * p + 1, size=n)
+        col_offsets = np.random.randint(0, 2 * p + 1, size=n)
+        flipped = np.random.random_sample(n) < self.flip_probability if self.flip else None
         if p:
             padded = np.zeros((n, rows + 2 * p, cols + 2 * p, channels), dtype=X.dtype)
             padded[:, p:p + rows, p:p + cols] = X
+            batch = np.arange(n)[:, None]
+            # Whole padded rows first, then in each row the window's columns,
+            # one contiguous span of cols*channels numbers: both gathers copy
+            # long runs, where one gather per pixel would copy `channels` numbers.
+            taken = padded[batch, row_offsets[:, None] + np.arange(rows)]
+            spans = sliding_window_view(taken.reshape(n, rows, (cols + 2 * p) * channels),
+                                        cols * channels, axis=2)
+            out = spans[batch, np.arange(rows), (col_offsets * channels)[:, None]]
+            out = out.reshape(X.shape)
         else:
-            padded = X
-        row_offsets = np.random.randint(0, 2 * p + 1, size=n)
-        col_offsets = np.random.randint(0, 2 * p + 1, size=n)
-        row_index = row_offsets[:, None] + np.arange(rows)
-        col_index = col_offsets[:, None] + np.arange(cols)
-        if self.flip:
-            flipped = np.random.random_sample(n) < self.flip_probability
-            col_index = np.where(flipped[:, None], col_index[:, ::-1], col_index)
-        return padded[np.arange(n)[:, None, None], row_index[:, :, None], col_index[:, None, :]]
+            out = X.copy()
+        if flipped is not None and flipped.any():
+            out[flipped] = out[flipped, :, ::-1]
+        return out
 
 
 class RandomFlip(RandomCropFlip):
