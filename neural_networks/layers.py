@@ -135,6 +135,11 @@ class Layer(ABC):
             self.parameters[name] = self.parameters[name].astype(dtype, copy=False)
             self.gradients[name] = np.zeros_like(self.parameters[name])
 
+    def _keep_Z(self, Z):
+        """Cache Z for the activation's backward, or None when it never reads Z (the
+        identity), so that an output the caller drops is freed at once."""
+        self.cache["Z"] = Z if self.activation.backward_reads_Z else None
+
     def _activation_gradient(self, dLdY):
         """dL/dZ from dL/dY through the activation, given the Z that forward kept.
 
@@ -210,7 +215,7 @@ class FullyConnected(Layer):
             )
         Z = F.affine_forward(X, self.parameters["W"], self.parameters["b"])
         self.cache["X"] = X
-        self.cache["Z"] = Z if self.activation.backward_reads_Z else None
+        self._keep_Z(Z)
         self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 
@@ -280,7 +285,7 @@ class Conv2D(Layer):
         )
         self.cache["X_shape"] = X.shape
         self.cache["saved"] = saved  # X, or the im2col matrix (see F.conv2d_forward)
-        self.cache["Z"] = Z if self.activation.backward_reads_Z else None
+        self._keep_Z(Z)
         self.cache["out_shape"] = Z.shape
         return self.activation(Z)
 
