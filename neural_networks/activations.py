@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .utils.registry import build
+from .utils.registry import build, factory
 
 
 class Activation(ABC):
@@ -113,6 +113,7 @@ ACTIVATIONS = {
 }
 
 
+@factory(ACTIVATIONS, "activation")
 def initialize_activation(name):
     """Build an activation from its name (one of ``ACTIVATIONS``).
 

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .utils.registry import build
+from .utils.registry import build, factory
 
 
 class RandomCropFlip:
@@ -90,6 +90,7 @@ class RandomFlip(RandomCropFlip):
 AUGMENTATIONS = {"crop_flip": RandomCropFlip, "flip": RandomFlip}
 
 
+@factory(AUGMENTATIONS, "augmentation")
 def initialize_augmentation(name, **options):
     """Build an augmentation by name (``"crop_flip"``, ``"flip"``); None gives None (none).
 

@@ -9,7 +9,6 @@ each way, as in PyTorch's ``nn.Module`` and ``nn.functional``.
 
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-import inspect
 import math
 import numbers
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from . import functional as F
 from .activations import Linear, ReLU, initialize_activation
-from .utils.registry import accepted_keywords, check_keywords, lookup
+from .utils.registry import accepted_keywords, check_keywords, check_required, factory, lookup
 from .weights import initialize_weights
 
 
@@ -537,6 +536,7 @@ LAYERS = {
 }
 
 
+@factory(LAYERS, "layer")
 def initialize_layer(name, activation=None, weight_init=None, n_out=None, kernel_shape=None,
                      stride=None, pad=None, mode=None, keep_dim="first", **options):
     """Build a layer from its name.
@@ -578,13 +578,7 @@ def initialize_layer(name, activation=None, weight_init=None, n_out=None, kernel
         del given["activation"]
     kwargs = {k: v for k, v in given.items() if v is not None}
     check_keywords(cls, "layer", name, kwargs)
-    required = [p.name for p in inspect.signature(cls).parameters.values()
-                if p.default is p.empty]
-    if "activation" in required:
+    if "activation" in accepted:
         kwargs.setdefault("activation", "linear")
-    missing = [k for k in required if k not in kwargs]
-    if missing:
-        raise ValueError(
-            f"layer {name!r} needs {', '.join(missing)}; got {kwargs or 'no arguments'}"
-        )
+    check_required(cls, "layer", name, kwargs)
     return cls(**kwargs)

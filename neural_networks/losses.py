@@ -8,7 +8,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from .utils.registry import build
+from .utils.registry import build, factory
 
 
 def _check_pair(name, Y, Y_hat):
@@ -83,6 +83,7 @@ class L2(Loss):
 LOSSES = {"cross_entropy": CrossEntropy, "l2": L2}
 
 
+@factory(LOSSES, "loss")
 def initialize_loss(name):
     """Build a loss from its name: ``"cross_entropy"`` or ``"l2"``; the loss keeps the name.
 

@@ -23,7 +23,7 @@ from .optimizers import initialize_optimizer
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
 from .utils.data_structures import AttrDict
 from .utils.files import write_atomic
-from .utils.registry import lookup
+from .utils.registry import factory, lookup
 
 __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model",
            "load_model"]
@@ -720,6 +720,7 @@ def load_model(path):
     return model._restore(checkpoint)
 
 
+@factory(MODELS, "model")
 def initialize_model(name, loss, layer_args, optimizer_args, logger=None, seed=None):
     """Build a model by name (``"feed_forward"``)."""
     return lookup(MODELS, "model", name)(loss, layer_args, optimizer_args, logger=logger,

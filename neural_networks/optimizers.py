@@ -12,7 +12,7 @@ import numpy as np
 
 from . import parallel
 from .schedulers import check_flag, check_number, initialize_scheduler
-from .utils.registry import build, lookup
+from .utils.registry import build, factory, lookup
 
 
 def _check_course_schedule(lr_decay, staircase, stage_length):
@@ -249,6 +249,7 @@ class AdamW(Adam):
 OPTIMIZERS = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
 
 
+@factory(OPTIMIZERS, "optimizer")
 def initialize_optimizer(name, lr, lr_scheduler=None, momentum=None, clip_norm=None,
                          lr_decay=None, staircase=None, stage_length=None, **options):
     """Build an optimizer from its name; arguments left None take the class default.

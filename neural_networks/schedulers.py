@@ -14,7 +14,7 @@ import math
 import numbers
 import operator
 
-from .utils.registry import build
+from .utils.registry import build, factory
 
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
@@ -150,6 +150,7 @@ SCHEDULERS = {
 }
 
 
+@factory(SCHEDULERS, "learning-rate schedule")
 def initialize_scheduler(name, lr, decay=None, stage_length=None, staircase=None, **options):
     """Build a schedule from its name; arguments left None take the class default.
 

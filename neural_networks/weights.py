@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .utils.registry import accepted_keywords, build, lookup
+from .utils.registry import accepted_keywords, build, factory, lookup
 
 GAINS = {
     "linear": 1.0,
@@ -164,6 +164,7 @@ INITIALIZERS = {
 }
 
 
+@factory(INITIALIZERS, "weight initializer")
 def initialize_weights(name, activation=None, mode="fan_in", **options):
     """Return ``init(shape) -> np.ndarray`` for the initializer ``name``.
 

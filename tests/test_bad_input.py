@@ -10,6 +10,7 @@ import numpy as np
 
 import neural_networks
 from neural_networks.activations import initialize_activation
+from neural_networks.augmentation import initialize_augmentation
 from neural_networks.datasets import Data, Dataset, initialize_dataset
 from neural_networks.layers import Conv2D, Flatten, FullyConnected, Pool2D, initialize_layer
 from neural_networks.losses import CrossEntropy, L2, initialize_loss
@@ -199,6 +200,69 @@ class TestDataLengths(BadInputCase):
         self.assertOurValueError(
             lambda: Dataset(X, Y, 2, test_set=np.zeros((7, 2)), test_labels=np.zeros((4, 3))),
             "7", "4")
+
+
+class TestFactoryArguments(BadInputCase):
+    """Every initialize_* refuses a required argument left out, and a keyword it (or
+    the entry it names) does not take, with a ValueError naming them, never
+    Python's TypeError."""
+
+    SOFTMAX_OUT = [AttrDict(name="fully_connected", activation="softmax", n_out=None)]
+
+    def test_keras_learning_rate_instead_of_lr(self):
+        for call in (lambda: initialize_optimizer(name="SGD", learning_rate=0.01),
+                     lambda: initialize_model("feed_forward", "cross_entropy", self.SOFTMAX_OUT,
+                                              AttrDict(name="SGD", learning_rate=0.01))):
+            message = self.assertOurValueError(call, "unknown keyword 'learning_rate'",
+                                               "missing 'lr'", "momentum", "weight_decay")
+            self.assertIn("optimizer 'SGD'", message)
+
+    def test_a_missing_argument_of_every_factory(self):
+        calls = {
+            "initialize_activation": (initialize_activation, {}, "name"),
+            "initialize_loss": (initialize_loss, {}, "name"),
+            "initialize_layer": (initialize_layer, {"n_out": 3}, "name"),
+            "initialize_weights": (initialize_weights, {"mode": "fan_in"}, "name"),
+            "initialize_optimizer": (initialize_optimizer, {"name": "Adam"}, "lr"),
+            "initialize_scheduler": (initialize_scheduler, {"name": "constant"}, "lr"),
+            "initialize_model": (initialize_model, {"name": "feed_forward",
+                                                    "loss": "cross_entropy",
+                                                    "layer_args": self.SOFTMAX_OUT},
+                                 "optimizer_args"),
+            "initialize_dataset": (initialize_dataset, {"batch_size": 5}, "name"),
+            "initialize_augmentation": (initialize_augmentation, {"pad": 2}, "name"),
+        }
+        for factory, (function, kwargs, missing) in calls.items():
+            with self.subTest(factory=factory):
+                self.assertOurValueError(lambda: function(**kwargs), factory,
+                                         f"missing '{missing}'", "it accepts")
+
+    def test_an_unknown_keyword_of_every_factory(self):
+        calls = {
+            "activation": (initialize_activation, ("relu",), {"alpha": 0.1}),
+            "loss": (initialize_loss, ("l2",), {"reduction": "sum"}),
+            "layer": (initialize_layer, ("fully_connected",), {"units": 3}),
+            "weights": (initialize_weights, ("he_normal",), {"nonlinearity": "relu"}),
+            "optimizer": (initialize_optimizer, ("Adam",), {"lr": 0.1, "betas": (0.9, 0.99)}),
+            "scheduler": (initialize_scheduler, ("cosine",), {"lr": 0.1, "T_max": 10}),
+            "model": (initialize_model, ("feed_forward", "cross_entropy", self.SOFTMAX_OUT,
+                                         AttrDict(name="SGD", lr=0.1)), {"sed": 1}),
+            "dataset": (initialize_dataset, ("iris",), {"shuffle": True}),
+            "augmentation": (initialize_augmentation, ("flip",), {"p": 0.5}),
+        }
+        for what, (function, args, kwargs) in calls.items():
+            (keyword,) = (k for k in kwargs if k not in ("lr",))
+            with self.subTest(factory=what):
+                self.assertOurValueError(lambda: function(*args, **kwargs), repr(keyword),
+                                         "accepts")
+
+    def test_too_many_arguments_by_position(self):
+        self.assertOurValueError(lambda: initialize_loss("l2", "mean"),
+                                 "2 arguments by position, but at most 1 (name)")
+
+    def test_an_unknown_name_with_a_missing_argument_names_both(self):
+        self.assertOurValueError(lambda: initialize_optimizer(name="RMSprop"),
+                                 "unknown optimizer 'RMSprop'", "'SGD'", "missing 'lr'")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@
 - ``download``       fetching the official files (``download=True``)
 """
 
-from ..utils.registry import build
+from ..utils.registry import build, factory
 from .batching import Data, Dataset
 from .cifar10 import (
     CIFAR10_ARCHIVE,
@@ -37,6 +37,7 @@ DATASETS = {"iris": load_iris, "fashion_mnist": load_fashion_mnist, "mnist": loa
             "cifar10": load_cifar10}
 
 
+@factory(DATASETS, "dataset")
 def initialize_dataset(name, batch_size=50, **options):
     """Load a dataset by name as a ``Dataset``.
 
