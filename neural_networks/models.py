@@ -463,10 +463,14 @@ class NeuralNetwork:
         the dict of ``score``
         """
         Y_hat, _ = self.predict(X, batch_size=batch_size)
-        return self.score(Y, Y_hat)
+        return self._score(Y, Y_hat)
 
     def score(self, Y, Y_hat):
         """The loss and metrics of outputs ``Y_hat`` already computed, against ``Y``.
+
+        Note the order, the loss's: targets first, then outputs. To score inputs
+        ``X`` against their labels, call ``evaluate(X, Y)``; ``score(X, Y)`` is a
+        ValueError that says so.
 
         Parameters
         ----------
@@ -483,6 +487,30 @@ class NeuralNetwork:
         l2: {"loss": float, "mse": float}, the mean squared error as ``error`` gives
         it (classes mean nothing to a regression).
         """
+        try:
+            return self._score(Y, Y_hat)
+        except ValueError as error:
+            raise ValueError(f"{error}. {self._score_hint(Y, Y_hat)}") from None
+
+    def _score_hint(self, first, second):
+        """What to tell a ``score`` call that failed: its signature, and ``evaluate``
+        when ``first`` looks like a batch of inputs or ``second`` like labels."""
+        hint = "score(Y, Y_hat) takes the targets first, then the network's outputs"
+        first, second = np.asarray(first), np.asarray(second)
+        inputs = first.ndim > 2 or (self.input_shape is not None
+                                    and first.shape[1:] == self.input_shape)
+        labels = np.issubdtype(second.dtype, np.integer) or (
+            second.ndim == 2 and np.isin(second, (0, 1)).all()
+            and np.array_equal(second.sum(axis=1), np.ones(len(second))))
+        if inputs or labels:
+            looks = "inputs and labels" if inputs and labels else "inputs" if inputs else \
+                "labels, not outputs"
+            hint += (f"; these look like {looks}: evaluate(X, Y) predicts the inputs X "
+                     f"and scores the outputs against the labels Y")
+        return hint
+
+    def _score(self, Y, Y_hat):
+        """``score`` without the hint on a bad call (``evaluate`` calls it)."""
         # Imported here: scikit-learn takes a second to import, and only scoring needs it.
         from sklearn.metrics import accuracy_score, confusion_matrix
 

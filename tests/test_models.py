@@ -362,6 +362,27 @@ class TestEvaluate(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, r"expected targets of shape \(5, 3\) for"):
             model.score(np.array([0, 0, 1, 1, 1]), self.Y_HAT)
 
+    def test_inputs_and_labels_given_to_score_point_to_evaluate(self):
+        dataset = initialize_dataset("iris", batch_size=35)
+        model = build(seed=0)
+        model.train(dataset, 1, verbose=False)
+        X, Y = dataset.test.data, dataset.test.labels
+        for labels in (Y, Y.argmax(axis=1)):
+            with self.subTest(labels=labels.shape), self.assertRaises(ValueError) as caught:
+                model.score(X, labels)
+            self.assertIn("score(Y, Y_hat) takes the targets first, then the network's "
+                          "outputs", str(caught.exception))
+            self.assertIn("evaluate(X, Y)", str(caught.exception))
+        # Targets and outputs of different widths: the order is named, evaluate is not.
+        with self.assertRaises(ValueError) as caught:
+            model.score(np.eye(5), self.Y_HAT)
+        self.assertIn("score(Y, Y_hat) takes the targets first", str(caught.exception))
+        self.assertNotIn("evaluate", str(caught.exception))
+        # evaluate's own errors are about its own arguments.
+        with self.assertRaises(ValueError) as caught:
+            model.evaluate(X, Y[:, :2])
+        self.assertNotIn("score(Y, Y_hat)", str(caught.exception))
+
     def test_bad_input(self):
         model = self.model()
         nan = self.Y.copy()
