@@ -448,6 +448,40 @@ class NeuralNetwork:
             loss = self.loss.forward(Y, Y_hat)
         return Y_hat, loss
 
+    def classify(self, X, batch_size=PREDICT_BATCH):
+        """Class labels and class probabilities of the inputs ``X``, in one call (eval mode).
+
+        ``predict`` keeps the course's ``(Y_hat, loss)`` pair; this is what a
+        classifier's user wants from it (``labels, probabilities = model.classify(X)``).
+
+        Parameters
+        ----------
+        X           inputs, batch first (n, ...)
+        batch_size  examples per forward pass (bounds memory)
+
+        Returns
+        -------
+        (labels, probabilities): labels (n,) int64, each example's most probable
+        class; probabilities (n, classes), the softmax outputs (``predict_proba``)
+        """
+        probabilities = self.predict_proba(X, batch_size=batch_size)
+        return np.argmax(probabilities, axis=1).astype(np.int64), probabilities
+
+    def predict_proba(self, X, batch_size=PREDICT_BATCH):
+        """The class probabilities of the inputs ``X`` (scikit-learn's name), in eval mode.
+
+        Returns
+        -------
+        (n, classes) array, each row the softmax output for one example; a
+        ValueError for a network without the cross-entropy loss (its outputs are
+        not probabilities: use ``predict``)
+        """
+        if self.loss.name != "cross_entropy":
+            raise ValueError(f"class probabilities need a classifier (the cross_entropy "
+                             f"loss); this network's loss is {self.loss.name}: use "
+                             f"predict(X), which returns (outputs, loss)")
+        return self.predict(X, batch_size=batch_size)[0]
+
     def evaluate(self, X, Y, batch_size=PREDICT_BATCH):
         """The network's loss and metrics on ``(X, Y)``, in eval mode.
 

@@ -237,11 +237,11 @@ def predict_test(model, dataset, folder):
     -------
     (outputs (n, classes), accuracy or None when the test split has no labels)
     """
-    Y_hat, _ = model.predict(dataset.test.data)
-    run_folder.write_predictions(folder, np.argmax(Y_hat, axis=1))
+    predicted, Y_hat = model.classify(dataset.test.data)
+    run_folder.write_predictions(folder, predicted)
     if dataset.test.labels is None:
         return Y_hat, None
-    return Y_hat, float(np.mean(np.argmax(Y_hat, 1) == np.argmax(dataset.test.labels, 1)))
+    return Y_hat, float(np.mean(predicted == np.argmax(dataset.test.labels, 1)))
 
 
 def class_names(dataset, k):

@@ -144,6 +144,31 @@ class TestTrainAndPredict(unittest.TestCase):
         P = np.exp(Z - Z.max(axis=1, keepdims=True))
         np.testing.assert_allclose(Y_hat, P / P.sum(axis=1, keepdims=True), rtol=1e-12)
 
+    def test_classify_gives_integer_labels_and_probabilities(self):
+        self.model.train(self.dataset, 2, verbose=False)
+        X = self.dataset.test.data
+        labels, probabilities = self.model.classify(X, batch_size=7)
+        # The forward pass by hand.
+        W1, b1 = self.model.layers[0].parameters["W"], self.model.layers[0].parameters["b"]
+        W2, b2 = self.model.layers[1].parameters["W"], self.model.layers[1].parameters["b"]
+        Z = np.maximum(X @ W1 + b1, 0) @ W2 + b2
+        P = np.exp(Z - Z.max(axis=1, keepdims=True))
+        P /= P.sum(axis=1, keepdims=True)
+        self.assertIs(type(probabilities), np.ndarray)
+        np.testing.assert_allclose(probabilities, P, rtol=1e-12)
+        self.assertIs(type(labels), np.ndarray)
+        self.assertEqual(labels.dtype, np.int64)
+        np.testing.assert_array_equal(labels, [int(np.argmax(row)) for row in P])
+        np.testing.assert_allclose(self.model.predict_proba(X), P, rtol=1e-12)
+
+    def test_class_probabilities_need_a_classifier(self):
+        model = build(seed=0, loss="l2", output="linear")
+        model.train(self.dataset, 1, verbose=False)
+        for method in (model.classify, model.predict_proba):
+            with self.subTest(method=method.__name__):
+                with self.assertRaisesRegex(ValueError, "cross_entropy.*l2.*predict"):
+                    method(self.dataset.test.data)
+
     def test_predict_without_labels(self):
         self.model.train(self.dataset, 1, verbose=False)
         Y_hat, loss = self.model.predict(self.dataset.test.data)
