@@ -220,6 +220,12 @@ class NeuralNetwork:
         return None
 
     def summary(self):
+        """Print the network as a table, as Keras' ``model.summary()`` does (see
+        ``__repr__``). Returns None, so Jupyter shows the table and no string;
+        ``str(model)`` and ``repr(model)`` give the text."""
+        print(repr(self))
+
+    def __repr__(self):
         """The network as a table: one row per layer (index, type with its key
         settings, output shape with None for the batch axis, parameter count),
         then the total.
@@ -267,9 +273,6 @@ class NeuralNetwork:
             lines.append(f"Output shapes{'' if counted else ' and parameters'} come with the "
                          f"first batch, or with build(input_shape, n_out).")
         return "\n".join(lines)
-
-    def __repr__(self):
-        return self.summary()
 
     def _output_shapes(self):
         """Each layer's output shape for one example (no batch axis), from a forward

@@ -230,7 +230,7 @@ class TestRoundTrip(TempDirTestCase):
             self.assertEqual(json.loads(str(archive["meta"]))["input_shape"], [8, 8, 2])
         loaded = build_model(seed=1).load(self.path())
         self.assertEqual(loaded.input_shape, (8, 8, 2))
-        self.assertIn("(None, 8, 8, 4)", loaded.summary())
+        self.assertIn("(None, 8, 8, 4)", repr(loaded))
 
     def test_a_file_without_input_shape_still_loads(self):
         model = build_model(seed=0)
@@ -245,11 +245,11 @@ class TestRoundTrip(TempDirTestCase):
         loaded = build_model(seed=1).load(self.path("older.npz"))
         self.assertStatesEqual(state_of(loaded), state_of(model))
         self.assertIsNone(loaded.input_shape)
-        self.assertIn("Output shapes come with the first batch", loaded.summary())
-        self.assertIn("Total parameters: 279", loaded.summary())  # 76 + 8 + 195
+        self.assertIn("Output shapes come with the first batch", repr(loaded))
+        self.assertIn("Total parameters: 279", repr(loaded))  # 76 + 8 + 195
         loaded.predict(make_dataset().validate.data)
         self.assertEqual(loaded.input_shape, (8, 8, 2))
-        self.assertIn("(None, 4, 4, 4)", loaded.summary())
+        self.assertIn("(None, 4, 4, 4)", repr(loaded))
 
     def test_missing_or_foreign_file(self):
         model = build_model()

@@ -1,5 +1,5 @@
 """The network: learning, train/predict/test/test_kaggle/save_parameters,
-error and seeding; summary and print(model); evaluate and score (checked by
+error and seeding; summary(), repr and print(model); evaluate and score (checked by
 hand and against scikit-learn); load_model from a checkpoint alone, including
 the checkpoint ``python train_ffnn.py`` writes, whose evaluation must give the
 test accuracy the script printed."""
@@ -279,7 +279,7 @@ class TestError(unittest.TestCase):
 class TestSummary(unittest.TestCase):
     def test_the_default_iris_net_counts_83_parameters(self):
         model = runs.iris_model(runs.DEFAULTS.hidden, 0.01, 0.9, seed=0).build((4,), n_out=3)
-        table = model.summary()
+        table = repr(model)
         lines = table.splitlines()
         rows = {line.split()[0]: line for line in lines[3:5]}
         # 4 * 10 + 10 and 10 * 3 + 3.
@@ -295,9 +295,20 @@ class TestSummary(unittest.TestCase):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             print(model)
-        self.assertEqual(out.getvalue(), model.summary() + "\n")
-        self.assertEqual(repr(model), model.summary())
+        self.assertEqual(out.getvalue(), repr(model) + "\n")
+        self.assertEqual(str(model), repr(model))
         self.assertIn("Total parameters: 67", out.getvalue())  # 4 * 8 + 8 + 8 * 3 + 3
+
+    def test_summary_prints_the_table_and_returns_nothing(self):
+        # As Keras' model.summary(): in a script it shows the table, and in Jupyter
+        # no string is echoed after it.
+        model = build(seed=0).build((4,), n_out=3)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            returned = model.summary()
+        self.assertIsNone(returned)
+        self.assertIn("Total parameters: 67 (trainable: 67)", out.getvalue())
+        self.assertEqual(out.getvalue(), repr(model) + "\n")
 
     def test_an_unbuilt_model_says_what_it_has(self):
         table = repr(build(seed=0))
@@ -312,7 +323,7 @@ class TestSummary(unittest.TestCase):
         X = np.random.default_rng(0).normal(size=(5, 8, 8, 2))
         # Between a forward and its backward: summary must not disturb the caches.
         out = model.forward(X)
-        table = model.summary()
+        table = repr(model)
         model.backward(np.eye(3)[[0, 1, 2, 0, 1]], out)
         gradients = [dict(layer.gradients) for layer in model.layers]
         reference = build_cnn(seed=0).build((8, 8, 2), n_out=3)
@@ -457,7 +468,7 @@ class TestLoadModel(unittest.TestCase):
         self.assertIsInstance(loaded, NeuralNetwork)
         self.assertEqual((loaded.epoch, loaded.iteration), (2, 0))
         self.assertEqual(loaded.input_shape, model.input_shape)
-        self.assertEqual(loaded.summary(), model.summary())
+        self.assertEqual(repr(loaded), repr(model))
         self.assert_same_state(loaded, model)
         np.testing.assert_array_equal(loaded.predict(X)[0], model.predict(X)[0])
         # The checkpoint holds numpy's generator: each continues from it in turn.
@@ -484,7 +495,7 @@ class TestLoadModel(unittest.TestCase):
         path = model.save(os.path.join(self.tmp, "model.npz"))
         loaded = load_model(path)
         self.assertEqual(loaded.input_shape, (4,))
-        self.assertIn("Total parameters: 67", loaded.summary())
+        self.assertIn("Total parameters: 67", repr(loaded))
         X = np.random.default_rng(0).normal(size=(6, 4))
         np.testing.assert_array_equal(loaded.predict(X)[0], model.predict(X)[0])
 
@@ -526,7 +537,7 @@ class TestTrainFfnnCheckpoint(unittest.TestCase):
         scores = model.evaluate(test.data, test.labels)
         self.assertEqual(f"{scores['accuracy']:.4f}", printed.group(1))
         self.assertEqual(scores["confusion_matrix"].sum(), len(test.labels))
-        self.assertIn("Total parameters: 83", model.summary())
+        self.assertIn("Total parameters: 83", repr(model))
 
 
 if __name__ == "__main__":
