@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from . import checkpoints
+from .datasets.batching import check_label_rows
 from .utils.files import check_writable
 
 
@@ -101,7 +102,8 @@ def check_labels(model, dataset):
         if split is None or split.labels is None:
             continue
         labels = split.labels
-        if labels.ndim != 2 or labels.shape[1] != dataset.out_dim:
+        check_label_rows(labels, f"{split_name} labels", dataset.out_dim)
+        if labels.shape[1] != dataset.out_dim:
             raise ValueError(
                 f"{split_name} labels must have shape (n, {dataset.out_dim}), got {labels.shape}"
             )

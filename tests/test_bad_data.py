@@ -5,6 +5,8 @@ first step).
 - NaN or infinity in inputs or labels of any split: ValueError when the
   Data / Dataset is built, naming the array and the entry.
 - Inputs and labels of different lengths: ValueError at construction.
+- Class indices instead of one-hot rows: ValueError at construction (or at the
+  start of train for labels set later) giving the integers_to_one_hot call.
 - Labels that are not one-hot (or probability) rows under cross-entropy,
   or have the wrong number of columns: ValueError at the start of train,
   before any forward pass or step, with the parameters unchanged.
@@ -16,7 +18,7 @@ import numpy as np
 
 from neural_networks.datasets import Data, Dataset
 from neural_networks.models import NeuralNetwork
-from neural_networks.utils import AttrDict
+from neural_networks.utils import AttrDict, integers_to_one_hot
 
 
 def clean_arrays(n=20, features=4, classes=3, seed=0):
@@ -108,6 +110,49 @@ class TestLengths(unittest.TestCase):
         X, _ = clean_arrays()
         with self.assertRaisesRegex(ValueError, r"one-hot rows.*\(20,\)"):
             Dataset(X, np.arange(20) % 3, batch_size=5)
+
+
+class TestClassIndices(unittest.TestCase):
+    """Integer class indices where one-hot rows belong: refused, naming the fix."""
+
+    def test_class_indices_are_refused_with_the_one_line_fix(self):
+        X, Y = clean_arrays()
+        classes = Y.argmax(axis=1)  # 0, 1 or 2
+        few = np.flatnonzero(classes != 2)[:6]  # a split without class 2
+        cases = {
+            "training": (lambda: Dataset(X, classes, batch_size=5), "training labels",
+                         "max_val=2"),
+            "training as floats": (lambda: Dataset(X, classes.astype(float), batch_size=5),
+                                   "training labels", "max_val=2"),
+            # The training split's width, not the largest index present, sets max_val.
+            "validation": (lambda: Dataset(X, Y, 5, validation_set=X[few],
+                                           validation_labels=classes[few]),
+                           "validation labels", "max_val=2"),
+            "test": (lambda: Dataset(X, Y, 5, test_set=X[few], test_labels=classes[few]),
+                     "test labels", "max_val=2"),
+            "Data": (lambda: Data(X, batch_size=5, labels=classes), "labels", "max_val=2"),
+        }
+        for case, (make, what, max_val) in cases.items():
+            with self.subTest(case=case), self.assertRaises(ValueError) as caught:
+                make()
+            message = str(caught.exception)
+            self.assertTrue(message.startswith(f"{what} must be one-hot rows of shape "
+                                               f"(n, classes)"), message)
+            self.assertIn("got class indices, shape (", message)
+            self.assertIn(f"from neural_networks.utils import integers_to_one_hot, then "
+                          f"integers_to_one_hot(labels, {max_val})", message)
+        # The fix given is one that works.
+        dataset = Dataset(X, integers_to_one_hot(classes, max_val=2), 5, validation_set=X[few],
+                          validation_labels=integers_to_one_hot(classes[few], max_val=2))
+        np.testing.assert_array_equal(dataset.validate.labels, Y[few])
+
+    def test_labels_set_after_construction_are_checked_before_training(self):
+        X, Y = clean_arrays()
+        dataset = Dataset(X, Y, batch_size=5, validation_set=X[:6], validation_labels=Y[:6])
+        dataset.validate.labels = Y[:6].argmax(axis=1)  # 0, 1 or 2
+        with self.assertRaisesRegex(ValueError, r"validate labels must be one-hot rows.*"
+                                                r"integers_to_one_hot\(labels, max_val=2\)"):
+            build_model().train(dataset, 1, verbose=False)
 
 
 class TestLabelsCheckedBeforeTraining(unittest.TestCase):

@@ -199,7 +199,7 @@ class TestLabelSmoothing(unittest.TestCase):
         for bad in (-0.1, 1.0, 1.5, float("nan"), True, "0.1", None):
             with self.subTest(bad=bad), self.assertRaisesRegex(ValueError, "label_smoothing"):
                 Data(np.zeros((7, 1)), labels=self.labels, label_smoothing=bad)
-        with self.assertRaisesRegex(ValueError, "one-hot label rows"):
+        with self.assertRaisesRegex(ValueError, "one-hot (label )?rows"):
             Data(np.zeros((7, 1)), labels=self.classes, label_smoothing=0.1)
 
     def test_cross_entropy_on_them_is_pytorchs_label_smoothing(self):

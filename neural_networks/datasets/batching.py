@@ -16,6 +16,31 @@ def _check_finite(values, what):
         )
 
 
+def check_label_rows(labels, what, classes=None):
+    """Raise ValueError unless ``labels`` (an array) is 2-D: one row per example.
+
+    Class indices (a vector of whole numbers) are the usual mistake: the message
+    gives the one-line fix, ``integers_to_one_hot`` with ``classes`` columns
+    (when known; else as many as the largest index needs).
+    """
+    if labels.ndim == 2:
+        return
+    expected = f"{what} must be one-hot rows of shape (n, classes), one row per example"
+    whole = labels.ndim == 1 and labels.size and np.issubdtype(labels.dtype, np.number) \
+        and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)) \
+        and labels.min() >= 0
+    if whole:
+        max_val = int(labels.max()) if classes is None else classes - 1
+        raise ValueError(
+            f"{expected}; got class indices, shape {labels.shape} with values from "
+            f"{labels.min():g} to {labels.max():g}. Make them rows first: "
+            f"from neural_networks.utils import integers_to_one_hot, then "
+            f"integers_to_one_hot(labels, max_val={max_val})"
+        )
+    one_target = " (one target per example: labels.reshape(-1, 1))" if labels.ndim == 1 else ""
+    raise ValueError(f"{expected}; got shape {labels.shape}{one_target}")
+
+
 def _check_min_last_batch(value):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"min_last_batch must be an int >= 1, got {value!r}")
@@ -29,7 +54,8 @@ class Data:
     ----------
     data            array (n, ...) of examples
     batch_size      examples per batch; the last batch of an epoch may be smaller
-    labels          array (n, k) of one-hot labels, or None
+    labels          array (n, k) of one-hot labels, or None (class indices (n,) are
+                    refused with the fix: ``utils.integers_to_one_hot``)
     out_dim         number of classes / outputs
     augment         optional callable applied to every batch ``sample()`` returns
                     (e.g. ``augmentation.RandomCropFlip``); set it on training data only
@@ -65,6 +91,7 @@ class Data:
                     f"but {labels.shape[0]} labels"
                 )
             _check_finite(labels, "labels")
+            check_label_rows(labels, "labels", out_dim)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.data = data
@@ -153,12 +180,12 @@ class Dataset:
     def __init__(self, training_set, training_labels, batch_size, validation_set=None,
                  validation_labels=None, test_set=None, test_labels=None):
         training_labels = np.asarray(training_labels)
-        if training_labels.ndim != 2:
-            raise ValueError(
-                f"training labels must be one-hot rows of shape (n, classes), "
-                f"got shape {training_labels.shape}"
-            )
+        check_label_rows(training_labels, "training labels")
         self.out_dim = training_labels.shape[1]
+        for what, labels in (("validation labels", validation_labels),
+                             ("test labels", test_labels)):
+            if labels is not None:
+                check_label_rows(np.asarray(labels), what, self.out_dim)
         self.batch_size = batch_size
         self.train = Data(training_set, batch_size, training_labels, self.out_dim)
         self.validate = None
