@@ -177,7 +177,8 @@ class NeuralNetwork:
         input_shape  shape of one example (no batch axis), e.g. (28, 28, 1); None
                      leaves the parameters to be created by the first batch
         n_out        the output layer's size (the dataset's ``out_dim``); None
-                     keeps the one in its ``layer_args``
+                     keeps the one in its ``layer_args``. A ``layer_args`` n_out
+                     that differs is a ValueError (None there takes this one)
         dtype        float32 or float64, the parameters' dtype
 
         Returns
@@ -190,9 +191,14 @@ class NeuralNetwork:
                 raise ValueError(f"the network's output layer has {current} units but the "
                                  f"data has {n_out} outputs")
         else:
-            if n_out is None and self.layer_args[-1].get("n_out") is None:
+            configured = self.layer_args[-1].get("n_out")
+            if n_out is None and configured is None:
                 raise ValueError("the output layer's n_out comes from the data: pass n_out "
                                  "(the number of classes or outputs)")
+            if n_out is not None and configured is not None and configured != n_out:
+                raise ValueError(f"the output layer asks for n_out={configured} but the data "
+                                 f"has {n_out} outputs (classes); give n_out={n_out}, or "
+                                 f"n_out=None to take it from the data")
             self.layers.append(self._output_layer(n_out))
             self.layers[-1].training = self.training
         if input_shape is not None:

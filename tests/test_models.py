@@ -249,6 +249,34 @@ class TestTrainAndPredict(unittest.TestCase):
             self.model.save_parameters(1)
 
 
+class TestOutputWidth(unittest.TestCase):
+    """An output n_out given in layer_args must match the data; None takes the data's."""
+
+    def model(self, n_out):
+        args = two_layer_args()
+        args[-1]["n_out"] = n_out
+        return initialize_model("feed_forward", "cross_entropy", args,
+                                AttrDict(name="SGD", lr=0.1), seed=0)
+
+    def test_an_explicit_n_out_that_disagrees_with_the_data_is_refused(self):
+        dataset = initialize_dataset("iris", batch_size=35)  # 3 classes
+        model = self.model(2)
+        with self.assertRaisesRegex(ValueError, r"n_out=2 but the data has 3 outputs"):
+            model.train(dataset, 1, verbose=False)
+        self.assertFalse(model.built)
+        self.assertEqual(model.epoch, 0)
+        with self.assertRaisesRegex(ValueError, r"n_out=2 but the data has 3 outputs"):
+            self.model(2).build((4,), n_out=3)
+
+    def test_n_out_none_or_the_same_takes_the_data(self):
+        dataset = initialize_dataset("iris", batch_size=35)
+        for n_out in (None, 3):
+            with self.subTest(n_out=n_out):
+                model = self.model(n_out)
+                model.train(dataset, 1, verbose=False)
+                self.assertEqual(model.layers[-1].parameters["W"].shape, (8, 3))
+
+
 class TestError(unittest.TestCase):
     def model(self, loss):
         return NeuralNetwork(loss, two_layer_args(), AttrDict(name="SGD", lr=0.1))
