@@ -16,6 +16,7 @@ from .datasets import initialize_dataset
 from .models import initialize_model
 from .run_folder import METRIC_COLUMNS
 from .scripts import EXIT_INTERRUPTED
+from .training import format_duration
 from .utils import AttrDict
 from .utils.memory import keep_freed_memory
 
@@ -227,7 +228,7 @@ def _train_and_report(model, dataset, folder, total, script, data_dir, test_file
     Y_hat, accuracy = scripts.predict_test(model, dataset, folder)
     scripts.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
     print(f"Run saved to {folder} (best validation at epoch {model.epoch}; "
-          f"{seconds:.0f} s of training)", file=out)
+          f"{format_duration(seconds)} of training)", file=out)
     print(f"Predictions: {os.path.join(folder, 'predictions.csv')}", file=out)
     if accuracy is None:
         print("Test accuracy: unknown (the test set has no labels; see predictions.csv)", file=out)

@@ -418,7 +418,10 @@ class NeuralNetwork:
 
         Returns
         -------
-        ``epoch_log`` of the last epoch
+        the run's history, one list per metric, as Keras' ``History.history``:
+        {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+        "seconds"} (metrics.csv's columns and the epoch line's words), over every
+        epoch the model has trained (the course's ``train`` returned None)
         """
         trainer = Trainer(self, dataset, checkpoint=checkpoint, best_checkpoint=best_checkpoint,
                           on_epoch_end=on_epoch_end, verbose=verbose, progress=progress,

@@ -292,7 +292,7 @@ def save_figure(fig, path):
     return path
 
 
-def plot_curves(path, curves, title, ylabel, xlabel="epoch"):
+def plot_curves(path, curves, title, ylabel, xlabel="epoch", mark=None):
     """Draw one figure with a line per entry of ``curves`` and write it to ``path``
     (a .png, .pdf or .svg file).
 
@@ -300,6 +300,7 @@ def plot_curves(path, curves, title, ylabel, xlabel="epoch"):
     ----------
     curves  label -> values; value i is drawn at x = i + 1. Every point has a
             marker, so a curve of one point still shows; x ticks are whole numbers.
+    mark    None, or (x, label): a dashed vertical line at x, with its legend entry
 
     Returns
     -------
@@ -318,6 +319,8 @@ def plot_curves(path, curves, title, ylabel, xlabel="epoch"):
     longest = max((len(values) for values in curves.values()), default=1)
     ax.set_xlim(0.5, max(longest, 1) + 0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if mark is not None:
+        ax.axvline(mark[0], color="0.4", linestyle="--", linewidth=1, label=mark[1])
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -329,14 +332,18 @@ def plot_curves(path, curves, title, ylabel, xlabel="epoch"):
     return fig
 
 
-def write_curves(folder, rows, title, fmt="png"):
+def write_curves(folder, rows, title, fmt="png", kept_epoch=None, label_smoothing=0.0):
     """Write ``folder/loss.<fmt>`` and ``folder/accuracy.<fmt>`` from metrics rows.
 
     Parameters
     ----------
-    rows   as for ``write_metrics``, one per epoch from epoch 1
-    title  what the run is, in words (e.g. "Fashion-MNIST, convolutional network")
-    fmt    one of ``PLOT_FORMATS``
+    rows             as for ``write_metrics``, one per epoch from epoch 1
+    title            what the run is, in words (e.g. "Fashion-MNIST, convolutional network")
+    fmt              one of ``PLOT_FORMATS``
+    kept_epoch       the epoch whose model the run keeps (best.npz), marked on both
+                     pictures as "kept: epoch k"; None for no mark
+    label_smoothing  the training labels' smoothing: the loss picture's train curve
+                     says so, since that loss is on the smoothed labels
 
     Returns
     -------
@@ -347,12 +354,15 @@ def write_curves(folder, rows, title, fmt="png"):
     def column(key):
         return [r[key] for r in rows if r.get(key) not in (None, "")]
 
+    mark = None if kept_epoch is None else (kept_epoch, f"kept: epoch {kept_epoch} (best.npz)")
+    smoothed = f" (labels smoothed by {label_smoothing:g})" if label_smoothing else ""
     paths = []
     for metric in ("loss", "accuracy"):
         path = os.path.join(folder, f"{metric}.{fmt}")
-        plot_curves(path, {"train": column(f"train_{metric}"),
+        train = "train" + (smoothed if metric == "loss" else "")
+        plot_curves(path, {train: column(f"train_{metric}"),
                            "validation": column(f"val_{metric}")},
-                    title=f"{title}: {metric} per epoch", ylabel=metric)
+                    title=f"{title}: {metric} per epoch", ylabel=metric, mark=mark)
         paths.append(path)
     return tuple(paths)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from . import run_folder
 from .layers import Conv2D
-from .training import NonFiniteLossError, TrainingInterrupted
+from .training import NonFiniteLossError, TrainingInterrupted, best_epoch, metrics_rows
 
 #: Exit statuses: success, a non-finite value stopped training, a user error,
 #: stopped by Ctrl-C (128 + SIGINT). SIGTERM gives 143 (128 + SIGTERM).
@@ -39,37 +39,22 @@ EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 CURVE_SECONDS = 20.0
 
 
-def metrics_rows(history):
-    """One metrics.csv row (keys ``run_folder.METRIC_COLUMNS``) per finished epoch;
-    the validation cells are empty when there is no validation split."""
-    rows = []
-    for record in history["epochs"]:
-        validated = "validate_error" in record
-        rows.append({
-            "epoch": record["epoch"],
-            "train_loss": record["train_loss"],
-            "train_accuracy": 1 - record["train_error"],
-            "val_loss": record["validate_loss"] if validated else None,
-            "val_accuracy": 1 - record["validate_error"] if validated else None,
-            "seconds": record["seconds"],
-        })
-    return rows
-
-
 class RunFiles:
     """Writes a run's metrics.csv after every epoch and its curves now and then.
 
     Parameters
     ----------
-    folder  the run folder
-    title   what the run is, in words, for the plots' titles
-    fmt     the pictures' format, one of ``run_folder.PLOT_FORMATS``
+    folder           the run folder
+    title            what the run is, in words, for the plots' titles
+    fmt              the pictures' format, one of ``run_folder.PLOT_FORMATS``
+    label_smoothing  the training labels' smoothing, named on the loss plot
     """
 
-    def __init__(self, folder, title, fmt="png"):
+    def __init__(self, folder, title, fmt="png", label_smoothing=0.0):
         self.folder = folder
         self.title = title
         self.fmt = run_folder.check_plot_format(fmt)
+        self.label_smoothing = label_smoothing
         self.drawn = None
 
     def epoch_end(self, model, record):
@@ -80,9 +65,12 @@ class RunFiles:
             self.draw(model)
 
     def draw(self, model):
+        """Write loss and accuracy curves, marking the epoch best.npz keeps (the best
+        validation error, where an early stop leaves the model too)."""
         if model.history["epochs"]:
             run_folder.write_curves(self.folder, metrics_rows(model.history), self.title,
-                                    self.fmt)
+                                    self.fmt, kept_epoch=best_epoch(model.history),
+                                    label_smoothing=self.label_smoothing)
         self.drawn = time.monotonic()
 
 
@@ -211,7 +199,7 @@ def fit(model, dataset, folder, epochs, title, resume_hint, out=None, fmt="png",
     after printing why and, when stopped by a signal, how to resume
     """
     out = out or sys.stdout  # looked up now, so redirect_stdout takes it
-    files = RunFiles(folder, title, fmt)
+    files = RunFiles(folder, title, fmt, getattr(dataset.train, "label_smoothing", 0.0))
     try:
         model.train(dataset, max(epochs - model.epoch, 0),
                     checkpoint=os.path.join(folder, "last.npz"),

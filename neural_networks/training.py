@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from . import checkpoints
 from .datasets.batching import check_label_rows
+from .run_folder import METRIC_COLUMNS
 from .utils.files import check_writable
 
 
@@ -85,6 +86,67 @@ def check_epochs(epochs):
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
     return int(epochs)
+
+
+def epoch_metrics(record):
+    """One epoch's record of ``model.history["epochs"]`` under the names of
+    ``run_folder.METRIC_COLUMNS``: the names ``train`` returns, metrics.csv's
+    columns and the epoch line's words. The validation values are None for an
+    epoch without a validation split.
+
+    ``model.history`` keeps its own record per epoch (``train_error``,
+    ``validate_loss``, ``validate_error``), the layout checkpoints store.
+    """
+    validated = "validate_error" in record
+    return {
+        "epoch": record["epoch"],
+        "train_loss": record["train_loss"],
+        "train_accuracy": 1 - record["train_error"],
+        "val_loss": record["validate_loss"] if validated else None,
+        "val_accuracy": 1 - record["validate_error"] if validated else None,
+        "seconds": record["seconds"],
+    }
+
+
+def metrics_rows(history):
+    """``epoch_metrics`` of every finished epoch of ``history`` (``model.history``)."""
+    return [epoch_metrics(record) for record in history["epochs"]]
+
+
+def metrics_history(history):
+    """``history``'s epochs as one list per metric (as Keras' ``History.history``),
+    keyed by ``run_folder.METRIC_COLUMNS`` in that order: what ``train`` returns."""
+    rows = metrics_rows(history)
+    return {name: [row[name] for row in rows] for name in METRIC_COLUMNS}
+
+
+def format_duration(seconds):
+    """A duration with a precision that shows something: "3.2 ms", "12 ms",
+    "3.4 s", "3 min 52 s"."""
+    if seconds < 0.01:
+        return f"{seconds * 1e3:.1f} ms"
+    if seconds < 1:
+        return f"{seconds * 1e3:.0f} ms"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    return f"{whole // 60} min {whole % 60} s"
+
+
+def epoch_line(row, last, label_smoothing=0.0):
+    """The line printed after an epoch, from its ``epoch_metrics`` row, in the same
+    words: "epoch 3/10  train_loss 0.4711  train_accuracy 0.8476  val_loss 0.4402
+    val_accuracy 0.8667  (12 ms)". With label smoothing the train loss says so: it
+    is the loss on the smoothed labels, and sits above a validation loss on the
+    true ones."""
+    words = [f"epoch {row['epoch']}/{last}"]
+    for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+        if row[name] is not None:
+            words.append(f"{name} {row[name]:.4f}")
+            if name == "train_loss" and label_smoothing:
+                words[-1] += f" (labels smoothed by {label_smoothing:g})"
+    words.append(f"({format_duration(row['seconds'])})")
+    return "  ".join(words)
 
 
 def best_epoch(history):
@@ -182,7 +244,10 @@ class Trainer:
 
         Returns
         -------
-        the model's ``epoch_log`` of the last epoch
+        the whole run's history, one list per metric (``metrics_history``):
+        {"epoch": [1, 2, ...], "train_loss": [...], "train_accuracy": [...],
+        "val_loss": [...], "val_accuracy": [...], "seconds": [...]}, every epoch
+        the model has trained, from its first (a resumed run's earlier ones too)
 
         Raises
         ------
@@ -212,7 +277,8 @@ class Trainer:
                 if self.on_epoch_end is not None:
                     self.on_epoch_end(model, record)
                 if self.verbose:
-                    epoch_bar.write(self._epoch_line(record, last))
+                    epoch_bar.write(epoch_line(epoch_metrics(record), last,
+                                               getattr(dataset.train, "label_smoothing", 0)))
                 if signals.stopped:
                     raise TrainingInterrupted(
                         f"stopped after epoch {model.epoch}; checkpoint saved to "
@@ -223,7 +289,7 @@ class Trainer:
                     if self.verbose:
                         epoch_bar.write(self._stop_line(model.history["stopped_early"]))
                     break
-        return model.epoch_log
+        return metrics_history(model.history)
 
     # --------------------------------------------------------- early stopping
 
@@ -402,12 +468,3 @@ class Trainer:
     def _save(self, path):
         if path is not None:
             checkpoints.save(path, self.model, self.model.data_batch_size)
-
-    @staticmethod
-    def _epoch_line(record, last):
-        line = (f"epoch {record['epoch']}/{last}  train loss {record['train_loss']:.4f}"
-                f"  acc {1 - record['train_error']:.4f}")
-        if "validate_loss" in record:
-            line += (f"  val loss {record['validate_loss']:.4f}"
-                     f"  acc {1 - record['validate_error']:.4f}")
-        return line + f"  ({record['seconds']:.1f} s)"

@@ -36,9 +36,12 @@ CIFAR = "train_cifar10.py"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LAST_LINE = re.compile(r"^Test accuracy: (\d\.\d{4})$")
 UNKNOWN_LINE = "Test accuracy: unknown (the test set has no labels; see predictions.csv)"
+# The epoch line names the metrics as metrics.csv does; the smoothing group is
+# " (labels smoothed by 0.1)" for a recipe with label smoothing, else empty.
 EPOCH_LINE = re.compile(
-    r"^epoch (\d+)/(\d+)  train loss (\d+\.\d{4})  acc (\d\.\d{4})"
-    r"  val loss (\d+\.\d{4})  acc (\d\.\d{4})  \((\d+\.\d) s\)$", re.MULTILINE)
+    r"^epoch (\d+)/(\d+)  train_loss (\d+\.\d{4})((?: \(labels smoothed by [\d.]+\))?)"
+    r"  train_accuracy (\d\.\d{4})  val_loss (\d+\.\d{4})  val_accuracy (\d\.\d{4})"
+    r"  \((\d+(?:\.\d)?) (ms|s)\)$", re.MULTILINE)
 RUN_FILES = ("args.json", "metrics.csv", "loss.png", "accuracy.png", "last.npz", "best.npz",
              "predictions.csv")
 
@@ -166,11 +169,17 @@ class RunChecks(unittest.TestCase):
         lines = EPOCH_LINE.findall(stdout)
         self.assertEqual(len(lines), len(rows), f"expected {len(rows)} epoch lines in:\n{stdout}")
         for line, row in zip(lines, rows, strict=True):
-            numbers = [float(v) for v in line]
+            epoch, last, train_loss, _, *metrics, duration, unit = line
+            numbers = [float(v) for v in (epoch, last, train_loss, *metrics)]
             self.assertEqual(numbers[:2], [row[0], epochs])
-            # The line rounds metrics.csv's values: 4 decimals, seconds to 0.1.
+            # The line rounds metrics.csv's values: 4 decimals, seconds to 0.1 (above
+            # a second) or to the millisecond.
             np.testing.assert_allclose(numbers[2:6], row[1:5], atol=5.1e-5)
-            self.assertAlmostEqual(numbers[6], row[5], delta=0.051)
+            if unit == "s":
+                self.assertAlmostEqual(float(duration), row[5], delta=0.051)
+            else:
+                self.assertAlmostEqual(float(duration) / 1000, row[5], delta=0.00051)
+        return lines
 
     def assert_png(self, path):
         with open(path, "rb") as f:
@@ -378,6 +387,12 @@ class TestFashionMnistCnn(RunChecks):
             self.assertEqual(json.load(f)["settings"]["model"], "cnn")
         _, meta = checkpoint_arrays(self.folder / "last.npz")
         self.assertIn("Conv2D", [layer["type"] for layer in meta["layers"]])
+
+    def test_the_epoch_line_says_the_train_loss_is_on_smoothed_labels(self):
+        # The recipe trains on labels smoothed by 0.1, so its train loss sits above
+        # the validation loss (on the true labels); the line says why.
+        self.assertEqual([line[3] for line in EPOCH_LINE.findall(self.proc.stdout)],
+                         [" (labels smoothed by 0.1)"])
 
     def test_test_pictures_of_a_cnn(self):
         for name in ("confusion_matrix.png", "misclassified.png", "filters.png"):

@@ -264,6 +264,37 @@ class TestCurves(FolderTest):
         self.assertTrue(os.path.isfile(path))
 
 
+    def test_a_mark_is_a_dashed_vertical_line_with_a_legend_entry(self):
+        fig = plot_curves(os.path.join(self.tmp, "mark.png"), {"train": [1.0, 0.5, 0.7, 0.8]},
+                          title="t", ylabel="loss", mark=(2, "kept: epoch 2 (best.npz)"))
+        ax = fig.axes[0]
+        (mark,) = [line for line in ax.lines if line.get_label().startswith("kept")]
+        self.assertEqual(list(mark.get_xdata()), [2, 2])
+        self.assertEqual(mark.get_linestyle(), "--")
+        self.assertEqual([t.get_text() for t in ax.get_legend().get_texts()],
+                         ["train", "kept: epoch 2 (best.npz)"])
+        # Without a mark, nothing but the curves.
+        fig = plot_curves(os.path.join(self.tmp, "plain.png"), {"train": [1.0, 0.5]},
+                          title="t", ylabel="loss")
+        self.assertEqual([line.get_label() for line in fig.axes[0].lines], ["train"])
+
+    def test_curves_mark_the_kept_epoch_and_name_label_smoothing(self):
+        folder = claim(self.save_dir, "smoothed")
+        rows = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + e / 10,
+                 "val_loss": 0.6 / e, "val_accuracy": 0.4 + e / 10, "seconds": 1.0}
+                for e in (1, 2, 3)]
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            loss, accuracy = write_curves(folder, rows, "Fashion-MNIST", "svg", kept_epoch=2,
+                                          label_smoothing=0.1)
+        words = {path: [t for e in ET.parse(path).getroot().iter(
+            "{http://www.w3.org/2000/svg}text") for t in e.itertext()]
+            for path in (loss, accuracy)}
+        self.assertIn("train (labels smoothed by 0.1)", words[loss])
+        self.assertIn("train", words[accuracy])  # accuracy is not on smoothed labels
+        self.assertNotIn("train (labels smoothed by 0.1)", words[accuracy])
+        for path in (loss, accuracy):
+            self.assertIn("kept: epoch 2 (best.npz)", words[path])
+
     def test_curves_in_every_format(self):
         rows = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1,
                  "val_accuracy": 0.4, "seconds": 1.0}]

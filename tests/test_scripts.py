@@ -10,6 +10,8 @@ lock it takes (neural_networks/run_folder.py: lock, unlock).
 - The resume command quotes what a shell would need quoted.
 - A run that stopped early is finished: resuming it trains nothing, and a new
   total of epochs is refused saying why.
+- The loss and accuracy curves mark the epoch best.npz keeps, and the loss
+  curve says when the training labels are smoothed.
 - The test pictures of an image run: confusion matrix and misclassified images
   with the dataset's class names (numbers without them), filters for a CNN
   only; flattened rows are shown as square images.
@@ -29,6 +31,7 @@ import numpy as np
 
 from neural_networks import run_folder, scripts
 from neural_networks.datasets import Dataset
+from neural_networks.models import load_model
 from tests.test_checkpoints import build_model as build_cnn
 from tests.test_training import small_classifier, wandering_validation
 
@@ -237,6 +240,30 @@ class TestEarlyStoppedRun(unittest.TestCase):
                                                 f"after epoch {stop['best_epoch']}.*best.npz"):
             scripts.extend("runs/x", args, model, 50)
         self.assertEqual(args["settings"]["epochs"], 40)
+
+
+class TestRunFiles(unittest.TestCase):
+    def test_curves_mark_the_epoch_best_npz_keeps_and_name_label_smoothing(self):
+        dataset = wandering_validation()
+        dataset.train.label_smoothing = 0.1
+        model = small_classifier()
+        with tempfile.TemporaryDirectory() as folder, \
+                matplotlib.rc_context({"svg.fonttype": "none"}):
+            status = scripts.fit(model, dataset, folder, 40, "Wandering", "resume", fmt="svg",
+                                 verbose=False, patience=2)
+            self.assertIsNone(status)
+            kept = model.history["stopped_early"]["best_epoch"]
+            self.assertLess(kept, model.epoch)
+            self.assertEqual(load_model(os.path.join(folder, "best.npz")).epoch, kept)
+            words = {}
+            for name in ("loss", "accuracy"):
+                root = ET.parse(os.path.join(folder, f"{name}.svg")).getroot()
+                words[name] = [t for e in root.iter("{http://www.w3.org/2000/svg}text")
+                               for t in e.itertext()]
+        for name in ("loss", "accuracy"):
+            self.assertIn(f"kept: epoch {kept} (best.npz)", words[name])
+        self.assertIn("train (labels smoothed by 0.1)", words["loss"])
+        self.assertNotIn("train (labels smoothed by 0.1)", words["accuracy"])
 
 
 class TestTestPictures(unittest.TestCase):

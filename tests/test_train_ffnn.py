@@ -86,8 +86,9 @@ class TestDefaultRun(unittest.TestCase):
     def test_one_summary_line_per_epoch(self):
         lines = [l for l in self.proc.stdout.splitlines() if l.startswith("epoch ")]
         self.assertEqual(len(lines), 100)
-        pattern = re.compile(r"^epoch (\d+)/100  train loss \d+\.\d{4}  acc \d\.\d{4}"
-                             r"  val loss \d+\.\d{4}  acc \d\.\d{4}")
+        pattern = re.compile(r"^epoch (\d+)/100  train_loss \d+\.\d{4}  train_accuracy \d\.\d{4}"
+                             r"  val_loss \d+\.\d{4}  val_accuracy \d\.\d{4}"
+                             r"  \(\d+(\.\d)? m?s\)$")
         for k, line in enumerate(lines, start=1):
             match = pattern.match(line)
             self.assertIsNotNone(match, line)

@@ -19,8 +19,13 @@
   epochs without a better validation error, ends with the best epoch's
   parameters, records the stop in the history and in ``last.npz``, and a run
   resumed from its checkpoints stops exactly where the uninterrupted one does.
+- train returns the run's history, one list per metric, named as metrics.csv's
+  columns; the epoch line uses the same names, says when the train loss is on
+  smoothed labels, and gives durations a precision that shows something.
 """
 
+import contextlib
+import io
 import os
 import signal
 import tempfile
@@ -33,6 +38,8 @@ from neural_networks import checkpoints
 from neural_networks.datasets import Dataset
 from neural_networks.models import (NeuralNetwork, NonFiniteLossError, TrainingInterrupted,
                                     load_model)
+from neural_networks.run_folder import METRIC_COLUMNS
+from neural_networks.training import epoch_line, format_duration, metrics_history
 from neural_networks.utils import AttrDict
 from tests.test_checkpoints import (EPOCHS, STEPS_PER_EPOCH, TempDirTestCase, build_model,
                                     epoch_records, make_dataset, resume_in_fresh_process,
@@ -585,6 +592,90 @@ class TestMisuse(unittest.TestCase):
         state["0.W"] = state["0.W"] * 2
         self.model.load_state_dict(state)
         np.testing.assert_array_equal(self.model.layers[0].parameters["W"], state["0.W"])
+
+
+class TestHistory(unittest.TestCase):
+    """train returns the whole run's history, one list per metric, under the names of
+    metrics.csv's columns, which the epoch line prints too."""
+
+    def setUp(self):
+        self.model = NeuralNetwork(
+            "cross_entropy",
+            [AttrDict(name="fully_connected", n_out=6, activation="relu"),
+             AttrDict(name="fully_connected", n_out=None, activation="softmax")],
+            dict(name="SGD", lr=0.1, momentum=0.9), seed=0)
+        rng = np.random.default_rng(0)
+        X, Y = rng.normal(size=(30, 3)), np.eye(3)[rng.integers(0, 3, size=30)]
+        self.dataset = Dataset(X[:24], Y[:24], 8, validation_set=X[24:],
+                               validation_labels=Y[24:])
+
+    def train(self, epochs, dataset=None):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            history = self.model.train(dataset or self.dataset, epochs)
+        return history, out.getvalue().splitlines()
+
+    def test_train_returns_every_epoch_under_the_csv_names(self):
+        self.train(2)
+        history, lines = self.train(1)  # a second call: the run's epochs from the first
+        self.assertEqual(list(history), list(METRIC_COLUMNS))
+        self.assertEqual(history["epoch"], [1, 2, 3])
+        for name in METRIC_COLUMNS:
+            self.assertEqual(len(history[name]), 3, name)
+        # The last validation figures, by hand from the model's outputs.
+        Y_hat, _ = self.model.predict(self.dataset.validate.data)
+        Y = self.dataset.validate.labels
+        self.assertAlmostEqual(history["val_loss"][-1], -np.mean(np.log(Y_hat[Y == 1])),
+                               places=12)
+        self.assertAlmostEqual(history["val_accuracy"][-1],
+                               np.mean(Y_hat.argmax(axis=1) == Y.argmax(axis=1)), places=15)
+        # Epoch 3's line names them the same way, with the same values.
+        (line,) = lines
+        for name in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            self.assertIn(f"  {name} {history[name][-1]:.4f}", line)
+        self.assertTrue(line.startswith("epoch 3/3  train_loss "), line)
+
+    def test_without_validation_the_validation_lists_hold_none(self):
+        data = self.dataset.train
+        history, lines = self.train(2, Dataset(data.data, data.labels, 8))
+        self.assertEqual(history["val_loss"], [None, None])
+        self.assertEqual(history["val_accuracy"], [None, None])
+        self.assertNotIn("val_", lines[-1])
+
+    def test_the_epoch_line(self):
+        row = {"epoch": 3, "train_loss": 0.61234, "train_accuracy": 0.9, "val_loss": 0.28111,
+               "val_accuracy": 0.915, "seconds": 22.94}
+        self.assertEqual(epoch_line(row, 10), "epoch 3/10  train_loss 0.6123  train_accuracy "
+                                              "0.9000  val_loss 0.2811  val_accuracy 0.9150  "
+                                              "(22.9 s)")
+        # Trained on smoothed labels, the train loss says so (it is not comparable
+        # with the validation loss on the true labels).
+        self.assertEqual(epoch_line(row, 10, label_smoothing=0.1),
+                         "epoch 3/10  train_loss 0.6123 (labels smoothed by 0.1)  "
+                         "train_accuracy 0.9000  val_loss 0.2811  val_accuracy 0.9150  (22.9 s)")
+
+    def test_durations_show_something_at_every_scale(self):
+        # An Iris epoch of 5 steps takes milliseconds: never "(0.0 s)".
+        for seconds, text in ((0.0032, "3.2 ms"), (0.0123, "12 ms"), (0.4, "400 ms"),
+                              (3.44, "3.4 s"), (59.9, "59.9 s"), (232.4, "3 min 52 s")):
+            with self.subTest(seconds=seconds):
+                self.assertEqual(format_duration(seconds), text)
+        row = {"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": None,
+               "val_accuracy": None, "seconds": 0.0042}
+        self.assertTrue(epoch_line(row, 100).endswith("  (4.2 ms)"))
+
+    def test_old_checkpoints_keep_their_history(self):
+        # model.history keeps the layout checkpoints store; only train's return
+        # value uses the new names.
+        self.train(2)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "last.npz")
+            self.model.save(path)
+            loaded = load_model(path)
+        self.assertEqual(set(loaded.history["epochs"][0]),
+                         {"epoch", "train_loss", "train_error", "validate_loss",
+                          "validate_error", "seconds"})
+        self.assertEqual(metrics_history(loaded.history), metrics_history(self.model.history))
 
 
 if __name__ == "__main__":
