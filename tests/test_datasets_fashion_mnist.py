@@ -29,6 +29,9 @@ from neural_networks.datasets import (
 )
 from tests.support import require_fashion_mnist
 
+REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+ORIGINAL_REPO_DIR = loader_module.FASHION_MNIST_REPO_DIR
+
 
 def idx_bytes(magic, array):
     """The IDX encoding of a uint8 array: header (magic, sizes) then the bytes."""
@@ -72,7 +75,7 @@ class TempDirTest(unittest.TestCase):
         # No test below may find the real files by accident.
         patches = [
             mock.patch.object(loader_module, "FASHION_MNIST_REPO_DIR",
-                              self.tmp / "repo" / "fashion-mnist"),
+                              self.tmp / "repo" / "fashion_mnist"),
             mock.patch.object(loader_module, "FASHION_MNIST_SYSTEM_DIR", self.tmp / "system"),
             mock.patch.dict(os.environ),
         ]
@@ -420,6 +423,44 @@ class TestSearchOrder(TempDirTest):
         loader_module.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
         with self.assertRaisesRegex(ValueError, r"FASHION_MNIST_DIR \(not set\)"):
             initialize_dataset("fashion_mnist")
+
+
+class TestRepositoryFolder(TempDirTest):
+    """``datasets/fashion_mnist/`` is the checkout's folder, named as the dataset is
+    (``initialize_dataset("fashion_mnist")``, like ``datasets/cifar10/``); the older
+    ``datasets/fashion-mnist/`` is still read where it is the only one."""
+
+    def setUp(self):
+        super().setUp()
+        self.datasets = self.tmp / "checkout" / "datasets"
+        loader_module.FASHION_MNIST_REPO_DIR = self.datasets / "fashion_mnist"
+
+    def write(self, folder_name, n_test):
+        train, labels, test, test_labels = small_fashion_mnist(n_test=n_test)
+        return write_fashion_mnist(self.datasets / folder_name, train, labels, test, test_labels)
+
+    def test_the_folder_is_named_as_the_dataset(self):
+        self.assertEqual(REPO_DATASETS / "fashion_mnist", ORIGINAL_REPO_DIR)
+
+    def test_the_older_hyphenated_folder_is_still_read(self):
+        old = self.write("fashion-mnist", n_test=12)
+        self.assertEqual(find_fashion_mnist(), old)
+        self.assertEqual(initialize_dataset("fashion_mnist", validation_size=10).test.data.shape[0],
+                         12)
+
+    def test_the_datasets_name_wins_when_both_exist(self):
+        self.write("fashion-mnist", n_test=12)
+        new = self.write("fashion_mnist", n_test=13)
+        self.assertEqual(find_fashion_mnist(), new)
+        self.assertEqual(initialize_dataset("fashion_mnist", validation_size=10).test.data.shape[0],
+                         13)
+
+    def test_with_neither_the_error_names_the_datasets_name(self):
+        with self.assertRaises(ValueError) as caught:
+            find_fashion_mnist()
+        message = str(caught.exception)
+        self.assertIn(str(self.datasets / "fashion_mnist"), message)
+        self.assertNotIn(str(self.datasets / "fashion-mnist"), message)
 
 
 class TestRealFashionMnist(unittest.TestCase):

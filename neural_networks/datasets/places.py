@@ -19,6 +19,32 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "datasets"
 
 
+def repository_folder(folder, *old_names):
+    """The repository folder a loader reads: ``folder``, named after the dataset as a
+    user types it (``datasets/fashion_mnist``), unless it does not exist and a sibling
+    under an older name (``datasets/fashion-mnist``) does; then that sibling.
+
+    This function alone decides between them, and the dataset's name wins when both
+    exist, so a checkout that still has the older folder keeps working.
+
+    Parameters
+    ----------
+    folder     Path ``datasets/<name>`` in the repository
+    old_names  names the same folder had before, e.g. "fashion-mnist"
+
+    Returns
+    -------
+    Path of the folder to look in
+    """
+    folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    for name in old_names:
+        if (folder.parent / name).is_dir():
+            return folder.parent / name
+    return folder
+
+
 class Place(NamedTuple):
     """One place to look: what it is, its path (None for an unset variable),
     and whether the user named it (then it must hold the data)."""
