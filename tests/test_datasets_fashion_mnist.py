@@ -22,7 +22,6 @@ import numpy as np
 from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import fashion_mnist as loader_module
 from neural_networks.datasets import (
-    FASHION_MNIST_FILES,
     find_fashion_mnist,
     initialize_dataset,
     read_idx,
@@ -400,22 +399,34 @@ class TestSearchOrder(TempDirTest):
         (self.places["repo"][0] / "t10k-labels-idx1-ubyte.gz").unlink()
         self.assertEqual(self.n_test(), 14)
 
-    def test_missing_everywhere_names_every_place_and_the_install_command(self):
+    def test_missing_everywhere_is_one_line_naming_every_place_and_the_install_command(self):
         loader_module.FASHION_MNIST_REPO_DIR = self.tmp / "repo-empty"
         loader_module.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
-        os.environ["FASHION_MNIST_DIR"] = str(self.tmp / "env-empty")
+        del os.environ["FASHION_MNIST_DIR"]
         with self.assertRaises(ValueError) as caught:
-            initialize_dataset("fashion_mnist", data_dir=self.tmp / "arg-empty")
+            initialize_dataset("fashion_mnist")
         message = str(caught.exception)
-        for place in ("arg-empty", "env-empty", "repo-empty", "system-empty", "FASHION_MNIST_DIR",
-                      "apt-get install dataset-fashion-mnist", *FASHION_MNIST_FILES.values(),
-                      "initialize_dataset('fashion_mnist', download=True)"):
-            self.assertIn(place, message)
+        self.assertNotIn("\n", message)
+        self.assertTrue(message.startswith("Fashion-MNIST not found: none of "), message)
+        for part in ("{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz",
+                     "--download (in Python: download=True)",
+                     "apt-get install dataset-fashion-mnist"):
+            self.assertIn(part, message)
         # In search order, the download folder last.
-        order = ("arg-empty", "env-empty", "repo-empty", "system-empty",
+        order = ("$FASHION_MNIST_DIR (not set)", "repo-empty", "system-empty",
                  str(self.tmp / "downloads" / "fashion_mnist"))
         positions = [message.index(p) for p in order]
         self.assertEqual(positions, sorted(positions))
+
+    def test_a_named_folder_is_the_only_place_named(self):
+        os.environ["FASHION_MNIST_DIR"] = str(self.tmp / "env-empty")
+        with self.assertRaises(ValueError) as caught:
+            initialize_dataset("fashion_mnist", data_dir=self.tmp / "arg-empty")
+        self.assertEqual(str(caught.exception), (
+            f"Fashion-MNIST not found in {self.tmp / 'arg-empty'}, named by the data_dir "
+            f"argument: no such folder (it must hold train-images-idx3-ubyte.gz, "
+            f"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz). "
+            f"Get it there with --download (in Python: download=True)"))
 
     def test_unset_env_is_named_too(self):
         del os.environ["FASHION_MNIST_DIR"]

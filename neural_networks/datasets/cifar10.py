@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher, wanted
+from .download import download_folder, fetcher, wanted
 from .images import attach_augmentation, image_dataset
 from .places import DATASETS_DIR, find_in_places, search_places
 
@@ -23,11 +23,6 @@ CIFAR10_SYSTEM_DIR = None  # no system package ships CIFAR-10
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 CIFAR10_WANTED = f"a {CIFAR10_FOLDER} folder (data_batch_1..5 and test_batch) or {CIFAR10_ARCHIVE}"
-CIFAR10_HINT = (
-    "Download the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html "
-    "and put the archive (or its unpacked folder) in one of these places.\n"
-    + download_hint("cifar10")
-)
 # A batch of 10,000 images is a 31 MB pickle; a larger one is refused before it is read.
 CIFAR10_MAX_BATCH_BYTES = 2**26
 
@@ -109,7 +104,7 @@ def find_cifar10(data_dir=None, download=False):
     """
     places = search_places(data_dir, CIFAR10_ENV, CIFAR10_REPO_DIR, CIFAR10_SYSTEM_DIR,
                            download_folder("cifar10"))
-    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED, CIFAR10_HINT,
+    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED,
                           fetch=_archive_fetcher() if wanted(download) else None)
 
 

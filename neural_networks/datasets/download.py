@@ -70,12 +70,6 @@ SOURCES = {
 }
 
 
-def download_hint(name):
-    """The sentence the "not found" errors end with."""
-    return (f"Or let the library download them: initialize_dataset({name!r}, download=True), "
-            f"or --download on the training script.")
-
-
 def _import_pooch():
     try:
         import pooch

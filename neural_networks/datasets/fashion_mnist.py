@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher, wanted
-from .idx import IDX_FILES, load_idx_dataset, look_for_idx_files
+from .download import download_folder, fetcher, wanted
+from .idx import IDX_FILES, IDX_WANTED, load_idx_dataset, look_for_idx_files
 from .places import DATASETS_DIR, find_in_places, repository_folder, search_places
 
 FASHION_MNIST_FILES = IDX_FILES
@@ -16,12 +16,8 @@ FASHION_MNIST_OLD_REPO_NAME = "fashion-mnist"
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-FASHION_MNIST_HINT = (
-    "Install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, files in "
-    "/usr/share/datasets/fashion-mnist), or download the four files from "
-    "https://github.com/zalandoresearch/fashion-mnist (folder data/fashion) into one of "
-    "these folders.\n" + download_hint("fashion_mnist")
-)
+# The Debian package, for the end of the "not found" message.
+FASHION_MNIST_OTHER_WAY = ", or apt-get install dataset-fashion-mnist (Debian, Ubuntu)"
 
 
 def find_fashion_mnist(data_dir=None, download=False):
@@ -47,9 +43,8 @@ def find_fashion_mnist(data_dir=None, download=False):
     repo_dir = repository_folder(FASHION_MNIST_REPO_DIR, FASHION_MNIST_OLD_REPO_NAME)
     places = search_places(data_dir, FASHION_MNIST_ENV, repo_dir, FASHION_MNIST_SYSTEM_DIR,
                            download_folder("fashion_mnist"))
-    return find_in_places(places, look_for_idx_files, "Fashion-MNIST",
-                          "all of " + ", ".join(FASHION_MNIST_FILES.values()), FASHION_MNIST_HINT,
-                          fetch=fetcher("fashion_mnist") if wanted(download) else None)
+    return find_in_places(places, look_for_idx_files, "Fashion-MNIST", IDX_WANTED,
+                          FASHION_MNIST_OTHER_WAY, fetch=fetcher("fashion_mnist") if wanted(download) else None)
 
 
 def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_size=10000,
