@@ -679,6 +679,27 @@ class TestScripts(MirrorTest):
                         lines[0])
         self.assertEqual(os.listdir(self.tmp / "runs"), [])
 
+    def test_a_failed_download_is_one_line_and_leaves_nothing(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ["NEURAL_NETWORKS_MIRROR"] = f"http://reader:s3cret-pw@127.0.0.1:{port}"
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            status = image_runs.main("mnist", "train_mnist.py", [
+                "--model", "mlp", "--epochs", "1", "--download",
+                "--save-dir", str(self.tmp / "runs")])
+        self.assertEqual(status, 2)
+        self.assertEqual(err.getvalue().splitlines(), [
+            f"error: cannot download http://reader:***@127.0.0.1:{port}/train-images-idx3-ubyte.gz"
+            f": 127.0.0.1:{port} refused the connection: no server answers there. To download "
+            f"from another server, point NEURAL_NETWORKS_MIRROR (now http://reader:***@"
+            f"127.0.0.1:{port}) to a URL that serves the files as <URL>/train-images-idx3-ubyte.gz"
+            f" (a copy of these files: NEURAL_NETWORKS_MIRROR=https://ossci-datasets.s3.amazonaws"
+            f".com/mnist)"])
+        self.assertEqual(os.listdir(self.tmp / "runs"), [])
+        self.assertFalse((self.tmp / "downloads").exists())
+
     def test_mnist_recipes_are_fashion_mnists_without_the_flip(self):
         fashion, mnist = image_runs.RECIPES[("fashion_mnist", "cnn")], image_runs.RECIPES[
             ("mnist", "cnn")]
