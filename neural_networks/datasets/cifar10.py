@@ -169,14 +169,16 @@ def _cifar10_images_labels(batch, name):
 def _read_images_file(path):
     """(array, names): the array of an ``.npy`` file (names None), or of an ``.npz``
     holding one array or one named "images" (array None when it holds neither)."""
-    loaded = np.load(path, allow_pickle=False)
-    if not isinstance(loaded, np.lib.npyio.NpzFile):
-        return loaded, None
-    with loaded:
-        names = list(loaded.keys())
-        if len(names) == 1 or "images" in names:
-            return loaded[names[0] if len(names) == 1 else "images"], names
-        return None, names
+    # Opened here, not by np.load, which leaves its file open when the zip is unreadable.
+    with open(path, "rb") as f:
+        loaded = np.load(f, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded, None
+        with loaded:
+            names = list(loaded.keys())
+            if len(names) == 1 or "images" in names:
+                return loaded[names[0] if len(names) == 1 else "images"], names
+            return None, names
 
 
 def _load_unlabeled_images(path):

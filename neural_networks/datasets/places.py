@@ -100,7 +100,7 @@ def find_in_places(places, look, title, wanted, other_way="", fetch=None):
                needs (not None) when the place holds the data; otherwise
                ``lacking`` says what the place lacks
     title      the dataset's name, for messages ("Fashion-MNIST")
-    wanted     what a place must hold, in brief ("its four IDX .gz files")
+    wanted     what a place must hold, in brief ("the four IDX files ...")
     other_way  another way to get the files, the message's end
                (", or apt-get install dataset-fashion-mnist"), or ""
     fetch      None, or a function Path -> None that downloads the data into a
