@@ -48,7 +48,7 @@ def require_pdflatex():
 
 def require_fashion_mnist():
     """The folder of the real Fashion-MNIST files, found as the loader finds it
-    (``$FASHION_MNIST_DIR``, ``datasets/fashion-mnist/``, ``/usr/share/datasets/fashion-mnist``);
+    (``$FASHION_MNIST_DIR``, ``datasets/fashion_mnist/``, ``/usr/share/datasets/fashion-mnist``);
     skips (fails on CI) when no folder holds all four.
 
     Returns

@@ -18,7 +18,9 @@ import re
 import struct
 import tarfile
 import tempfile
+import tracemalloc
 import unittest
+import zipfile
 from pathlib import Path
 from unittest import mock
 
@@ -285,17 +287,23 @@ class TestWhereTheFilesAre(CifarTest):
         del os.environ["CIFAR10_DIR"]
         np.testing.assert_array_equal(found(), tests[2])
 
-    def test_missing_everywhere_names_every_place(self):
-        os.environ["CIFAR10_DIR"] = str(self.tmp / "env-empty")
+    def test_missing_everywhere_is_one_line_naming_every_place(self):
         with self.assertRaises(ValueError) as caught:
             self.load(self.tmp / "arg-empty")
         message = str(caught.exception)
-        for place in ("arg-empty", "env-empty", str(loader_module.CIFAR10_REPO_DIR), "CIFAR10_DIR",
-                      "cifar-10-python.tar.gz", "cifar-10-batches-py",
-                      "https://www.cs.toronto.edu/~kriz/cifar.html",
-                      str(self.tmp / "downloads" / "cifar10"),
-                      "initialize_dataset('cifar10', download=True)"):
-            self.assertIn(place, message)
+        # A folder named is the only place looked in, and so the only one named.
+        self.assertEqual(message, (
+            f"CIFAR-10 not found in {self.tmp / 'arg-empty'}, named by the data_dir argument: no "
+            f"such file or folder (it must hold a cifar-10-batches-py folder (data_batch_1..5 "
+            f"and test_batch) or cifar-10-python.tar.gz). Get it there with --download (in "
+            f"Python: download=True)"))
+        with self.assertRaises(ValueError) as caught:
+            initialize_dataset("cifar10", validation_size=5)
+        self.assertEqual(str(caught.exception), (
+            f"CIFAR-10 not found: none of $CIFAR10_DIR (not set), {loader_module.CIFAR10_REPO_DIR}, "
+            f"{self.tmp / 'downloads' / 'cifar10'} holds a cifar-10-batches-py folder "
+            f"(data_batch_1..5 and test_batch) or cifar-10-python.tar.gz. Get it with --download "
+            f"(in Python: download=True)"))
 
     def test_incomplete_named_folder_is_an_error(self):
         # The repository holds a complete copy, but the folder named is the one meant.
@@ -330,8 +338,8 @@ class TestWhereTheFilesAre(CifarTest):
         with self.assertRaises(ValueError) as caught:
             initialize_dataset("cifar10", validation_size=5)
         message = str(caught.exception)
-        self.assertTrue(message.startswith("CIFAR-10 not found: no place holds"), message)
-        self.assertIn(f"the repository folder: {loader_module.CIFAR10_REPO_DIR}", message)
+        self.assertTrue(message.startswith("CIFAR-10 not found: none of"), message)
+        self.assertIn(f", {loader_module.CIFAR10_REPO_DIR}, ", message)
 
 
 class TestBadFiles(CifarTest):
@@ -382,7 +390,7 @@ class TestBadFiles(CifarTest):
 
     def test_truncated_pickle(self):
         payload = batch_bytes(*self.batches["data_batch_1"], "data_batch_1")
-        with self.assertRaisesRegex(ValueError, r"cannot read the CIFAR-10 batches"):
+        with self.assertRaisesRegex(ValueError, r"data_batch_1 cannot be read as a pickle"):
             self.load_with("data_batch_1", payload=payload[:-500])
 
     def test_corrupt_archive(self):
@@ -408,6 +416,109 @@ class TestBadFiles(CifarTest):
                              {k: v for k, v in self.batches.items() if k != "data_batch_5"})
         with self.assertRaisesRegex(ValueError, r"no member cifar-10-batches-py/data_batch_5"):
             self.load(path)
+
+
+def long1(n):
+    """Pickle's LONG1 opcode: the int n in 9 little-endian bytes, signed."""
+    return b"\x8a\x09" + n.to_bytes(9, "little", signed=True)
+
+
+def data_batch(shape, spec, data, labels=()):
+    """A protocol 2 pickle, opcode by opcode, of {b"data": array, b"labels": [...]}: the
+    array as numpy pickles one, _reconstruct(ndarray, (0,), b"b") and then its state
+    (1, shape, dtype(spec), False, data) whatever the shape, dtype and bytes say."""
+    shape_tuple = b"(" + b"".join(long1(n) for n in shape) + b"t"
+    dtype = (b"cnumpy\ndtype\n" + b"U" + bytes([len(spec)]) + spec + b"\x89\x88\x87R"
+             + b"(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb")
+    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+             + b"(K\x01" + shape_tuple + dtype + b"\x89T" + struct.pack("<i", len(data)) + data
+             + b"tb")
+    label_list = b"](" + b"".join(long1(int(v)) for v in labels) + b"e"
+    return b"\x80\x02}U\x04data" + array + b"s" + b"U\x06labels" + label_list + b"s."
+
+
+class TestHostileBatches(CifarTest):
+    """Corrupt or hostile batch pickles: each is a ValueError naming the file, raised
+    before the unpickler or numpy allocates what the file merely declares."""
+
+    def assert_refused(self, payload, pattern, member=False):
+        if member:
+            archive = write_archive(self.tmp / "tar" / "cifar-10-python.tar.gz", self.batches)
+            with tarfile.open(archive, "w:gz") as tar:  # the same members, data_batch_1 replaced
+                for name, (data, labels) in self.batches.items():
+                    raw = payload if name == "data_batch_1" else batch_bytes(data, labels, name)
+                    info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+                    info.size = len(raw)
+                    tar.addfile(info, io.BytesIO(raw))
+            where = f"{archive} member cifar-10-batches-py/data_batch_1"
+            place = archive
+        else:
+            where = str(write_folder(self.tmp / "bad", self.batches,
+                                     raw={"data_batch_1": payload}) / "data_batch_1")
+            place = self.tmp / "bad"
+        tracemalloc.start()
+        try:
+            with self.assertRaisesRegex(ValueError, re.escape(where) + " .*" + pattern):
+                self.load(place)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        # The five small batches, the declared sizes nowhere.
+        self.assertLess(peak, 2**23)
+
+    def test_the_fixture_opcodes_make_a_batch(self):
+        data, labels = self.batches["data_batch_1"]
+        payload = data_batch(data.shape, b"u1", data.tobytes(), labels)
+        root = write_folder(self.tmp / "good", self.batches, raw={"data_batch_1": payload})
+        np.testing.assert_array_equal(self.load(root.parent).train.data, self.load().train.data)
+
+    def test_a_frame_longer_than_sys_maxsize(self):
+        # Protocol 4's FRAME opcode and an 8-byte length of 2**63 + 5 (OverflowError before).
+        payload = b"\x80\x04\x95" + struct.pack("<Q", 2**63 + 5) + b"}."
+        self.assert_refused(payload, r"a frame of 9223372036854775813 bytes")
+        self.assert_refused(payload, r"a frame of 9223372036854775813 bytes", member=True)
+
+    def test_bytes_longer_than_the_file(self):
+        # BINBYTES8 declaring 2**62 bytes: the unpickler allocated them first (MemoryError).
+        payload = b"\x80\x04\x8e" + struct.pack("<Q", 2**62) + b"ab."
+        self.assert_refused(payload, r"expected 4611686018427387904 bytes")
+
+    def test_an_array_declaring_two_to_the_62_bytes(self):
+        # _reconstruct(ndarray, (2**62,), b"b"): numpy allocated it first (MemoryError).
+        direct = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
+                  + long1(2**62) + b"\x85U\x01b\x87R.")
+        self.assert_refused(direct, r"an array.s state must be \(version, shape")
+        # The array's state declaring 2**62 elements over 3 bytes.
+        self.assert_refused(data_batch((2**62,), b"u1", b"abc"),
+                            r"needs 4611686018427387904 bytes, the file holds 3")
+        # numpy.ndarray called itself with such a shape.
+        called = b"\x80\x02}U\x04datacnumpy\nndarray\n" + long1(2**62) + b"\x85\x85Rs."
+        self.assert_refused(called, r"TypeError|takes 1 positional argument")
+
+    def test_a_memo_index_far_beyond_the_entries(self):
+        # LONG_BINPUT 2**24 of an empty dict: the unpickler grew its memo to 2**25 slots.
+        payload = b"\x80\x02}r" + struct.pack("<I", 2**24) + b"."
+        self.assert_refused(payload, r"memo index 16777216 at byte 3, after 0 entries")
+
+    def test_an_allowed_callable_given_bad_arguments(self):
+        cases = {
+            "_reconstruct with one argument (TypeError)":
+                (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n\x85R.",
+                 r"_reconstruct\(\) missing 2 required positional arguments"),
+            "a codec that does not exist (LookupError)":
+                (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x0d\x00\x00\x00"
+                 b"no-such-codec\x86R.", r"unknown encoding: no-such-codec"),
+            "a codec other than latin-1":
+                (b"\x80\x02c_codecs\nencode\nX\x01\x00\x00\x00xX\x06\x00\x00\x00"
+                 b"base64\x86R.", r"latin-1 codec only"),
+            "a dtype that does not exist (TypeError)":
+                (data_batch((3,), b"zz9", b"abc"), r"data type 'zz9' not understood"),
+            "an object dtype":
+                (data_batch((0,), b"O", b""), r"refusing an array of dtype object"),
+        }
+        for case, (payload, pattern) in cases.items():
+            with self.subTest(case=case):
+                self.assert_refused(payload, pattern)
 
 
 class TestUnlabeledTestFile(CifarTest):
@@ -447,6 +558,39 @@ class TestUnlabeledTestFile(CifarTest):
         (self.tmp / "junk.npy").write_bytes(b"not numpy")
         with self.assertRaisesRegex(ValueError, r"not a readable .npy/.npz file"):
             self.load(test_file=self.tmp / "junk.npy")
+
+    def test_a_truncated_or_corrupt_npz_names_the_file(self):
+        for what, path in corrupt_npz_files(self.tmp, self.kaggle).items():
+            with self.subTest(what), self.assertRaisesRegex(
+                    ValueError, rf"^test_file {re.escape(str(path))} is not a readable "
+                                r".npy/.npz file: "):
+                self.load(test_file=path)
+
+
+def corrupt_npz_files(folder, images):
+    """{what is wrong: path} of .npz files of ``images`` that np.load cannot read: cut in
+    half (no central directory), and a byte of the stored or deflated data flipped (the
+    CRC or the deflate stream fails), each a zipfile.BadZipFile or zlib.error in numpy."""
+    folder = Path(folder)
+    files = {}
+    for save in (np.savez, np.savez_compressed):
+        buffer = io.BytesIO()
+        save(buffer, images=images)
+        whole = buffer.getvalue()
+        kind = save.__name__
+        files[f"{kind} cut in half"] = whole[:len(whole) // 2]
+        with zipfile.ZipFile(io.BytesIO(whole)) as archive:
+            info = archive.infolist()[0]
+        # The member's data starts after its 30-byte local header, name and extra field.
+        start = info.header_offset + 30 + len(info.filename) + len(info.extra)
+        flipped = bytearray(whole)
+        flipped[start + info.compress_size // 2] ^= 0xFF
+        files[f"{kind} with a byte flipped"] = bytes(flipped)
+    paths = {}
+    for k, (what, payload) in enumerate(files.items()):
+        paths[what] = folder / f"corrupt_{k}.npz"
+        paths[what].write_bytes(payload)
+    return paths
 
 
 class TestTrainsOnIt(CifarTest):

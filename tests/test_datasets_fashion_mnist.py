@@ -22,12 +22,14 @@ import numpy as np
 from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import fashion_mnist as loader_module
 from neural_networks.datasets import (
-    FASHION_MNIST_FILES,
     find_fashion_mnist,
     initialize_dataset,
     read_idx,
 )
 from tests.support import require_fashion_mnist
+
+REPO_DATASETS = Path(__file__).resolve().parent.parent / "datasets"
+ORIGINAL_REPO_DIR = loader_module.FASHION_MNIST_REPO_DIR
 
 
 def idx_bytes(magic, array):
@@ -72,7 +74,7 @@ class TempDirTest(unittest.TestCase):
         # No test below may find the real files by accident.
         patches = [
             mock.patch.object(loader_module, "FASHION_MNIST_REPO_DIR",
-                              self.tmp / "repo" / "fashion-mnist"),
+                              self.tmp / "repo" / "fashion_mnist"),
             mock.patch.object(loader_module, "FASHION_MNIST_SYSTEM_DIR", self.tmp / "system"),
             mock.patch.dict(os.environ),
         ]
@@ -397,22 +399,34 @@ class TestSearchOrder(TempDirTest):
         (self.places["repo"][0] / "t10k-labels-idx1-ubyte.gz").unlink()
         self.assertEqual(self.n_test(), 14)
 
-    def test_missing_everywhere_names_every_place_and_the_install_command(self):
+    def test_missing_everywhere_is_one_line_naming_every_place_and_the_install_command(self):
         loader_module.FASHION_MNIST_REPO_DIR = self.tmp / "repo-empty"
         loader_module.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
-        os.environ["FASHION_MNIST_DIR"] = str(self.tmp / "env-empty")
+        del os.environ["FASHION_MNIST_DIR"]
         with self.assertRaises(ValueError) as caught:
-            initialize_dataset("fashion_mnist", data_dir=self.tmp / "arg-empty")
+            initialize_dataset("fashion_mnist")
         message = str(caught.exception)
-        for place in ("arg-empty", "env-empty", "repo-empty", "system-empty", "FASHION_MNIST_DIR",
-                      "apt-get install dataset-fashion-mnist", *FASHION_MNIST_FILES.values(),
-                      "initialize_dataset('fashion_mnist', download=True)"):
-            self.assertIn(place, message)
+        self.assertNotIn("\n", message)
+        self.assertTrue(message.startswith("Fashion-MNIST not found: none of "), message)
+        for part in ("{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz",
+                     "--download (in Python: download=True)",
+                     "apt-get install dataset-fashion-mnist"):
+            self.assertIn(part, message)
         # In search order, the download folder last.
-        order = ("arg-empty", "env-empty", "repo-empty", "system-empty",
+        order = ("$FASHION_MNIST_DIR (not set)", "repo-empty", "system-empty",
                  str(self.tmp / "downloads" / "fashion_mnist"))
         positions = [message.index(p) for p in order]
         self.assertEqual(positions, sorted(positions))
+
+    def test_a_named_folder_is_the_only_place_named(self):
+        os.environ["FASHION_MNIST_DIR"] = str(self.tmp / "env-empty")
+        with self.assertRaises(ValueError) as caught:
+            initialize_dataset("fashion_mnist", data_dir=self.tmp / "arg-empty")
+        self.assertEqual(str(caught.exception), (
+            f"Fashion-MNIST not found in {self.tmp / 'arg-empty'}, named by the data_dir "
+            f"argument: no such folder (it must hold train-images-idx3-ubyte.gz, "
+            f"train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz). "
+            f"Get it there with --download (in Python: download=True)"))
 
     def test_unset_env_is_named_too(self):
         del os.environ["FASHION_MNIST_DIR"]
@@ -420,6 +434,44 @@ class TestSearchOrder(TempDirTest):
         loader_module.FASHION_MNIST_SYSTEM_DIR = self.tmp / "system-empty"
         with self.assertRaisesRegex(ValueError, r"FASHION_MNIST_DIR \(not set\)"):
             initialize_dataset("fashion_mnist")
+
+
+class TestRepositoryFolder(TempDirTest):
+    """``datasets/fashion_mnist/`` is the checkout's folder, named as the dataset is
+    (``initialize_dataset("fashion_mnist")``, like ``datasets/cifar10/``); the older
+    ``datasets/fashion-mnist/`` is still read where it is the only one."""
+
+    def setUp(self):
+        super().setUp()
+        self.datasets = self.tmp / "checkout" / "datasets"
+        loader_module.FASHION_MNIST_REPO_DIR = self.datasets / "fashion_mnist"
+
+    def write(self, folder_name, n_test):
+        train, labels, test, test_labels = small_fashion_mnist(n_test=n_test)
+        return write_fashion_mnist(self.datasets / folder_name, train, labels, test, test_labels)
+
+    def test_the_folder_is_named_as_the_dataset(self):
+        self.assertEqual(REPO_DATASETS / "fashion_mnist", ORIGINAL_REPO_DIR)
+
+    def test_the_older_hyphenated_folder_is_still_read(self):
+        old = self.write("fashion-mnist", n_test=12)
+        self.assertEqual(find_fashion_mnist(), old)
+        self.assertEqual(initialize_dataset("fashion_mnist", validation_size=10).test.data.shape[0],
+                         12)
+
+    def test_the_datasets_name_wins_when_both_exist(self):
+        self.write("fashion-mnist", n_test=12)
+        new = self.write("fashion_mnist", n_test=13)
+        self.assertEqual(find_fashion_mnist(), new)
+        self.assertEqual(initialize_dataset("fashion_mnist", validation_size=10).test.data.shape[0],
+                         13)
+
+    def test_with_neither_the_error_names_the_datasets_name(self):
+        with self.assertRaises(ValueError) as caught:
+            find_fashion_mnist()
+        message = str(caught.exception)
+        self.assertIn(str(self.datasets / "fashion_mnist"), message)
+        self.assertNotIn(str(self.datasets / "fashion-mnist"), message)
 
 
 class TestRealFashionMnist(unittest.TestCase):

@@ -97,16 +97,19 @@ class TestSearchOrder(MnistTest):
         message = str(caught.exception)
         self.assertIn(f"MNIST not found in {self.folder}, named by the data_dir argument: it lacks "
                       f"t10k-labels-idx1-ubyte.gz", message)
-        self.assertIn("initialize_dataset('mnist', download=True)", message)
+        self.assertIn("--download (in Python: download=True)", message)
+        self.assertNotIn("\n", message)
 
-    def test_missing_everywhere_names_every_place(self):
+    def test_missing_everywhere_is_one_line_naming_every_place(self):
         with self.assertRaises(ValueError) as caught:
             self.load()
         message = str(caught.exception)
-        for part in ("MNIST_DIR (not set)", str(self.tmp / "repo"),
-                     str(self.tmp / "downloads" / "mnist"), "http://yann.lecun.com/exdb/mnist/",
-                     "--download"):
+        for part in ("$MNIST_DIR (not set)", str(self.tmp / "repo"),
+                     str(self.tmp / "downloads" / "mnist"),
+                     "{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz",
+                     "--download (in Python: download=True)"):
             self.assertIn(part, message)
+        self.assertNotIn("\n", message)
 
 
 if __name__ == "__main__":

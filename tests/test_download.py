@@ -9,13 +9,15 @@ itself is checked on its own, and against the Debian package's
 Fashion-MNIST files where they are installed.
 """
 
+import base64
 import contextlib
+import errno
 import gzip
 import hashlib
 import http.server
 import io
-import logging
 import os
+import signal
 import socket
 import struct
 import sys
@@ -28,6 +30,7 @@ from unittest import mock
 
 import numpy as np
 import pooch
+import urllib3
 
 from neural_networks import image_runs
 from neural_networks.datasets import (
@@ -65,6 +68,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.requests.append(self.path)
+        self.server.accept_encodings.append(self.headers.get("Accept-Encoding"))
+        if self.server.auth is not None and self.headers.get("Authorization") != self.server.auth:
+            self.send_error(401, "who are you")
+            return
         path = self.server.folder / self.path.lstrip("/")
         if not path.is_file():
             self.send_error(404, "not on this mirror")
@@ -73,12 +80,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(len(body)))
+        if self.server.content_encoding:
+            self.send_header("Content-Encoding", self.server.content_encoding)
         self.end_headers()
         half = len(body) // 2
         self.wfile.write(body[:half])
         self.wfile.flush()
-        self.server.midway(self.path)
-        self.wfile.write(body[half:])
+        if self.server.midway(self.path) == "hang up":
+            return
+        try:
+            self.wfile.write(body[half:])
+        except OSError:
+            pass  # the client went away midway (a test's Ctrl-C)
 
     def log_message(self, *args):
         pass
@@ -92,6 +105,9 @@ class Mirror:
         self.server.folder = Path(folder)
         self.server.requests = []
         self.server.midway = lambda path: None
+        self.server.accept_encodings = []
+        self.server.auth = None               # the Authorization header required, if any
+        self.server.content_encoding = None   # a Content-Encoding header to send, if any
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever,
@@ -144,10 +160,12 @@ class MirrorTest(unittest.TestCase):
             os.environ.pop(variable, None)
         os.environ["NEURAL_NETWORKS_MIRROR"] = self.mirror.url + "/{dataset}"
         os.environ["NEURAL_NETWORKS_DATA"] = str(self.tmp / "downloads")
-        # pooch announces each download on stderr; the tests need not.
-        logger = pooch.get_logger()
-        self.addCleanup(logger.setLevel, logger.level)
-        logger.setLevel(logging.WARNING)
+        # pooch announces each download on stderr; the tests need not. (Its level is
+        # left alone: its logger is outside logging's tree, so a level set and reset
+        # would leave it refusing INFO records to a test that asks for them.)
+        silence = mock.patch.object(pooch.get_logger(), "handlers", [])
+        silence.start()
+        self.addCleanup(silence.stop)
 
     def serve(self, name, seed=0):
         """Put ``name``'s small files on the mirror and their MD5s in the table.
@@ -296,7 +314,8 @@ class TestRefused(MirrorTest):
         with self.assertRaises(ValueError) as caught:
             self.load("mnist", download=True)
         message = str(caught.exception)
-        for part in (f"{self.mirror.url}/mnist/train-labels-idx1-ubyte.gz", "404",
+        for part in (f"{self.mirror.url}/mnist/train-labels-idx1-ubyte.gz",
+                     f"{self.mirror.url[len('http://'):]} answered HTTP 404 Not Found",
                      "NEURAL_NETWORKS_MIRROR",
                      "NEURAL_NETWORKS_MIRROR=https://ossci-datasets.s3.amazonaws.com/mnist"):
             self.assertIn(part, message)
@@ -310,7 +329,8 @@ class TestRefused(MirrorTest):
             port = s.getsockname()[1]
         os.environ["NEURAL_NETWORKS_MIRROR"] = f"http://127.0.0.1:{port}"
         with self.assertRaisesRegex(ValueError, rf"cannot download http://127\.0\.0\.1:{port}/"
-                                                r"train-images-idx3-ubyte\.gz"):
+                                                r"train-images-idx3-ubyte\.gz: "
+                                                rf"127\.0\.0\.1:{port} refused the connection"):
             self.load("mnist", download=True)
 
     def test_a_folder_that_cannot_be_written(self):
@@ -338,9 +358,10 @@ class TestRefused(MirrorTest):
                     with self.assertRaises(ValueError) as caught:
                         self.load(name, **options)
                     message = str(caught.exception)
-                    self.assertIn(f"initialize_dataset({name!r}, download=True)", message)
-                    self.assertIn("--download", message)
-                    self.assertIn(str(self.tmp / "downloads" / name), message)
+                    self.assertIn("--download (in Python: download=True)", message)
+                    self.assertNotIn("\n", message)
+                    if not options:
+                        self.assertIn(str(self.tmp / "downloads" / name), message)
                 self.assertEqual(self.mirror.requests, [])
 
     def test_without_pooch(self):
@@ -352,6 +373,220 @@ class TestRefused(MirrorTest):
             self.assertIsNone(download.download_folder("mnist"))
             with self.assertRaisesRegex(ValueError, r"MNIST not found"):
                 self.load("mnist")
+
+
+class TestNetworkErrorsInWords(MirrorTest):
+    """A download that fails on the way says why in words, names the host and
+    NEURAL_NETWORKS_MIRROR, on one line, without urllib3's own text."""
+
+    RAW_TEXT = ("Max retries", "HTTPConnectionPool", "NewConnectionError", "urllib3",
+                "NameResolutionError", "Caused by", "\n")
+
+    def failure(self, name="mnist"):
+        with self.assertRaises(ValueError) as caught:
+            self.load(name, download=True)
+        message = str(caught.exception)
+        for raw in self.RAW_TEXT:
+            self.assertNotIn(raw, message)
+        self.assertIn("NEURAL_NETWORKS_MIRROR", message)
+        return message
+
+    def test_no_network_connection_for_the_lookup_of_the_host(self):
+        real = socket.getaddrinfo
+
+        def no_dns(host, *args, **kwargs):
+            if host == "mirror.invalid":
+                raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+            return real(host, *args, **kwargs)
+
+        os.environ["NEURAL_NETWORKS_MIRROR"] = "http://mirror.invalid/{dataset}"
+        with mock.patch.object(socket, "getaddrinfo", no_dns):
+            message = self.failure()
+        self.assertIn("cannot download http://mirror.invalid/mnist/train-images-idx3-ubyte.gz: "
+                      "no network connection: the host name mirror.invalid could not be looked "
+                      "up", message)
+
+    def test_a_host_name_that_does_not_exist(self):
+        def no_such_host(*args, **kwargs):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+        os.environ["NEURAL_NETWORKS_MIRROR"] = "http://mirror.invalid/{dataset}"
+        with mock.patch.object(socket, "getaddrinfo", no_such_host):
+            message = self.failure()
+        self.assertIn("the host name mirror.invalid could not be looked up: no such host, or "
+                      "no network connection", message)
+
+    def test_no_route_to_the_network(self):
+        def unreachable(*args, **kwargs):
+            raise OSError(errno.ENETUNREACH, "Network is unreachable")
+
+        os.environ["NEURAL_NETWORKS_MIRROR"] = "http://192.0.2.1:8080/{dataset}"
+        with mock.patch.object(urllib3.util.connection, "create_connection", unreachable):
+            message = self.failure()
+        self.assertIn("no network connection: 192.0.2.1:8080 cannot be reached", message)
+
+    def test_a_server_that_never_answers(self):
+        # It listens, so the connection is made, but it never reads nor answers.
+        silent = socket.socket()
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        os.environ["NEURAL_NETWORKS_MIRROR"] = f"http://127.0.0.1:{port}"
+        with mock.patch.object(download, "TIMEOUT", 0.2):
+            message = self.failure()
+        self.assertIn(f"127.0.0.1:{port} did not answer within 0.2 s", message)
+
+    def test_an_http_status(self):
+        self.serve("cifar10")
+        self.mirror.server.auth = "Basic nobody"
+        message = self.failure("cifar10")
+        self.assertIn(f"{self.mirror.url[len('http://'):]} answered HTTP 401 Unauthorized",
+                      message)
+
+    def test_a_connection_that_breaks_off(self):
+        self.serve("cifar10")
+        self.mirror.server.midway = lambda path: "hang up"
+        message = self.failure("cifar10")
+        self.assertIn("the connection to 127.0.0.1", message)
+        self.assertIn("broke off during the download", message)
+        self.assertFalse((self.tmp / "downloads").exists())
+
+
+class TestFailuresLeaveNothing(MirrorTest):
+    """A failed download removes what it created, and only that."""
+
+    def test_the_folders_it_made_are_removed(self):
+        self.serve("mnist")
+        (self.served / "mnist" / "train-images-idx3-ubyte.gz").unlink()
+        os.environ["NEURAL_NETWORKS_DATA"] = str(self.tmp / "new" / "data")
+        with self.assertRaisesRegex(ValueError, "HTTP 404"):
+            self.load("mnist", download=True)
+        self.assertFalse((self.tmp / "new").exists())
+        # The same for a folder named by data_dir.
+        with self.assertRaisesRegex(ValueError, "HTTP 404"):
+            self.load("mnist", data_dir=self.tmp / "mine" / "mnist", download=True)
+        self.assertFalse((self.tmp / "mine").exists())
+
+    def test_what_was_there_before_stays(self):
+        self.serve("mnist")
+        (self.served / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+        mine = self.tmp / "mine"
+        (mine / "empty").mkdir(parents=True)
+        (mine / "notes.txt").write_text("my notes")
+        with self.assertRaisesRegex(ValueError, "HTTP 404"):
+            self.load("mnist", data_dir=mine, download=True)
+        # The three files finished and checked stay too: a second try fetches only the fourth.
+        self.assertEqual(files_under(mine), sorted(
+            ["notes.txt", *(set(MNIST_FILES.values()) - {"t10k-labels-idx1-ubyte.gz"})]))
+        self.assertEqual((mine / "notes.txt").read_text(), "my notes")
+        self.assertTrue((mine / "empty").is_dir())
+
+    def test_ctrl_c_midway_leaves_no_partial_file_nor_the_folder(self):
+        self.serve("cifar10")
+        payload = np.random.default_rng(0).bytes(2**19)
+        (self.served / "cifar10" / CIFAR10_ARCHIVE).write_bytes(payload)
+        download.SOURCES["cifar10"] = download.SOURCES["cifar10"]._replace(
+            md5={CIFAR10_ARCHIVE: hashlib.md5(payload).hexdigest()})
+        seen = {}
+
+        def ctrl_c(path):
+            folder = self.tmp / "downloads" / "cifar10"
+            seen["midway"] = files_under(folder)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        self.mirror.server.midway = ctrl_c
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                self.load("cifar10", download=True)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        self.assertEqual(len(seen["midway"]), 1)    # the partial file, under a temporary name
+        self.assertFalse((self.tmp / "downloads").exists())
+
+
+class TestPasswordsAreNotShown(MirrorTest):
+    """A mirror URL with user:password@: the password is sent to the server, and is
+    never printed (errors, pooch's log, the progress bar)."""
+
+    PASSWORD = "s3cret-pw"
+
+    def setUp(self):
+        super().setUp()
+        self.mirror.server.auth = "Basic " + base64.b64encode(
+            f"reader:{self.PASSWORD}".encode()).decode()
+        host = self.mirror.url[len("http://"):]
+        self.shown = f"http://reader:***@{host}"
+        os.environ["NEURAL_NETWORKS_MIRROR"] = f"http://reader:{self.PASSWORD}@{host}/{{dataset}}"
+
+    def test_redact(self):
+        for url, shown in (
+                ("https://me:pw@host/data", "https://me:***@host/data"),
+                ("https://me:p:w@d@host:8080/a@b?x=1", "https://me:***@host:8080/a@b?x=1"),
+                ("https://me@host/data", "https://me@host/data"),
+                ("https://host/a:b@c", "https://host/a:b@c"),
+                ("http://fashion-mnist.example/", "http://fashion-mnist.example/")):
+            with self.subTest(url=url):
+                self.assertEqual(download.redact(url), shown)
+
+    def test_the_log_and_the_progress_bar(self):
+        class Terminal(io.StringIO):
+            def isatty(self):
+                return True
+
+        self.serve("cifar10")
+        stderr = Terminal()
+        with self.assertLogs(pooch.get_logger(), "INFO") as logs, \
+                contextlib.redirect_stderr(stderr):
+            download.fetch("cifar10", self.tmp / "mine")
+        self.assertEqual(files_under(self.tmp / "mine"), [CIFAR10_ARCHIVE])
+        log = "\n".join(logs.output)
+        self.assertIn(f"{self.shown}/cifar10/{CIFAR10_ARCHIVE}", log)
+        self.assertIn("100%", stderr.getvalue())
+        for shown in (log, stderr.getvalue()):
+            self.assertNotIn(self.PASSWORD, shown)
+
+    def test_errors(self):
+        served = self.serve("mnist")
+        good = {file: (served / file).read_bytes() for file in MNIST_FILES.values()}
+        (served / "train-labels-idx1-ubyte.gz").unlink()
+        (served / "t10k-images-idx3-ubyte.gz").write_bytes(good["t10k-images-idx3-ubyte.gz"][:-1])
+        cases = {"a file the mirror lacks": ("train-labels-idx1-ubyte.gz", "HTTP 404"),
+                 "a checksum that differs": ("t10k-images-idx3-ubyte.gz", "checksum differs")}
+        for case, (file, reason) in cases.items():
+            with self.subTest(case=case):
+                mine = self.tmp / case
+                mine.mkdir()
+                for other in set(MNIST_FILES.values()) - {file}:
+                    (mine / other).write_bytes(good[other])
+                with self.assertRaises(ValueError) as caught:
+                    self.load("mnist", data_dir=mine, download=True)
+                message = str(caught.exception)
+                self.assertIn(reason, message)
+                self.assertIn(f"{self.shown}/mnist/{file}", message)
+                self.assertNotIn(self.PASSWORD, message)
+        for mirror in (f"ftp://reader:{self.PASSWORD}@host/data",
+                       f"http://reader:{self.PASSWORD}@127.0.0.1:1/{{dataset}}"):
+            with self.subTest(mirror=mirror):
+                os.environ["NEURAL_NETWORKS_MIRROR"] = mirror
+                with self.assertRaises(ValueError) as caught:
+                    self.load("mnist", download=True)
+                self.assertIn("reader:***@", str(caught.exception))
+                self.assertNotIn(self.PASSWORD, str(caught.exception))
+
+
+class TestBytesAsSent(MirrorTest):
+    def test_a_gz_served_with_content_encoding_gzip_is_kept_as_sent(self):
+        # Some servers label a .gz file with Content-Encoding: gzip; a client that
+        # decodes it would save the IDX data inside, and the MD5 would differ.
+        served = self.serve("fashion_mnist")
+        self.mirror.server.content_encoding = "gzip"
+        mine = self.tmp / "mine"
+        self.load("fashion_mnist", data_dir=mine, download=True)
+        for file in FASHION_MNIST_FILES.values():
+            self.assertEqual((mine / file).read_bytes(), (served / file).read_bytes())
+        self.assertEqual(set(self.mirror.server.accept_encodings), {"identity"})
 
 
 class TestWholeOrNothing(MirrorTest):
@@ -428,6 +663,42 @@ class TestScripts(MirrorTest):
         self.assertEqual(files_under(data), sorted(MNIST_FILES.values()))
         self.assertIn("epoch 1/1", out.getvalue())
         self.assertTrue((self.tmp / "runs" / "mnist_mlp" / "predictions.csv").is_file())
+
+    def test_missing_data_is_one_line_naming_the_option_that_fetches_it(self):
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            status = image_runs.main("fashion_mnist", "train_fashion_mnist.py", [
+                "--model", "mlp", "--epochs", "1", "--save-dir", str(self.tmp / "runs")])
+        self.assertEqual(status, 2)
+        lines = err.getvalue().splitlines()
+        self.assertEqual(len(lines), 1, err.getvalue())
+        self.assertTrue(lines[0].startswith("error: Fashion-MNIST not found: none of "), lines)
+        self.assertIn(str(self.tmp / "downloads" / "fashion_mnist"), lines[0])
+        self.assertTrue(lines[0].endswith("Get it with --download (in Python: download=True), or "
+                                          "apt-get install dataset-fashion-mnist (Debian, Ubuntu)"),
+                        lines[0])
+        self.assertEqual(os.listdir(self.tmp / "runs"), [])
+
+    def test_a_failed_download_is_one_line_and_leaves_nothing(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        os.environ["NEURAL_NETWORKS_MIRROR"] = f"http://reader:s3cret-pw@127.0.0.1:{port}"
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            status = image_runs.main("mnist", "train_mnist.py", [
+                "--model", "mlp", "--epochs", "1", "--download",
+                "--save-dir", str(self.tmp / "runs")])
+        self.assertEqual(status, 2)
+        self.assertEqual(err.getvalue().splitlines(), [
+            f"error: cannot download http://reader:***@127.0.0.1:{port}/train-images-idx3-ubyte.gz"
+            f": 127.0.0.1:{port} refused the connection: no server answers there. To download "
+            f"from another server, point NEURAL_NETWORKS_MIRROR (now http://reader:***@"
+            f"127.0.0.1:{port}) to a URL that serves the files as <URL>/train-images-idx3-ubyte.gz"
+            f" (a copy of these files: NEURAL_NETWORKS_MIRROR=https://ossci-datasets.s3.amazonaws"
+            f".com/mnist)"])
+        self.assertEqual(os.listdir(self.tmp / "runs"), [])
+        self.assertFalse((self.tmp / "downloads").exists())
 
     def test_mnist_recipes_are_fashion_mnists_without_the_flip(self):
         fashion, mnist = image_runs.RECIPES[("fashion_mnist", "cnn")], image_runs.RECIPES[

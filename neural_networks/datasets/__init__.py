@@ -6,6 +6,7 @@
 - ``fashion_mnist``  Fashion-MNIST's IDX files
 - ``mnist``          MNIST's IDX files
 - ``cifar10``        CIFAR-10's python-version batches
+- ``array_pickles``  unpickling data and numpy arrays from a file that may be hostile
 - ``images``         what the image loaders share (split, statistics, scaling)
 - ``places``         where the image loaders look for their files
 - ``download``       fetching the official files (``download=True``)

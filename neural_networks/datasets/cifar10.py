@@ -1,14 +1,15 @@
 """CIFAR-10 from the "CIFAR-10 python version": a folder of pickled batches or its archive."""
 
-import io
-import pickle
+import os
 import tarfile
+import zipfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher, wanted
+from .array_pickles import load_array_pickle
+from .download import download_folder, fetcher, wanted
 from .images import attach_augmentation, image_dataset
 from .places import DATASETS_DIR, find_in_places, search_places
 
@@ -23,36 +24,8 @@ CIFAR10_SYSTEM_DIR = None  # no system package ships CIFAR-10
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 CIFAR10_WANTED = f"a {CIFAR10_FOLDER} folder (data_batch_1..5 and test_batch) or {CIFAR10_ARCHIVE}"
-CIFAR10_HINT = (
-    "Download the 'CIFAR-10 python version' from https://www.cs.toronto.edu/~kriz/cifar.html "
-    "and put the archive (or its unpacked folder) in one of these places.\n"
-    + download_hint("cifar10")
-)
 # A batch of 10,000 images is a 31 MB pickle; a larger one is refused before it is read.
 CIFAR10_MAX_BATCH_BYTES = 2**26
-
-
-class _BatchUnpickler(pickle.Unpickler):
-    """Unpickles a CIFAR-10 batch, refusing everything but a numpy array's pieces.
-
-    The batches are pickles, and a pickle can call any function; these are
-    the only ones a batch needs (``_codecs.encode`` is how Python 3 writes bytes
-    with protocol 2).
-    """
-
-    ALLOWED = {
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("_codecs", "encode"),
-    }
-
-    def find_class(self, module, name):
-        if (module, name) not in self.ALLOWED:
-            raise ValueError(
-                f"refusing to unpickle {module}.{name}: a CIFAR-10 batch holds only a dict "
-                f"of numpy arrays, lists and strings"
-            )
-        return super().find_class(module, name)
 
 
 def _look_for_batches(place):
@@ -109,7 +82,7 @@ def find_cifar10(data_dir=None, download=False):
     """
     places = search_places(data_dir, CIFAR10_ENV, CIFAR10_REPO_DIR, CIFAR10_SYSTEM_DIR,
                            download_folder("cifar10"))
-    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED, CIFAR10_HINT,
+    return find_in_places(places, _look_for_batches, "CIFAR-10", CIFAR10_WANTED,
                           fetch=_archive_fetcher() if wanted(download) else None)
 
 
@@ -122,15 +95,27 @@ def _check_batch_size(size, where):
 
 
 def _read_cifar10_batches(source, names):
-    """Unpickle the named batches. Returns {name: dict with bytes keys}."""
+    """Read and check the named batches.
+
+    Each batch is read whole, at most ``CIFAR10_MAX_BATCH_BYTES``, then unpickled by
+    ``array_pickles.load_array_pickle``: a corrupt or hostile batch is a ValueError
+    naming its file, and never asks for more memory than its own size.
+
+    Returns
+    -------
+    {name: (uint8 images (n, 32, 32, 3), int labels (n,))}
+    """
     kind, path = source
     batches = {}
     try:
         if kind == "folder":
             for name in names:
-                _check_batch_size((path / name).stat().st_size, path / name)
                 with open(path / name, "rb") as f:
-                    batches[name] = _BatchUnpickler(f, encoding="bytes").load()
+                    size = os.fstat(f.fileno()).st_size
+                    _check_batch_size(size, path / name)
+                    payload = f.read(size)
+                batch = load_array_pickle(payload, path / name)
+                batches[name] = _cifar10_images_labels(batch, path / name)
         else:
             with tarfile.open(path, "r:gz") as archive:
                 members = {m.name: m for m in archive.getmembers() if m.isfile()}
@@ -138,17 +123,20 @@ def _read_cifar10_batches(source, names):
                     member = members.get(f"{CIFAR10_FOLDER}/{name}")
                     if member is None:
                         raise ValueError(f"{path} has no member {CIFAR10_FOLDER}/{name}")
-                    _check_batch_size(member.size, f"{path} member {member.name}")
+                    where = f"{path} member {member.name}"
+                    _check_batch_size(member.size, where)
                     with archive.extractfile(member) as f:
-                        payload = io.BytesIO(f.read())
-                    batches[name] = _BatchUnpickler(payload, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, tarfile.TarError, OSError, zlib.error) as err:
+                        payload = f.read()
+                    batches[name] = _cifar10_images_labels(load_array_pickle(payload, where),
+                                                           where)
+    except (EOFError, tarfile.TarError, OSError, zlib.error) as err:
         raise ValueError(f"cannot read the CIFAR-10 batches from {path}: {err}") from None
     return batches
 
 
 def _cifar10_images_labels(batch, name):
-    """Validate one unpickled batch. Returns (uint8 images (n, 32, 32, 3), int labels (n,))."""
+    """Validate one unpickled batch; ``name`` is its file, for messages.
+    Returns (uint8 images (n, 32, 32, 3), int labels (n,))."""
     if not isinstance(batch, dict):
         raise ValueError(f"CIFAR-10 batch {name} must be a dict, got {type(batch).__name__}")
 
@@ -178,6 +166,21 @@ def _cifar10_images_labels(batch, name):
     return images, labels
 
 
+def _read_images_file(path):
+    """(array, names): the array of an ``.npy`` file (names None), or of an ``.npz``
+    holding one array or one named "images" (array None when it holds neither)."""
+    # Opened here, not by np.load, which leaves its file open when the zip is unreadable.
+    with open(path, "rb") as f:
+        loaded = np.load(f, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded, None
+        with loaded:
+            names = list(loaded.keys())
+            if len(names) == 1 or "images" in names:
+                return loaded[names[0] if len(names) == 1 else "images"], names
+            return None, names
+
+
 def _load_unlabeled_images(path):
     """A Kaggle test set: ``.npy`` (or ``.npz`` with one array, or one named "images")
     of uint8 images (n, 32, 32, 3). Returns that array."""
@@ -185,20 +188,14 @@ def _load_unlabeled_images(path):
     if not path.is_file():
         raise ValueError(f"test_file {path} does not exist")
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
+        images, names = _read_images_file(path)
+    # An .npz is a zip archive: a truncated one, or one whose data fails its CRC, is a
+    # BadZipFile, which is neither an OSError nor a ValueError.
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
         raise ValueError(f"test_file {path} is not a readable .npy/.npz file: {err}") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.keys())
-            if len(keys) == 1 or "images" in keys:
-                images = loaded[keys[0] if len(keys) == 1 else "images"]
-            else:
-                raise ValueError(
-                    f"test_file {path} must hold one array or one named 'images', got {keys}"
-                )
-    else:
-        images = loaded
+    if images is None:
+        raise ValueError(f"test_file {path} must hold one array or one named 'images', "
+                         f"got {names}")
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (32, 32, 3) \
             or images.shape[0] == 0:
         raise ValueError(
@@ -236,16 +233,15 @@ def load_cifar10(batch_size=50, data_dir=None, validation_size=5000, seed=0, dty
     (``dataset.mean`` and ``dataset.std``, shape (3,))
     """
     source = find_cifar10(data_dir, download)
-    names = CIFAR10_TRAIN_BATCHES + (() if test_file is not None else (CIFAR10_TEST_BATCH,))
-    batches = _read_cifar10_batches(source, names)
-    parts = [_cifar10_images_labels(batches[name], name) for name in CIFAR10_TRAIN_BATCHES]
-    train_images = np.concatenate([images for images, _ in parts])
-    train_labels = np.concatenate([labels for _, labels in parts])
+    # The test file first: a bad one is refused before the batches are read.
     if test_file is not None:
         test_images, test_labels = _load_unlabeled_images(test_file), None
-    else:
-        test_images, test_labels = _cifar10_images_labels(batches[CIFAR10_TEST_BATCH],
-                                                          CIFAR10_TEST_BATCH)
+    names = CIFAR10_TRAIN_BATCHES + (() if test_file is not None else (CIFAR10_TEST_BATCH,))
+    batches = _read_cifar10_batches(source, names)
+    train_images = np.concatenate([batches[name][0] for name in CIFAR10_TRAIN_BATCHES])
+    train_labels = np.concatenate([batches[name][1] for name in CIFAR10_TRAIN_BATCHES])
+    if test_file is None:
+        test_images, test_labels = batches[CIFAR10_TEST_BATCH]
     dataset = image_dataset(train_images, train_labels, test_images, test_labels, n_classes=10,
                             batch_size=batch_size, validation_size=validation_size, seed=seed,
                             dtype=dtype, n_channels=3)

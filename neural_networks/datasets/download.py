@@ -5,7 +5,15 @@ the files. It uses pooch (``pooch.retrieve``): each file is streamed into a
 temporary file in the folder it is meant for, its MD5 is checked, and only
 then is it renamed to its official name, one rename on one file system, so a
 reader never sees part of a file. A file whose MD5 differs is deleted and is
-a ValueError.
+a ValueError. The bytes are those the server sent, never decoded on the way
+(``Content-Encoding``), so the MD5 is that of the file as published. A failed
+download leaves nothing of its own behind: no temporary file, and no folder
+it made that holds nothing (files it did finish and check stay).
+
+Errors say what went wrong in words (no network connection, an HTTP status,
+a host that refused the connection) and name ``$NEURAL_NETWORKS_MIRROR``.
+A URL with a ``user:password@`` part is shown with the password as ``***``
+wherever it is printed: errors, pooch's log, progress.
 
 Where the files go: a folder the user named (``data_dir``, ``$FASHION_MNIST_DIR``,
 ...) gets the files themselves; otherwise ``download_folder(name)``:
@@ -20,9 +28,15 @@ MNIST's own server has been turning downloads away (403); the error then
 suggests torchvision's copy of the same files (``Source.copy``).
 """
 
+import contextlib
+import errno
 import functools
 import os
+import re
+import socket
+import ssl
 import sys
+from http import HTTPStatus
 from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
@@ -32,6 +46,9 @@ from ..utils.registry import lookup
 DATA_ENV = "NEURAL_NETWORKS_DATA"
 MIRROR_ENV = "NEURAL_NETWORKS_MIRROR"
 CACHE_NAME = "neural_networks"
+#: Seconds a server may take to accept the connection, or to send the next bytes.
+TIMEOUT = 30
+CHUNK_BYTES = 2**16
 
 
 class Source(NamedTuple):
@@ -68,12 +85,6 @@ SOURCES = {
         "cifar-10-python.tar.gz": "c58f30108f718f92721af3b95e74349a",
     }),
 }
-
-
-def download_hint(name):
-    """The sentence the "not found" errors end with."""
-    return (f"Or let the library download them: initialize_dataset({name!r}, download=True), "
-            f"or --download on the training script.")
 
 
 def _import_pooch():
@@ -117,6 +128,22 @@ def download_folder(name):
     return Path(pooch.os_cache(CACHE_NAME)) / name
 
 
+# The scheme and the authority up to its last "@": the user and password, if any.
+_USER_INFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def redact(url):
+    """``url`` as it may be printed: the password of a ``user:password@`` part as ``***``.
+
+    ``redact("https://me:secret@host/data")`` is ``"https://me:***@host/data"``;
+    a URL without a password comes back as it is.
+    """
+    def hide(match):
+        user, colon, _ = match.group(2).partition(":")
+        return match.group(1) + user + (":***" if colon else "") + "@"
+    return _USER_INFO.sub(hide, url, count=1)
+
+
 def file_urls(name):
     """{official file name: URL} of ``name``'s files, from ``$NEURAL_NETWORKS_MIRROR`` if set."""
     source = lookup(SOURCES, "downloadable dataset", name)
@@ -125,7 +152,8 @@ def file_urls(name):
     if mirror:
         base = mirror.replace("{dataset}", name).rstrip("/") + "/"
         if urlsplit(base).scheme not in ("http", "https") or not urlsplit(base).netloc:
-            raise ValueError(f"{MIRROR_ENV} must be an http:// or https:// URL, got {mirror!r}")
+            raise ValueError(f"{MIRROR_ENV} must be an http:// or https:// URL, "
+                             f"got {redact(mirror)!r}")
     return {file: base + file for file in source.md5}
 
 
@@ -151,6 +179,121 @@ def _make_readable(path):
     os.chmod(path, 0o666 & ~umask)
 
 
+def _progress_bar(size, file):
+    from tqdm import tqdm
+    return tqdm(total=size, desc=file, unit="B", unit_scale=True, ncols=79, ascii=True,
+                file=sys.stderr)
+
+
+def _downloader(url, file, progress, written):
+    """pooch's ``downloader`` for ``url``: the bytes exactly as the server sends them.
+
+    pooch is handed the URL with its password hidden (it logs the URL it is given),
+    so only this function holds the real one. ``Accept-Encoding: identity`` asks the
+    server not to compress, and a ``Content-Encoding`` it sends anyway is not undone:
+    ``requests`` would gunzip an official ``.gz`` served with ``Content-Encoding: gzip``,
+    and its MD5 would no longer be the official one. Each temporary file pooch asks
+    for is added to ``written``.
+    """
+    import requests
+
+    def download(shown_url, output_file, pooch_instance):
+        written.append(output_file)
+        with requests.get(url, stream=True, timeout=TIMEOUT,
+                          headers={"Accept-Encoding": "identity"}) as response:
+            response.raise_for_status()
+            length = response.headers.get("Content-Length", "")
+            bar = _progress_bar(int(length) if length.isdigit() else None, file) \
+                if progress else None
+            try:
+                with open(output_file, "wb") as f:
+                    for chunk in response.raw.stream(CHUNK_BYTES, decode_content=False):
+                        f.write(chunk)
+                        if bar is not None:
+                            bar.update(len(chunk))
+            finally:
+                if bar is not None:
+                    bar.close()
+    return download
+
+
+def _causes(error):
+    """``error`` and every exception it wraps (``__cause__``, ``__context__``, urllib3's
+    ``reason``, exceptions among its ``args``), each once."""
+    seen, pending = set(), [error]
+    while pending:
+        e = pending.pop(0)
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        pending += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+
+
+def _why(error, url):
+    """What stopped the download of ``url``, in words, from what requests or urllib3 raised."""
+    import requests
+    import urllib3
+
+    host = urlsplit(url).netloc.rpartition("@")[2]
+    response = getattr(error, "response", None)
+    if response is not None:
+        # The standard phrase: a server's own may be anything ("not on this mirror").
+        try:
+            phrase = HTTPStatus(response.status_code).phrase
+        except ValueError:
+            phrase = response.reason
+        return f"{host} answered HTTP {response.status_code} {phrase}"
+    causes = list(_causes(error))
+
+    def found(*kinds, errnos=None):
+        return any(isinstance(c, kinds) and (errnos is None or c.errno in errnos)
+                   for c in causes)
+
+    # Most telling first: urllib3's "cannot connect" error is also a timeout error.
+    if found(socket.gaierror, errnos=(socket.EAI_AGAIN,)):
+        return (f"no network connection: the host name {urlsplit(url).hostname} could not be "
+                f"looked up")
+    if found(socket.gaierror):
+        return (f"the host name {urlsplit(url).hostname} could not be looked up: no such host, "
+                f"or no network connection")
+    if found(ConnectionRefusedError):
+        return f"{host} refused the connection: no server answers there"
+    if found(OSError, errnos=(errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH)):
+        return f"no network connection: {host} cannot be reached"
+    if found(TimeoutError, requests.Timeout, urllib3.exceptions.ReadTimeoutError):
+        return f"{host} did not answer within {TIMEOUT} s"
+    if found(ssl.SSLError):
+        return f"the secure connection to {host} failed (a certificate or TLS error)"
+    if found(ConnectionResetError, urllib3.exceptions.ProtocolError):
+        return f"the connection to {host} broke off during the download"
+    return f"the download from {host} failed ({type(error).__name__})"
+
+
+def _folders_to_make(folder):
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    for path in (folder, *folder.parents):
+        if os.path.lexists(path):
+            break
+        missing.append(path)
+    return missing
+
+
+def _undo(written, made):
+    """Remove what a failed ``fetch`` left: the temporary files it wrote (pooch removes
+    its own when it can) and the folders it made, while they are empty. Files that
+    were finished and checked stay, so the next try fetches only the rest."""
+    for path in written:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+    for path in made:
+        try:
+            path.rmdir()
+        except OSError:
+            break
+
+
 def fetch(name, folder, progress=None):
     """Download those of ``name``'s official files that ``folder`` lacks.
 
@@ -163,42 +306,53 @@ def fetch(name, folder, progress=None):
 
     Returns
     -------
-    list of the Paths downloaded. A file whose MD5 is not the official one is
-    deleted and is a ValueError naming the URL and both checksums; a network
-    error is a ValueError naming the URL and ``$NEURAL_NETWORKS_MIRROR``
+    list of the Paths downloaded. Any failure is a one-line ValueError: a file
+    whose MD5 is not the official one is deleted, and the error names the URL
+    and both checksums; a network error says what failed in words, the host,
+    and ``$NEURAL_NETWORKS_MIRROR``. A failure removes the temporary files and
+    the empty folders this call made; URLs in errors and logs have no password.
     """
     pooch = _import_pooch()
-    import requests  # pooch's own dependency
+    import requests  # pooch's own dependency, and urllib3 is requests'
+    import urllib3
 
     urls = file_urls(name)
     source = SOURCES[name]
-    copy = f"\nA copy of the same files: {MIRROR_ENV}={source.copy}" if source.copy else ""
     folder = Path(folder)
     if progress is None:
         progress = _on_a_terminal() and _tqdm_installed()
     elif progress and not _tqdm_installed():
         raise ValueError("progress=True needs the package tqdm: pip install tqdm")
-    fetched = []
-    for file, url in urls.items():
-        if (folder / file).is_file():
-            continue
-        try:
-            pooch.retrieve(url, f"md5:{source.md5[file]}", fname=file, path=folder,
-                           downloader=pooch.HTTPDownloader(progressbar=progress,
-                                                           chunk_size=2**16))
-        except requests.RequestException as err:
-            raise ValueError(
-                f"cannot download {url}: {err}\nTo fetch the files from elsewhere, set "
-                f"{MIRROR_ENV} to a URL that serves them as <URL>/{file}.{copy}"
-            ) from None
-        except OSError as err:
-            raise ValueError(f"cannot save {file} in {folder}: {err}") from None
-        except ValueError as err:
-            # pooch's ValueError here: the MD5 differs, and it has deleted the download.
-            raise ValueError(
-                f"{url} is not the official {file}: its checksum differs, so it was not "
-                f"saved in {folder}. {err}"
-            ) from None
-        _make_readable(folder / file)
-        fetched.append(folder / file)
+    made, written, fetched = _folders_to_make(folder), [], []
+    try:
+        for file, url in urls.items():
+            if (folder / file).is_file():
+                continue
+            try:
+                pooch.retrieve(redact(url), f"md5:{source.md5[file]}", fname=file, path=folder,
+                               downloader=_downloader(url, file, progress, written))
+            except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
+                raise ValueError(_cannot_download(url, file, err, source)) from None
+            except OSError as err:
+                raise ValueError(f"cannot save {file} in {folder}: {err}") from None
+            except ValueError as err:
+                # pooch's ValueError here: the MD5 differs, and it has deleted the download.
+                raise ValueError(
+                    f"{redact(url)} is not the official {file}: its checksum differs, so it "
+                    f"was not saved in {folder}. {err}"
+                ) from None
+            _make_readable(folder / file)
+            fetched.append(folder / file)
+    except BaseException:
+        _undo(written, made)
+        raise
     return fetched
+
+
+def _cannot_download(url, file, error, source):
+    """The one-line message of a download that failed on the way."""
+    mirror = os.environ.get(MIRROR_ENV)
+    where = f"point {MIRROR_ENV} (now {redact(mirror)})" if mirror else f"set {MIRROR_ENV}"
+    copy = f" (a copy of these files: {MIRROR_ENV}={source.copy})" if source.copy else ""
+    return (f"cannot download {redact(url)}: {_why(error, url)}. To download from another "
+            f"server, {where} to a URL that serves the files as <URL>/{file}{copy}")

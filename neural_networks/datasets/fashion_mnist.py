@@ -4,31 +4,30 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher, wanted
-from .idx import IDX_FILES, load_idx_dataset, look_for_idx_files
-from .places import DATASETS_DIR, find_in_places, search_places
+from .download import download_folder, fetcher, wanted
+from .idx import IDX_FILES, IDX_WANTED, load_idx_dataset, look_for_idx_files
+from .places import DATASETS_DIR, find_in_places, repository_folder, search_places
 
 FASHION_MNIST_FILES = IDX_FILES
 FASHION_MNIST_ENV = "FASHION_MNIST_DIR"
-FASHION_MNIST_REPO_DIR = DATASETS_DIR / "fashion-mnist"
+FASHION_MNIST_REPO_DIR = DATASETS_DIR / "fashion_mnist"
+# The repository folder's name until it became the dataset's; still read where it is the only one.
+FASHION_MNIST_OLD_REPO_NAME = "fashion-mnist"
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-FASHION_MNIST_HINT = (
-    "Install them with `apt-get install dataset-fashion-mnist` (Debian/Ubuntu, files in "
-    "/usr/share/datasets/fashion-mnist), or download the four files from "
-    "https://github.com/zalandoresearch/fashion-mnist (folder data/fashion) into one of "
-    "these folders.\n" + download_hint("fashion_mnist")
-)
+# The Debian package, for the end of the "not found" message.
+FASHION_MNIST_OTHER_WAY = ", or apt-get install dataset-fashion-mnist (Debian, Ubuntu)"
 
 
 def find_fashion_mnist(data_dir=None, download=False):
     """The folder that holds the four Fashion-MNIST files.
 
-    Looks in, in order: ``data_dir``, ``$FASHION_MNIST_DIR``, ``datasets/fashion-mnist/``
-    in the repository, ``/usr/share/datasets/fashion-mnist`` (Debian package), the
-    download folder (``download.download_folder``). A folder named by ``data_dir``
-    or the variable is the only one looked in.
+    Looks in, in order: ``data_dir``, ``$FASHION_MNIST_DIR``, ``datasets/fashion_mnist/``
+    in the repository (or ``datasets/fashion-mnist/``, its older name, where only that
+    one exists: ``places.repository_folder`` decides), ``/usr/share/datasets/fashion-mnist``
+    (Debian package), the download folder (``download.download_folder``). A folder
+    named by ``data_dir`` or the variable is the only one looked in.
 
     Parameters
     ----------
@@ -41,11 +40,11 @@ def find_fashion_mnist(data_dir=None, download=False):
     Path of that folder; raises ValueError naming the folder and the missing
     files, or every place looked in
     """
-    places = search_places(data_dir, FASHION_MNIST_ENV, FASHION_MNIST_REPO_DIR,
-                           FASHION_MNIST_SYSTEM_DIR, download_folder("fashion_mnist"))
-    return find_in_places(places, look_for_idx_files, "Fashion-MNIST",
-                          "all of " + ", ".join(FASHION_MNIST_FILES.values()), FASHION_MNIST_HINT,
-                          fetch=fetcher("fashion_mnist") if wanted(download) else None)
+    repo_dir = repository_folder(FASHION_MNIST_REPO_DIR, FASHION_MNIST_OLD_REPO_NAME)
+    places = search_places(data_dir, FASHION_MNIST_ENV, repo_dir, FASHION_MNIST_SYSTEM_DIR,
+                           download_folder("fashion_mnist"))
+    return find_in_places(places, look_for_idx_files, "Fashion-MNIST", IDX_WANTED,
+                          FASHION_MNIST_OTHER_WAY, fetch=fetcher("fashion_mnist") if wanted(download) else None)
 
 
 def load_fashion_mnist(batch_size=50, data_dir=None, flatten=False, validation_size=10000,

@@ -18,6 +18,8 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+# What a folder must hold, in brief, for the "not found" message.
+IDX_WANTED = "the four IDX files {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz"
 
 # IDX magic numbers: 0x0803 (unsigned bytes, 3 dimensions) and 0x0801 (1 dimension).
 IDX_IMAGES_MAGIC = 2051

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from .download import download_folder, download_hint, fetcher, wanted
-from .idx import IDX_FILES, load_idx_dataset, look_for_idx_files
+from .download import download_folder, fetcher, wanted
+from .idx import IDX_FILES, IDX_WANTED, load_idx_dataset, look_for_idx_files
 from .places import DATASETS_DIR, find_in_places, search_places
 
 MNIST_FILES = IDX_FILES
@@ -11,10 +11,6 @@ MNIST_ENV = "MNIST_DIR"
 MNIST_REPO_DIR = DATASETS_DIR / "mnist"
 MNIST_SYSTEM_DIR = None  # no system package ships MNIST's IDX files
 MNIST_CLASSES = tuple(str(digit) for digit in range(10))
-MNIST_HINT = (
-    "Download the four files from http://yann.lecun.com/exdb/mnist/ into one of these "
-    "folders.\n" + download_hint("mnist")
-)
 
 
 def find_mnist(data_dir=None, download=False):
@@ -37,8 +33,7 @@ def find_mnist(data_dir=None, download=False):
     """
     places = search_places(data_dir, MNIST_ENV, MNIST_REPO_DIR, MNIST_SYSTEM_DIR,
                            download_folder("mnist"))
-    return find_in_places(places, look_for_idx_files, "MNIST",
-                          "all of " + ", ".join(MNIST_FILES.values()), MNIST_HINT,
+    return find_in_places(places, look_for_idx_files, "MNIST", IDX_WANTED,
                           fetch=fetcher("mnist") if wanted(download) else None)
 
 

@@ -12,11 +12,36 @@ import os
 from pathlib import Path
 from typing import NamedTuple, Optional
 
-from .download import DATA_ENV
 
 # The checkout's top folder; in an installed copy its datasets/ folder simply does not exist.
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "datasets"
+
+
+def repository_folder(folder, *old_names):
+    """The repository folder a loader reads: ``folder``, named after the dataset as a
+    user types it (``datasets/fashion_mnist``), unless it does not exist and a sibling
+    under an older name (``datasets/fashion-mnist``) does; then that sibling.
+
+    This function alone decides between them, and the dataset's name wins when both
+    exist, so a checkout that still has the older folder keeps working.
+
+    Parameters
+    ----------
+    folder     Path ``datasets/<name>`` in the repository
+    old_names  names the same folder had before, e.g. "fashion-mnist"
+
+    Returns
+    -------
+    Path of the folder to look in
+    """
+    folder = Path(folder)
+    if folder.is_dir():
+        return folder
+    for name in old_names:
+        if (folder.parent / name).is_dir():
+            return folder.parent / name
+    return folder
 
 
 class Place(NamedTuple):
@@ -48,45 +73,46 @@ def search_places(data_dir, env_var, repo_dir, system_dir, download_dir=None):
     if data_dir is not None:
         places.append(Place("the data_dir argument", Path(data_dir), True, True))
     env_value = os.environ.get(env_var)
-    places.append(Place(f"the environment variable {env_var}" + ("" if env_value else " (not set)"),
+    places.append(Place(f"the environment variable {env_var}" if env_value else
+                        f"${env_var} (not set)",
                         Path(env_value) if env_value else None, True, True))
     places.append(Place("the repository folder", Path(repo_dir), False))
     if system_dir is not None:
         places.append(Place("the system folder", Path(system_dir), False))
-    data_env = os.environ.get(DATA_ENV)
-    places.append(Place(f"the download folder (${DATA_ENV})" if data_env else
-                        f"the download folder (the user's cache; {DATA_ENV} not set)",
-                        download_dir, False, True))
+    places.append(Place("the download folder", download_dir, False, True))
     return places
 
 
-def describe_places(places):
-    """One numbered line per place: its description and path."""
-    return "\n".join(f"  {k}. {place.what}: {place.path if place.path is not None else '-'}"
-                     for k, place in enumerate(places, start=1))
+def looked_in(places):
+    """The places of a "not found" message, in brief and in order: each path, and an
+    unset variable as ``$NAME (not set)``, so a user learns it exists."""
+    return ", ".join(str(place.path) if place.path is not None else place.what
+                     for place in places if place.path is not None or place.named)
 
 
-def find_in_places(places, look, title, wanted, hint, fetch=None):
+def find_in_places(places, look, title, wanted, other_way="", fetch=None):
     """The first place that holds the data, in order.
 
     Parameters
     ----------
-    places  list of ``Place`` from ``search_places``
-    look    function Path -> (found, lacking): ``found`` is what the loader
-            needs (not None) when the place holds the data; otherwise
-            ``lacking`` says what the place lacks
-    title   the dataset's name, for messages ("Fashion-MNIST")
-    wanted  what a place must hold, for the message when none does
-    hint    how to get the files, the message's last lines
-    fetch   None, or a function Path -> None that downloads the data into a
-            place; it is called on the first place that lacks the data and
-            receives downloads
+    places     list of ``Place`` from ``search_places``
+    look       function Path -> (found, lacking): ``found`` is what the loader
+               needs (not None) when the place holds the data; otherwise
+               ``lacking`` says what the place lacks
+    title      the dataset's name, for messages ("Fashion-MNIST")
+    wanted     what a place must hold, in brief ("the four IDX files ...")
+    other_way  another way to get the files, the message's end
+               (", or apt-get install dataset-fashion-mnist"), or ""
+    fetch      None, or a function Path -> None that downloads the data into a
+               place; it is called on the first place that lacks the data and
+               receives downloads
 
     Returns
     -------
-    ``found`` of the first place that holds the data. A named place that
-    does not is a ValueError naming it and what it lacks; when no place
-    holds the data, the ValueError names every place looked in.
+    ``found`` of the first place that holds the data. A named place that does
+    not is a ValueError naming it and what it lacks; when no place holds the
+    data, the ValueError names every place looked in. Either is one line that
+    ends with the option that fetches the files, as a script prints it.
     """
     for place in places:
         if place.path is None:
@@ -101,11 +127,10 @@ def find_in_places(places, look, title, wanted, hint, fetch=None):
             return found
         if place.named:
             raise ValueError(
-                f"{title} not found in {place.path}, named by {place.what}: {lacking}.\n"
-                f"A folder you name is the only place looked in. The places, in search order:\n"
-                + describe_places(places) + "\n" + hint
+                f"{title} not found in {place.path}, named by {place.what}: {lacking}. "
+                f"Get it there with --download (in Python: download=True)"
             )
     raise ValueError(
-        f"{title} not found: no place holds {wanted}.\nLooked in, in order:\n"
-        + describe_places(places) + "\n" + hint
+        f"{title} not found: none of {looked_in(places)} holds {wanted}. "
+        f"Get it with --download (in Python: download=True){other_way}"
     )
