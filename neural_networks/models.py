@@ -746,13 +746,9 @@ def load_model(path):
     """
     checkpoint = checkpoints.read(path)
     meta = checkpoint.meta
-    layer_args, optimizer_args = meta.get("layer_args"), meta.get("optimizer_args")
-    if not isinstance(layer_args, list) or not all(isinstance(a, dict) for a in layer_args):
-        raise checkpoint.fail(f"expected its layer_args to be a list of dicts, got "
-                              f"{layer_args!r}")
     try:
-        model = NeuralNetwork(meta["loss"], [AttrDict(args) for args in layer_args],
-                              AttrDict(optimizer_args), seed=meta.get("seed"))
+        model = NeuralNetwork(meta["loss"], [AttrDict(args) for args in meta["layer_args"]],
+                              AttrDict(meta["optimizer_args"]), seed=meta.get("seed"))
     except ValueError as error:
         raise checkpoint.fail(f"its arguments do not build a network: {error}") from None
     return model._restore(checkpoint)

@@ -470,9 +470,10 @@ class TestLoadModel(unittest.TestCase):
         good = build(seed=0).build((4,), n_out=3).save(os.path.join(self.tmp, "good.npz"))
         with np.load(good) as archive:
             arrays = {k: archive[k] for k in archive.files}
+        hidden = {"name": "fully_connected", "n_out": 8, "activation": "relu"}
         for layer_args, fragment in (("fully_connected", "list of dicts"),
-                                     ([{"name": "fully_connected", "n_out": 3,
-                                        "activation": "relu"}], "do not build a network")):
+                                     ([hidden, {**hidden, "n_out": 3}], "do not build a network"),
+                                     ([{**hidden, "n_out": 3}], "describe its 1 layers")):
             with self.subTest(fragment=fragment):
                 meta = json.loads(str(arrays["meta"]))
                 meta["layer_args"] = layer_args
