@@ -89,11 +89,28 @@ class ReLU(Activation):
 
 
 class SoftMax(Activation):
-    """Softmax over the last axis, stable for any finite input."""
+    """Softmax over the last axis, stable for any finite input.
+
+    Infinite logits take softmax's limit: a row's +inf entries share its
+    probability equally (the rest get 0), and a row of -inf everywhere is
+    uniform, as a row of equal logits is. NaN stays NaN.
+    """
 
     def forward(self, Z):
+        M = np.max(Z, axis=-1, keepdims=True)
+        if np.isinf(M).any():
+            return self._with_infinite_rows(Z, M)
         # Shifting by the row max leaves softmax unchanged and keeps exp <= 1.
-        E = np.exp(Z - np.max(Z, axis=-1, keepdims=True))
+        E = np.exp(Z - M)
+        return E / np.sum(E, axis=-1, keepdims=True)
+
+    @staticmethod
+    def _with_infinite_rows(Z, M):
+        # Where a row's max is infinite, the entries equal to it (its +inf ones, or
+        # all of a row of -inf) share the probability; Z - M is NaN only there.
+        with np.errstate(invalid="ignore"):
+            E = np.exp(Z - M)
+        E = np.where(np.isinf(M), Z == M, E).astype(Z.dtype, copy=False)
         return E / np.sum(E, axis=-1, keepdims=True)
 
     def backward(self, Z, dY):

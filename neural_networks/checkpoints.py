@@ -13,15 +13,23 @@ format after it was numbered 2; it is optional, so files written before it
 still read (the model then learns its input shape from its next batch). A
 file that has it must agree with its first layer's ``n_in``.
 
+A network saved before it saw any data (its output layer not built yet, or
+no parameters) describes the layers it has, one fewer than its
+``layer_args`` before the output layer is built; it loads as it was.
+
 ``save`` refuses non-finite parameters and writes through the one atomic
 writer, so a process killed while saving leaves the previous checkpoint
-intact. ``read`` checks the file on its own (integrity, entries, dtypes,
-shapes, finite values) and ``restore`` checks it against the model (layers,
-loss, optimizer) before changing anything: a bad checkpoint is always a
-``ValueError`` naming the file and the problem, and the model is untouched.
+intact. ``read`` checks the file on its own (the zip directory and every
+array header before reading anything, so a hostile file cannot take more
+memory than its size; integrity, entries, dtypes, shapes, finite values)
+and ``restore`` checks it against the model (layers, loss, optimizer)
+before changing anything: a bad checkpoint is always a ``ValueError``
+naming the file and the problem, and the model is untouched.
 """
 
+import contextlib
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -149,10 +157,12 @@ def save(path, model, batch_size=None):
 def read(path):
     """Read and check a checkpoint on its own.
 
-    Checks: the file is a readable archive of this format; the JSON parses;
-    every entry is present with the CRC-32 it was saved with; parameters
-    and buffers are floating, finite and of the shapes the architecture
-    lists; the optimizer state and progress are well formed.
+    Checks: the file is a readable archive of this format, read only after its
+    zip directory, description and array headers agree (see ``_read_archive``);
+    the JSON parses, within this format's limits; every entry is present with the
+    CRC-32 it was saved with; parameters and buffers are floating, finite and of
+    the shapes the architecture lists; the optimizer state and progress are well
+    formed.
 
     Returns
     -------
@@ -164,25 +174,7 @@ def read(path):
     if not os.path.isfile(path):
         raise ValueError(f"no checkpoint at {path}" if not os.path.exists(path)
                          else f"{path} is not a regular file, so not a checkpoint")
-    try:
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
-            NotImplementedError) as error:
-        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
-                         f"{error}") from None
-    if "meta" not in arrays:
-        raise ValueError(f"{path} is not a checkpoint of this library (no 'meta' entry)")
-    try:
-        meta = json.loads(str(arrays.pop("meta")))
-    except (json.JSONDecodeError, UnicodeError) as error:
-        raise ValueError(f"checkpoint {path}: its 'meta' entry is not valid JSON ({error})") \
-            from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise ValueError(f"{path} has checkpoint format {found!r}; this version reads "
-                         f"format {FORMAT_VERSION}")
-    checkpoint = Checkpoint(path, arrays, meta)
+    checkpoint = _read_archive(path)
     try:
         _check_integrity(checkpoint)
         _check_parameters(checkpoint)
@@ -192,42 +184,185 @@ def read(path):
     except (KeyError, TypeError, AttributeError) as error:
         raise checkpoint.fail(f"malformed description ({type(error).__name__}: {error})") \
             from None
+    _take_parameter_dtype(checkpoint)
     return checkpoint
+
+
+# ------------------------------------------------------- the archive itself
+
+#: Digits of the longest integer a description may hold: every number this
+#: library writes fits in 64 bits (20 digits).
+MAX_DIGITS = 20
+
+#: Values in one example of ``input_shape`` at most: 2**26 (e.g. 4096 x 4096
+#: x 4), 512 MiB in float64, far beyond any image this library trains on. A
+#: larger shape is a damaged file, and building an example of it (``summary``
+#: does) would exhaust memory.
+MAX_EXAMPLE_VALUES = 2**26
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+
+
+@contextlib.contextmanager
+def _unreadable(path):
+    """Turn what zipfile, zlib and numpy raise on a damaged file into one ValueError."""
+    try:
+        yield
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
+            NotImplementedError) as error:
+        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
+                         f"{error}") from None
+
+
+def _read_archive(path):
+    """The arrays and description of the archive at ``path``, as a Checkpoint.
+
+    Nothing is read on trust. The zip directory comes first: every entry a
+    ``.npy`` array, no name twice, stored uncompressed (as ``save`` writes
+    them), and the sizes declared all within the file. Then the description
+    (``meta``), and only the entries it lists; each entry's npy header must
+    declare exactly the bytes the directory gives it before the array is read.
+    Memory is thus bounded by the file's size, whatever its headers claim.
+    """
+    with _unreadable(path):
+        f = open(path, "rb")
+    with f:
+        with _unreadable(path):
+            archive = zipfile.ZipFile(f)
+            infos = archive.infolist()
+        with archive:
+            entries = _check_directory(path, infos, os.fstat(f.fileno()).st_size)
+            if "meta" not in entries:
+                raise ValueError(f"{path} is not a checkpoint of this library (no 'meta' "
+                                 f"entry)")
+            text = str(_read_entry(path, archive, "meta", entries.pop("meta")))
+            checkpoint = Checkpoint(path, {}, _parse_description(path, text))
+            _check_listing(checkpoint, entries)
+            checkpoint.arrays = {name: _read_entry(path, archive, name, info)
+                                 for name, info in entries.items()}
+    return checkpoint
+
+
+def _check_directory(path, infos, file_size):
+    """{entry name: ZipInfo} from the zip directory, or ValueError before anything is read."""
+    entries = {}
+    for info in infos:
+        name = info.filename.removesuffix(".npy")
+        if name == info.filename:
+            raise ValueError(f"checkpoint {path}: its member {info.filename!r} is not a .npy "
+                             f"array")
+        if name in entries:
+            raise ValueError(f"checkpoint {path}: entry {name} appears twice")
+        if info.compress_type != zipfile.ZIP_STORED:
+            raise ValueError(f"checkpoint {path}: entry {name} is compressed; save writes "
+                             f"every entry uncompressed, so it is refused rather than "
+                             f"inflated")
+        if info.file_size != info.compress_size:
+            raise ValueError(f"checkpoint {path}: entry {name} declares {info.file_size:,} "
+                             f"bytes but stores {info.compress_size:,}")
+        entries[name] = info
+    declared = sum(info.file_size for info in infos)
+    if declared > file_size:
+        raise ValueError(f"checkpoint {path}: its entries declare {declared:,} bytes, more "
+                         f"than the whole file's {file_size:,}")
+    return entries
+
+
+def _read_entry(path, archive, name, info):
+    """One entry's array, read once its npy header declares exactly the entry's size."""
+    with _unreadable(path), archive.open(info) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version not in _HEADER_READERS:
+            raise ValueError(f"entry {name} is in npy format {version}")
+        shape, _, dtype = _HEADER_READERS[version](stream)
+        offset = stream.tell()
+    if dtype.hasobject:
+        raise ValueError(f"checkpoint {path}: entry {name} holds Python objects, which a "
+                         f"checkpoint never does (they would be unpickled)")
+    size = math.prod(shape) * dtype.itemsize
+    if offset + size != info.file_size:
+        raise ValueError(f"checkpoint {path}: entry {name} declares a {dtype} array of shape "
+                         f"{shape} ({size:,} bytes) but holds {info.file_size - offset:,} "
+                         f"bytes")
+    with _unreadable(path), archive.open(info) as stream:
+        return np.lib.format.read_array(stream, allow_pickle=False)
+
+
+def _whole_number(text):
+    """json's parse_int, refusing the integers of thousands of digits no checkpoint holds."""
+    digits = len(text.lstrip("-"))
+    if digits > MAX_DIGITS:
+        raise ValueError(f"holds a {digits:,}-digit integer; this format's numbers have at "
+                         f"most {MAX_DIGITS} digits")
+    return int(text)
+
+
+def _parse_description(path, text):
+    """The ``meta`` JSON document as a dict of this format, or ValueError naming ``path``."""
+    try:
+        meta = json.loads(text, parse_int=_whole_number)
+    except (json.JSONDecodeError, UnicodeError) as error:
+        raise ValueError(f"checkpoint {path}: its 'meta' entry is not valid JSON ({error})") \
+            from None
+    except ValueError as error:
+        raise ValueError(f"checkpoint {path}: its 'meta' entry {error}") from None
+    except RecursionError:
+        # The descriptions save writes nest a few levels; Python's parser gives up at ~1000.
+        raise ValueError(f"checkpoint {path}: its 'meta' entry nests lists or objects too "
+                         f"deeply to be a description this library writes") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise ValueError(f"{path} has checkpoint format {found!r}; this version reads "
+                         f"format {FORMAT_VERSION}")
+    return meta
+
+
+def _check_listing(checkpoint, entries):
+    """The entries must be exactly those of the CRC table: none is read before this."""
+    crcs = checkpoint.meta.get("crc32")
+    if not isinstance(crcs, dict):
+        raise checkpoint.fail("the 'crc32' table is missing")
+    missing = sorted(set(crcs) - set(entries))
+    if missing:
+        raise checkpoint.fail(f"entries missing: {', '.join(missing)}")
+    unexpected = sorted(set(entries) - set(crcs))
+    if unexpected:
+        raise checkpoint.fail(f"entries not listed in its table: {', '.join(unexpected)}")
 
 
 def _check_integrity(checkpoint):
     crcs = checkpoint.meta["crc32"]
-    if not isinstance(crcs, dict):
-        raise checkpoint.fail("the 'crc32' table is missing")
-    missing = sorted(set(crcs) - set(checkpoint.arrays))
-    if missing:
-        raise checkpoint.fail(f"entries missing: {', '.join(missing)}")
-    unexpected = sorted(set(checkpoint.arrays) - set(crcs))
-    if unexpected:
-        raise checkpoint.fail(f"entries not listed in its table: {', '.join(unexpected)}")
     for name, value in checkpoint.arrays.items():
         if _crc32(value) != crcs[name]:
             raise checkpoint.fail(f"entry {name} does not match its CRC-32 (the file is corrupt)")
 
 
 def _check_parameters(checkpoint):
-    layers = checkpoint.meta["layers"]
-    if not isinstance(layers, list) or not layers:
-        raise checkpoint.fail("it lists no layers")
+    layers, layer_args = checkpoint.meta["layers"], checkpoint.meta.get("layer_args")
+    if not isinstance(layer_args, list) or not layer_args \
+            or not all(isinstance(args, dict) for args in layer_args):
+        raise checkpoint.fail(f"expected its layer_args to be a list of dicts, got "
+                              f"{layer_args!r:.200}")
+    # A network saved before its output layer was built describes one layer less.
+    if not isinstance(layers, list) or len(layer_args) - len(layers) not in (0, 1):
+        raise checkpoint.fail(f"expected it to describe its {len(layer_args)} layers (or all "
+                              f"but the output layer, if saved before that was built), got "
+                              f"{layers!r:.200}")
     keys = [f"param/{i}/{name}" for i, description in enumerate(layers)
             for name in description["parameters"]]
-    keys += [f"buffer/{key}" for key in checkpoint.entries("buffer/")]
     first = None
     for key in keys:
         i, name = key.split("/")[1:]
-        shape = layers[int(i)]["parameters"].get(name) if key.startswith("param/") else None
         if key not in checkpoint.arrays:
             raise checkpoint.fail(f"entry {key} is missing")
-        dtype = _check_array(checkpoint, key, None if shape is None else tuple(shape))
+        dtype = _check_array(checkpoint, key, tuple(layers[int(i)]["parameters"][name]))
         first = first or (key, dtype)
         if dtype != first[1]:
             raise checkpoint.fail(f"{key} is {dtype} but {first[0]} is {first[1]}: "
                                   f"parameters mix dtypes")
+    for key in checkpoint.entries("buffer/"):
+        _check_array(checkpoint, f"buffer/{key}", None)
     for key in checkpoint.entries("param/"):
         i, name = key.split("/", 1)
         if not i.isdigit() or int(i) >= len(layers) or name not in layers[int(i)]["parameters"]:
@@ -266,11 +401,28 @@ def _check_optimizer(checkpoint):
                 raise checkpoint.fail(f"optimizer entry {key} must be a step count >= 1")
             continue
         reference = checkpoint.arrays[target]
-        if value.shape != reference.shape or value.dtype != reference.dtype:
+        # Another float dtype than the parameter's is taken (_take_parameter_dtype).
+        if value.shape != reference.shape or value.dtype not in (np.float32, np.float64):
             raise checkpoint.fail(f"optimizer entry {key} is {value.dtype} {value.shape}; its "
                                   f"parameter is {reference.dtype} {reference.shape}")
         if not np.isfinite(value).all():
             raise checkpoint.fail(f"optimizer entry {key} holds NaN or infinity")
+
+
+def _take_parameter_dtype(checkpoint):
+    """Convert buffers and optimizer state of another float dtype to the parameters'.
+
+    A float32 network fed float64 data used to keep float64 momentum, moments
+    and running statistics beside its float32 weights (inputs now take the
+    network's dtype); the files it wrote load, their state in the weights' dtype.
+    """
+    parameters = checkpoint.entries("param/")
+    if not parameters:
+        return
+    dtype = next(iter(parameters.values())).dtype
+    for key, value in checkpoint.arrays.items():
+        if key.startswith(("buffer/", "optimizer/")) and value.dtype.kind == "f":
+            checkpoint.arrays[key] = value.astype(dtype, copy=False)
 
 
 def _is_count(value):
@@ -289,8 +441,12 @@ def _check_input_shape(checkpoint):
             not all(_is_count(d) and d >= 1 for d in shape):
         raise checkpoint.fail(f"expected input_shape to be the shape of one example (whole "
                               f"numbers >= 1, e.g. [28, 28, 1]), got {shape!r}")
+    if math.prod(shape) > MAX_EXAMPLE_VALUES:
+        raise checkpoint.fail(f"its input_shape {shape} makes examples of "
+                              f"{math.prod(shape):,} values; expected at most "
+                              f"{MAX_EXAMPLE_VALUES:,}")
     # The first layer reads the last axis (features, channels), or all of it (Flatten).
-    first = n_in[0]
+    first = n_in[0] if n_in else None
     if first is not None and first != (shape if isinstance(first, list) else shape[-1]):
         raise checkpoint.fail(f"its input_shape {shape} does not fit its first layer's "
                               f"n_in {first}")
@@ -352,9 +508,13 @@ def check_fits(checkpoint, model, architecture):
         problems.append(f"optimizer {saved_optimizer!r} in the checkpoint vs "
                         f"{model.optimizer_args.get('name')!r} here")
     saved, current = meta["layers"], architecture
-    if len(saved) != model.n_layers:
-        # n_layers, not len(current): the output layer may not be built yet.
-        problems.append(f"the checkpoint has {len(saved)} layers, this model {model.n_layers}")
+    # Whole networks, built or not: a network's output layer may not be built yet.
+    if len(meta["layer_args"]) != model.n_layers:
+        problems.append(f"the checkpoint has {len(meta['layer_args'])} layers, this model "
+                        f"{model.n_layers}")
+    elif len(saved) < len(current):
+        problems.append("the checkpoint was saved before its output layer was built (its "
+                        "n_out comes from the data); this model has built it")
     # strict=False: a layer-count mismatch is reported above; compare the layers both have.
     for i, (old, new) in enumerate(zip(saved, current, strict=False)):
         for key in sorted(set(old) | set(new)):

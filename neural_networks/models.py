@@ -79,6 +79,26 @@ def _table(rows):
             for row in rows]
 
 
+def _is_float_dtype(dtype):
+    """Whether ``dtype`` names float32 or float64 (a bool, not a TypeError, for junk)."""
+    try:
+        return np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:
+        return False
+
+
+def _example_shape(input_shape):
+    """``input_shape`` as a tuple of ints >= 1 (numpy integers too, never bools), or
+    ValueError."""
+    # dtype=object keeps each entry as it came: a plain array would turn True into 1.
+    dims = np.atleast_1d(np.asarray(input_shape, dtype=object)).tolist()
+    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                           and d >= 1 for d in dims):
+        raise ValueError(f"input_shape must be the shape of one example, whole numbers "
+                         f">= 1 such as (28, 28, 1), got {input_shape!r}")
+    return tuple(int(d) for d in dims)
+
+
 def _check_layer_args(layer_args):
     if isinstance(layer_args, (str, bytes, Mapping)) or not hasattr(layer_args, "__iter__"):
         raise ValueError(f"layer_args must be a list of dicts for initialize_layer, got "
@@ -179,12 +199,16 @@ class NeuralNetwork:
         n_out        the output layer's size (the dataset's ``out_dim``); None
                      keeps the one in its ``layer_args``. A ``layer_args`` n_out
                      that differs is a ValueError (None there takes this one)
-        dtype        float32 or float64, the parameters' dtype
+        dtype        float32 or float64, the parameters' dtype (the network's dtype
+                     from then on: later inputs are converted to it)
 
         Returns
         -------
         self
         """
+        if not _is_float_dtype(dtype):
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        shape = None if input_shape is None else _example_shape(input_shape)
         if self.built:
             current = getattr(self.layers[-1], "n_out", None)
             if n_out is not None and current is not None and current != n_out:
@@ -201,11 +225,7 @@ class NeuralNetwork:
                                  f"n_out=None to take it from the data")
             self.layers.append(self._output_layer(n_out))
             self.layers[-1].training = self.training
-        if input_shape is not None:
-            shape = tuple(np.atleast_1d(input_shape).tolist())
-            if not shape or not all(isinstance(d, int) and d >= 1 for d in shape):
-                raise ValueError(f"input_shape must be the shape of one example, whole numbers "
-                                 f">= 1 such as (28, 28, 1), got {input_shape!r}")
+        if shape is not None:
             with self.evaluating():
                 self.forward(np.zeros((2, *shape), dtype=dtype))
             self.clear_gradients()
@@ -320,19 +340,37 @@ class NeuralNetwork:
     # ------------------------------------------------------------ the course
 
     def forward(self, X):
-        """Parameters: X, batch first. Returns: the network's output, batch first."""
+        """Parameters: X, batch first; once the parameters exist, an input of another
+        numeric dtype is converted to theirs. Returns: the network's output, batch first."""
         if not self.built:
             raise ValueError(
                 "the output layer is not built yet (its n_out comes from the data): call "
                 "train(), build(n_out=...) or load() first"
             )
-        out = X
+        out = self._in_model_dtype(X)
         with self.session():
             for layer in self.layers:
                 out = layer.forward(out)
         if self.input_shape is None:
             self.input_shape = tuple(int(d) for d in np.shape(X)[1:])
         return out
+
+    def _in_model_dtype(self, X):
+        """X in the parameters' dtype, converted once here rather than by every layer.
+
+        Without this, float64 data would turn a float32 network's activations,
+        gradients, momentum and running statistics float64 while its weights
+        stayed float32, and its checkpoints would mix dtypes. An input already
+        of that dtype is returned as it is (no copy); before the parameters
+        exist the first layer decides (integers become float64). float16 and
+        non-numeric inputs go on to the first layer, which refuses them.
+        """
+        X = np.asarray(X)
+        dtype = self.parameter_dtype()
+        if dtype is None or X.dtype == dtype or X.dtype == np.float16 \
+                or X.dtype.kind not in "biuf":
+            return X
+        return X.astype(dtype)
 
     def backward(self, target, out):
         """Compute the loss and backpropagate it through every layer.
@@ -782,13 +820,9 @@ def load_model(path):
     """
     checkpoint = checkpoints.read(path)
     meta = checkpoint.meta
-    layer_args, optimizer_args = meta.get("layer_args"), meta.get("optimizer_args")
-    if not isinstance(layer_args, list) or not all(isinstance(a, dict) for a in layer_args):
-        raise checkpoint.fail(f"expected its layer_args to be a list of dicts, got "
-                              f"{layer_args!r}")
     try:
-        model = NeuralNetwork(meta["loss"], [AttrDict(args) for args in layer_args],
-                              AttrDict(optimizer_args), seed=meta.get("seed"))
+        model = NeuralNetwork(meta["loss"], [AttrDict(args) for args in meta["layer_args"]],
+                              AttrDict(meta["optimizer_args"]), seed=meta.get("seed"))
     except ValueError as error:
         raise checkpoint.fail(f"its arguments do not build a network: {error}") from None
     return model._restore(checkpoint)

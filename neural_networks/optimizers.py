@@ -147,8 +147,10 @@ class SGD(Optimizer):
         lr = self.lr(epoch)
         entry = self.cache.get(param_name) if self.momentum else None
         previous = None if entry is None else entry["delta"].reshape(-1)
-        # A new array (the caller may keep it), computed in cache-sized pieces.
-        delta = np.empty(param.shape, dtype=np.result_type(grad, param))
+        # A new array (the caller may keep it), computed in cache-sized pieces. It is
+        # the momentum buffer too, so it takes the parameter's dtype, whatever the
+        # gradient's: a checkpoint holds one dtype.
+        delta = np.empty(param.shape, dtype=param.dtype)
         out_all, p, g = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
 
         def piece(start, stop, scratch):
@@ -165,7 +167,7 @@ class SGD(Optimizer):
         _in_pieces(p.size, piece, 1, delta.dtype)
         if self.momentum:
             self.cache[param_name] = {"delta": delta}
-        return delta.astype(param.dtype, copy=False)
+        return delta
 
 
 class Adam(Optimizer):
@@ -199,13 +201,14 @@ class Adam(Optimizer):
             entry = {"m": np.zeros(param.shape, param.dtype),
                      "v": np.zeros(param.shape, param.dtype), "t": 0}
             self.cache[param_name] = entry
-        for moment in ("m", "v"):  # updated in place through flat views below
-            entry[moment] = np.ascontiguousarray(entry[moment])
+        # Updated in place through flat views below, in the parameter's dtype.
+        for moment in ("m", "v"):
+            entry[moment] = np.ascontiguousarray(entry[moment], dtype=param.dtype)
         entry["t"] += 1
         t = entry["t"]
         lr = self.lr(epoch)
         b1, b2, wd = self.beta1, self.beta2, self.weight_decay
-        delta = np.empty(param.shape, dtype=np.result_type(grad, param, entry["m"]))
+        delta = np.empty(param.shape, dtype=param.dtype)
         out_all, p, g_all = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
         m_all, v_all = entry["m"].reshape(-1), entry["v"].reshape(-1)
 
@@ -237,7 +240,7 @@ class Adam(Optimizer):
                 out += np.multiply(p[start:stop], lr * wd, out=s2)
 
         _in_pieces(p.size, piece, 2, delta.dtype)
-        return delta.astype(param.dtype, copy=False)
+        return delta
 
 
 class AdamW(Adam):

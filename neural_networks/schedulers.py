@@ -11,50 +11,9 @@ naming the setting and the value, never a NaN found epochs later.
 """
 
 import math
-import numbers
-import operator
 
+from .utils.checks import check_flag, check_number
 from .utils.registry import build, factory
-
-_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-
-
-def check_number(what, value, above=None, at_least=None, below=None, at_most=None):
-    """Return ``value`` if it is a finite real number within the bounds given.
-
-    bool, strings, None and NaN are not numbers here. A bound left None is
-    no bound.
-
-    Parameters
-    ----------
-    what      the setting's name, for the message
-    value     the value to check
-    above, at_least, below, at_most   strict and non-strict bounds
-
-    Returns
-    -------
-    ``value``, unchanged
-
-    Raises
-    ------
-    ValueError naming ``what``, the bounds and the value that came
-    """
-    limits = [(sign, bound) for sign, bound in
-              ((">", above), (">=", at_least), ("<", below), ("<=", at_most)) if bound is not None]
-    expected = " and ".join(["a finite number"] + [f"{sign} {bound}" for sign, bound in limits])
-    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    # An int too large for a float is still finite; math.isfinite would overflow on it.
-    if (not is_number or not (isinstance(value, numbers.Integral) or math.isfinite(value))
-            or not all(_COMPARE[sign](value, bound) for sign, bound in limits)):
-        raise ValueError(f"{what} must be {expected}, got {value!r}")
-    return value
-
-
-def check_flag(what, value):
-    """Return ``value`` if it is True or False; ValueError otherwise (a string "False" is true)."""
-    if value is not True and value is not False:
-        raise ValueError(f"{what} must be True or False, got {value!r}")
-    return value
 
 
 class ConstantLR:

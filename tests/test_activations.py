@@ -7,6 +7,9 @@ with the stored gradient, to 4 decimals and to a relative error of 1e-7.
 """
 
 import unittest
+import warnings
+
+import numpy as np
 
 from neural_networks.activations import (
     ArcTan,
@@ -79,6 +82,52 @@ class TestSoftMax(unittest.TestCase):
 
     def test_backward(self):
         check_activation_backward(self, "TestSoftMax")
+
+
+class TestSoftMaxOfInfiniteLogits(unittest.TestCase):
+    """Softmax's limits, by hand: a row's +inf logits share its probability
+    (the others get 0), a row of -inf everywhere is uniform, NaN stays NaN;
+    finite rows are computed as before, bit for bit."""
+
+    inf = np.inf
+    ROWS = [([inf, 1.0, inf], [0.5, 0.0, 0.5]),
+            ([inf, -inf, 0.0], [1.0, 0.0, 0.0]),
+            ([-inf, -inf, -inf], [1 / 3, 1 / 3, 1 / 3]),
+            ([-inf, 0.0, -inf], [0.0, 1.0, 0.0]),
+            ([inf, inf, inf], [1 / 3, 1 / 3, 1 / 3]),
+            ([0.0, 0.0, np.log(2.0)], [0.25, 0.25, 0.5])]
+
+    def test_rows_with_infinities(self):
+        Z = np.array([row for row, _ in self.ROWS])
+        expected = np.array([probabilities for _, probabilities in self.ROWS])
+        for dtype in (np.float64, np.float32):
+            with self.subTest(dtype=dtype.__name__):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")  # no "invalid value" on the way
+                    Y = SoftMax().forward(Z.astype(dtype))
+                self.assertEqual(Y.dtype, dtype)
+                np.testing.assert_allclose(Y, expected, rtol=1e-6)
+                # The gradient through a row of limits is finite: dZ_i = y_i (dY_i - y . dY).
+                dY = np.tile([1.0, 2.0, 3.0], (len(Z), 1)).astype(dtype)
+                dZ = SoftMax().backward(Z.astype(dtype), dY)
+                by_hand = expected * (dY - np.sum(expected * dY, axis=1, keepdims=True))
+                np.testing.assert_allclose(dZ, by_hand, rtol=1e-6, atol=1e-7)
+
+    def test_images_of_rows_and_nan(self):
+        # Any leading axes: softmax runs over the last one.
+        Z = np.array([[[self.inf, 0.0], [1.0, 1.0]], [[np.nan, 1.0], [-self.inf, -self.inf]]])
+        Y = SoftMax().forward(Z)
+        np.testing.assert_array_equal(Y[0], [[1.0, 0.0], [0.5, 0.5]])
+        self.assertTrue(np.isnan(Y[1, 0]).all())
+        np.testing.assert_array_equal(Y[1, 1], [0.5, 0.5])
+
+    def test_finite_rows_are_bit_identical(self):
+        rng = np.random.default_rng(0)
+        for dtype in (np.float64, np.float32):
+            Z = (rng.normal(size=(64, 10)) * 30).astype(dtype)
+            E = np.exp(Z - np.max(Z, axis=-1, keepdims=True))
+            np.testing.assert_array_equal(SoftMax().forward(Z),
+                                          E / np.sum(E, axis=-1, keepdims=True))
 
 
 class TestArcTan(unittest.TestCase):

@@ -28,17 +28,31 @@ NeuralNetwork.save / load / train in neural_networks/models.py).
   the model is left as it was.
 - The input shape of one example is saved and restored; a file written
   before it joined the format still loads, its shapes known at the next batch.
+- Hostile files, small on disk (an array header declaring terabytes, a
+  member inflating to 1.5 GiB, sizes beyond the file, a name twice, JSON
+  nested 100,000 deep, integers of thousands of digits, an input shape of
+  trillions of values), are ValueErrors naming the file, with a traced peak
+  under 64 MiB.
+- A network saved before it saw data loads as it was and trains on exactly
+  as the saved one; a float32 file with float64 optimizer state or running
+  statistics (written before inputs took the network's dtype) loads in
+  float32.
 """
 
 import copy
+import io
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 import unittest
+import warnings
+import zipfile
 import zlib
 from unittest import mock
 
@@ -47,7 +61,7 @@ import numpy as np
 from neural_networks import checkpoints
 from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import Dataset
-from neural_networks.models import NeuralNetwork
+from neural_networks.models import NeuralNetwork, load_model
 from neural_networks.utils import AttrDict
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -222,6 +236,34 @@ class TestRoundTrip(TempDirTestCase):
             self.assertEqual(value.dtype, np.float32, key)
         self.assertStatesEqual(state, state_of(model))
 
+    def test_a_file_of_float64_state_beside_float32_weights_loads(self):
+        # What a float32 network trained on float64 data wrote before inputs took the
+        # network's dtype: float64 momentum and running statistics. It loads, that
+        # state in float32.
+        for optimizer_args in (SGD_ARGS, ADAM_ARGS):
+            with self.subTest(optimizer=optimizer_args["name"]):
+                model = build_model(seed=0, optimizer_args=optimizer_args)
+                model.train(make_dataset(dtype=np.float32), 1, verbose=False)
+                wide = {name: {field: value.astype(np.float64) if field != "t" else value
+                               for field, value in entry.items()}
+                        for name, entry in model.optimizer.cache.items()}
+                model.optimizer.cache = wide
+                for name in ("running_mean", "running_var"):
+                    model.layers[1].buffers[name] = model.layers[1].buffers[name].astype(
+                        np.float64)
+                model.save(self.path())
+                loaded = build_model(seed=1, optimizer_args=optimizer_args).load(self.path())
+                for key, value in state_of(loaded).items():
+                    self.assertEqual(value.dtype, np.float32, key)
+                    np.testing.assert_array_equal(value, state_of(model)[key].astype(np.float32))
+                for name, entry in loaded.optimizer.cache.items():
+                    for field, value in entry.items():
+                        if field != "t":
+                            self.assertEqual(value.dtype, np.float32, f"{name}/{field}")
+                            np.testing.assert_array_equal(
+                                value, wide[name][field].astype(np.float32))
+                loaded.train(make_dataset(dtype=np.float32), 1, verbose=False)
+
     def test_input_shape_round_trip(self):
         model = build_model(seed=0)
         model.train(make_dataset(), 1, verbose=False)
@@ -265,6 +307,60 @@ class TestRoundTrip(TempDirTestCase):
         for not_a_path in (None, 3, ["model.npz"]):
             with self.assertRaisesRegex(ValueError, "expected the path of a checkpoint file"):
                 model.load(not_a_path)
+
+
+class TestUntrainedModels(TempDirTestCase):
+    """A network saved before it has seen any data (its output layer not built, or
+    built without parameters) writes a checkpoint that loads as it was: the
+    loaded network trains exactly as the saved one does from the same point."""
+
+    def assert_round_trip(self, model, optimizer_args):
+        model.save(self.path())
+        saved_built = model.built
+        model.train(make_dataset(), 1, verbose=False)
+        # Loading sets numpy's generator back to the state saved with the file.
+        loaded = load_model(self.path())
+        self.assertEqual(loaded.built, saved_built)
+        self.assertIsNone(loaded.parameter_dtype())
+        self.assertEqual(loaded.epoch, 0)
+        self.assertIn(optimizer_args["name"], repr(loaded))
+        loaded.train(make_dataset(), 1, verbose=False)
+        self.assertStatesEqual(state_of(loaded), state_of(model))
+        self.assertEqual(loaded.history["iteration_loss"], model.history["iteration_loss"])
+        # model.load into a network built from the same arguments does the same.
+        again = build_model(seed=5, optimizer_args=optimizer_args).load(self.path())
+        self.assertEqual(again.built, saved_built)
+
+    def test_a_network_whose_output_layer_is_not_built(self):
+        for optimizer_args in (SGD_ARGS, ADAM_ARGS):
+            with self.subTest(optimizer=optimizer_args["name"]):
+                model = build_model(seed=0, optimizer_args=optimizer_args)
+                self.assertFalse(model.built)
+                self.assert_round_trip(model, optimizer_args)
+
+    def test_a_network_built_without_parameters(self):
+        model = build_model(seed=0, optimizer_args=SGD_ARGS).build(n_out=CLASSES)
+        self.assert_round_trip(model, SGD_ARGS)
+
+    def test_a_single_layer_network(self):
+        layer_args = [AttrDict(name="fully_connected", n_out=None, activation="softmax")]
+        model = NeuralNetwork("cross_entropy", layer_args, SGD_ARGS, seed=0)
+        model.save(self.path())
+        loaded = load_model(self.path())
+        self.assertEqual((loaded.built, loaded.n_layers), (False, 1))
+        X = np.random.default_rng(0).normal(size=(6, 4))
+        loaded.train(Dataset(X, np.eye(2)[[0, 1] * 3], 3), 1, verbose=False)
+        self.assertEqual(loaded.layers[0].parameters["W"].shape, (4, 2))
+
+    def test_an_unbuilt_checkpoint_does_not_load_into_a_built_network(self):
+        build_model(seed=0).save(self.path())
+        model = build_model(seed=1)
+        model.train(make_dataset(), 1, verbose=False)
+        before = state_of(model)
+        with self.assertRaisesRegex(ValueError, "saved before its output layer was built"):
+            model.load(self.path())
+        self.assertStatesEqual(state_of(model), before)
+        self.assertEqual(model.epoch, 1)
 
 
 class TestAtomicWrite(TempDirTestCase):
@@ -468,6 +564,160 @@ class TestDifferentArchitecture(TempDirTestCase):
     def test_same_architecture_loads(self):
         model = build_model(seed=42).load(self.checkpoint)
         self.assertEqual(model.epoch, 1)
+
+
+MiB = 1 << 20
+
+
+def npy_header(shape, dtype="<f8"):
+    """The bytes npy format 1.0 begins an array of ``shape`` and ``dtype`` with."""
+    stream = io.BytesIO()
+    np.lib.format.write_array_header_1_0(stream, {"descr": dtype, "fortran_order": False,
+                                                  "shape": shape})
+    return stream.getvalue()
+
+
+def npy_bytes(array):
+    stream = io.BytesIO()
+    np.lib.format.write_array(stream, array)
+    return stream.getvalue()
+
+
+def zeros_deflated(header, n_mib):
+    """A raw deflate stream of ``header`` then ``n_mib`` MiB of zeros, about 1 kB per MiB.
+
+    A full flush ends each block with the compressor's history empty, so the block
+    of one MiB of zeros is the same bytes every time and can be repeated.
+    """
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = compressor.compress(header) + compressor.flush(zlib.Z_FULL_FLUSH)
+    block = compressor.compress(bytes(MiB)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return head + block * n_mib + compressor.flush()
+
+
+def patch_directory(path, member, **fields):
+    """Rewrite ``member``'s entry in the zip's central directory (the sizes and method
+    zipfile reads): fields "method", "compressed_size", "size" (uncompressed)."""
+    offsets = {"method": (10, "<H"), "compressed_size": (20, "<I"), "size": (24, "<I")}
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    start = -1
+    while True:
+        start = data.index(b"PK\x01\x02", start + 1)
+        length = struct.unpack_from("<H", data, start + 28)[0]
+        if data[start + 46:start + 46 + length] == member.encode():
+            break
+    for field, value in fields.items():
+        offset, layout = offsets[field]
+        struct.pack_into(layout, data, start + offset, value)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+class TestHostileCheckpoints(TempDirTestCase):
+    """Files made to exhaust memory or the parser, small on disk. Each is a
+    ValueError naming the file and the problem, raised before the memory its
+    headers claim is taken (a traced peak under 64 MiB while loading), and the
+    model is left as it was."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp_class = tempfile.TemporaryDirectory()
+        good = os.path.join(cls._tmp_class.name, "good.npz")
+        build_model(seed=0).train(make_dataset(), 1, verbose=False, checkpoint=good)
+        with zipfile.ZipFile(good) as archive:
+            cls.members = {info.filename: archive.read(info) for info in archive.infolist()}
+        cls.meta = str(np.lib.format.read_array(io.BytesIO(cls.members["meta.npy"])))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp_class.cleanup()
+
+    def write(self, members, name="hostile.npz"):
+        path = self.path(name)
+        with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as archive:
+            warnings.simplefilter("ignore")  # "Duplicate name", when that is the point
+            for member, data in members:
+                archive.writestr(member, data)
+        return path
+
+    def with_meta(self, text):
+        members = dict(self.members)
+        members["meta.npy"] = npy_bytes(np.array(text))
+        return self.write(members.items())
+
+    def assert_refused(self, path, *fragments):
+        model = build_model(seed=1)
+        model.train(make_dataset(), 1, verbose=False)
+        before = state_of(model)
+        tracemalloc.start()
+        try:
+            with self.assertRaises(ValueError) as raised:
+                model.load(path)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        message = str(raised.exception)
+        for fragment in (path, *fragments):
+            self.assertIn(fragment, message)
+        self.assertLess(peak, 64 * MiB)
+        self.assertStatesEqual(state_of(model), before)
+        return message
+
+    def test_the_good_file_rebuilt_loads(self):
+        # The files below are this one with one thing changed.
+        path = self.write(self.members.items())
+        self.assertEqual(build_model(seed=1).load(path).epoch, 1)
+
+    def test_an_entry_whose_header_declares_terabytes(self):
+        members = dict(self.members)
+        data = members["param/0/W.npy"]
+        members["param/0/W.npy"] = npy_header((2**40,)) + data[len(npy_header((3, 3, 2, 4))):]
+        self.assert_refused(self.write(members.items()), "entry param/0/W", "(1099511627776,)",
+                            "8,796,093,022,208 bytes")
+
+    def test_an_unlisted_entry_that_inflates_to_1_5_gib(self):
+        header = npy_header((3 * 2**26,))  # 1.5 GiB of float64
+        path = self.write([*self.members.items(), ("extra.npy", zeros_deflated(header, 1536))])
+        patch_directory(path, "extra.npy", method=zipfile.ZIP_DEFLATED,
+                        size=len(header) + 1536 * MiB)
+        self.assertLess(os.path.getsize(path), 8 * MiB)
+        self.assert_refused(path, "entry extra is compressed")
+
+    def test_an_unlisted_entry_is_never_read(self):
+        # Its header declares 8 TiB it does not hold: reading it would fail, or take
+        # the memory; it is refused by its name first.
+        path = self.write([*self.members.items(), ("extra.npy", npy_header((2**40,)))])
+        self.assert_refused(path, "entries not listed in its table: extra")
+
+    def test_sizes_the_directory_declares_beyond_the_file(self):
+        path = self.write(self.members.items())
+        patch_directory(path, "param/0/W.npy", size=3 * 2**29, compressed_size=3 * 2**29)
+        self.assert_refused(path, "more than the whole file's")
+
+    def test_an_entry_twice(self):
+        path = self.write([*self.members.items(), ("param/0/W.npy", self.members["param/0/W.npy"])])
+        self.assert_refused(path, "entry param/0/W appears twice")
+
+    def test_a_description_nested_100000_levels_deep(self):
+        deep = '{"deep": ' + "[" * 100_000 + "]" * 100_000 + ", " + self.meta[1:]
+        self.assert_refused(self.with_meta(deep), "nests lists or objects too deeply")
+
+    def test_an_integer_of_thousands_of_digits(self):
+        # 5,000 digits is past what Python converts at all; 1,000 is not.
+        for digits in (5000, 1000):
+            for field in ('"epoch": 1', '"seed": 0', '"n_out": 4'):
+                with self.subTest(digits=digits, field=field):
+                    self.assertIn(field, self.meta)
+                    huge = field[:-1] + "7" * digits
+                    path = self.with_meta(self.meta.replace(field, huge, 1))
+                    self.assert_refused(path, f"{digits:,}-digit integer")
+
+    def test_an_input_shape_of_two_trillion_values(self):
+        meta = json.loads(self.meta)
+        meta["input_shape"] = [10**6, 10**6, 2]
+        self.assert_refused(self.with_meta(json.dumps(meta)), "[1000000, 1000000, 2]",
+                            "2,000,000,000,000 values")
 
 
 def crc32(array):

@@ -98,6 +98,21 @@ class TestData(unittest.TestCase):
         data.sample()
         self.assertFalse(np.array_equal(data.order, order))
 
+    def test_batch_size_of_a_numpy_integer(self):
+        # Array arithmetic hands out numpy integers; they are whole numbers too.
+        for batch_size in (np.int64(5), np.int32(5), np.uint16(5)):
+            with self.subTest(batch_size=repr(batch_size)):
+                data = Data(self.X, batch_size=batch_size, labels=self.Y)
+                self.assertEqual((type(data.batch_size), data.batch_size), (int, 5))
+                self.assertEqual([len(X) for X, _ in self.epoch(data)], [5, 5, 5, 5, 3])
+                dataset = Dataset(self.X, np.eye(2)[np.arange(self.n) % 2], batch_size)
+                self.assertEqual(dataset.train.samples_per_epoch, 5)
+        for batch_size in (True, 5.0, np.float64(5), "5", None, 0, np.int64(-1)):
+            with self.subTest(batch_size=repr(batch_size)):
+                with self.assertRaisesRegex(ValueError, "batch_size must be a whole number and "
+                                                        ">= 1, got "):
+                    Data(self.X, batch_size=batch_size)
+
     def test_dataset_splits(self):
         dataset = Dataset(self.X, np.eye(4)[np.arange(self.n) % 4], 6,
                           validation_set=self.X[:5], validation_labels=np.eye(4)[[0, 1, 2, 3, 0]],

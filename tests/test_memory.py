@@ -5,6 +5,8 @@ import subprocess
 import sys
 import unittest
 
+import numpy as np
+
 from neural_networks.utils.memory import keep_freed_memory
 
 # 20 rounds of: fill three 16 MB arrays at once, then free them (as a network
@@ -50,9 +52,16 @@ class TestKeepFreedMemory(unittest.TestCase):
 class TestBadSettings(unittest.TestCase):
     def test_refused(self):
         for kwargs in ({"trim_threshold": -1}, {"top_pad": 1.5},
-                       {"mmap_threshold": 64 << 20}, {"trim_threshold": True}):
+                       {"mmap_threshold": 64 << 20}, {"trim_threshold": True},
+                       {"top_pad": np.float64(1 << 20)}):
             with self.subTest(**kwargs), self.assertRaises(ValueError):
                 keep_freed_memory(**kwargs)
+
+    def test_numpy_integers_are_taken(self):
+        # The defaults, as numpy integers.
+        self.assertTrue(keep_freed_memory(trim_threshold=np.int64(1024 << 20),
+                                          top_pad=np.int32(64 << 20),
+                                          mmap_threshold=np.uint32(32 << 20)))
 
 
 if __name__ == "__main__":

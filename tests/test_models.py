@@ -304,6 +304,25 @@ class TestError(unittest.TestCase):
             self.model("l2").error(np.zeros((2, 3)), np.zeros((2, 2)))
 
 
+class TestBuild(unittest.TestCase):
+    def test_input_shape_of_numpy_integers(self):
+        for shape in ((np.int64(4),), np.array([4]), np.int32(4), [np.uint8(4)]):
+            with self.subTest(input_shape=repr(shape)):
+                model = build(seed=0).build(input_shape=shape, n_out=3)
+                self.assertEqual(model.input_shape, (4,))
+                self.assertEqual(model.layers[0].parameters["W"].shape, (4, 8))
+
+    def test_a_bad_input_shape_is_refused_before_anything_changes(self):
+        # True is no number of features, though numpy would read (True, 4) as (1, 4).
+        for shape in ((True, 4), (np.float64(4),), (4.0,), ("4",), [[4]], (0,), ()):
+            with self.subTest(input_shape=repr(shape)):
+                model = build(seed=0)
+                with self.assertRaisesRegex(ValueError, "input_shape must be the shape of one "
+                                                        "example"):
+                    model.build(input_shape=shape, n_out=3)
+                self.assertFalse(model.built)
+
+
 class TestSummary(unittest.TestCase):
     def test_the_default_iris_net_counts_83_parameters(self):
         model = runs.iris_model(runs.DEFAULTS.hidden, 0.01, 0.9, seed=0).build((4,), n_out=3)
@@ -536,9 +555,10 @@ class TestLoadModel(unittest.TestCase):
         good = build(seed=0).build((4,), n_out=3).save(os.path.join(self.tmp, "good.npz"))
         with np.load(good) as archive:
             arrays = {k: archive[k] for k in archive.files}
+        hidden = {"name": "fully_connected", "n_out": 8, "activation": "relu"}
         for layer_args, fragment in (("fully_connected", "list of dicts"),
-                                     ([{"name": "fully_connected", "n_out": 3,
-                                        "activation": "relu"}], "do not build a network")):
+                                     ([hidden, {**hidden, "n_out": 3}], "do not build a network"),
+                                     ([{**hidden, "n_out": 3}], "describe its 1 layers")):
             with self.subTest(fragment=fragment):
                 meta = json.loads(str(arrays["meta"]))
                 meta["layer_args"] = layer_args

@@ -11,7 +11,8 @@ level on purpose: it is in the dev extra that CI installs, and a missing torch
 must be an error, not a skipped test.
 
 Also: the first Adam steps (bias correction) by hand, gradient clipping,
-float32 parameters staying float32, float16 parameters refused,
+float32 parameters staying float32 (and their state too, whatever the
+gradient's dtype), float16 parameters refused,
 state_dict / load_state_dict continuing the identical trajectory, and bad
 settings refused.
 """
@@ -596,6 +597,35 @@ class TestBadNumbers(RefusalCase):
         sgd = initialize_optimizer("SGD", np.float32(0.5), momentum=np.float64(0.5))
         self.assertEqual(sgd.lr(0), 0.5)
         self.assertTrue(math.isclose(sgd.momentum, 0.5))
+
+
+class TestStateDtype(unittest.TestCase):
+    def test_state_takes_the_parameters_dtype_whatever_the_gradients(self):
+        # A float64 gradient of a float32 parameter (a layer fed float64 by hand) used
+        # to make the momentum buffer float64, which no checkpoint of the model could
+        # then hold beside its float32 weights.
+        grad = np.array([0.5, -1.0, 2.0])
+        for name in ("SGD", "Adam", "AdamW"):
+            with self.subTest(optimizer=name):
+                settings = {"momentum": 0.9} if name == "SGD" else {}
+                optimizer = initialize_optimizer(name, 0.1, weight_decay=0.01, **settings)
+                param = np.ones(3, dtype=np.float32)
+                for _ in range(2):
+                    delta = optimizer.update("0.W", param, grad, 0)
+                    self.assertEqual(delta.dtype, np.float32)
+                    param -= delta
+                for key, value in optimizer.state_dict().items():
+                    if not key.endswith("/t"):
+                        self.assertEqual(value.dtype, np.float32, key)
+        # SGD's second step by hand: g = grad + 0.01 * param, delta = 0.9 * delta_1 + 0.1 g.
+        sgd = initialize_optimizer("SGD", 0.1, momentum=0.9, weight_decay=0.01)
+        param = np.ones(3, dtype=np.float32)
+        first = sgd.update("w", param, grad, 0)
+        np.testing.assert_allclose(first, 0.1 * (grad + 0.01), rtol=1e-6)
+        param -= first
+        second = sgd.update("w", param, grad, 0)
+        np.testing.assert_allclose(second, 0.9 * first + 0.1 * (grad + 0.01 * param),
+                                   rtol=1e-6)
 
 
 class TestFloat16(unittest.TestCase):

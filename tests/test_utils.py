@@ -1,5 +1,6 @@
-"""AttrDict, integers_to_one_hot, the feature-scaling helpers and the
-layer-level gradient checks of neural_networks/utils/grad_check.py."""
+"""AttrDict, integers_to_one_hot, the feature-scaling helpers, the checks of
+settings (neural_networks/utils/checks.py) and the layer-level gradient
+checks of neural_networks/utils/grad_check.py, with the step h they take."""
 
 import ast
 import pickle
@@ -12,8 +13,8 @@ from unittest import mock
 import numpy as np
 
 from neural_networks.layers import FullyConnected
-from neural_networks.utils import (AttrDict, center, grad_check, integers_to_one_hot, normalize,
-                                   standardize)
+from neural_networks.utils import (AttrDict, center, check_gradients, checks, grad_check,
+                                   integers_to_one_hot, normalize, standardize)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,15 +172,58 @@ class TestGradCheckModule(unittest.TestCase):
                               capture_output=True, text=True, timeout=120)
         self.assertEqual(proc.stdout.strip(), "ok", proc.stderr)
 
-    def test_imports_only_numpy(self):
-        # utils sits below the layers: grad_check must not import them (nor
-        # anything else of the package), or importing utils becomes circular.
-        tree = ast.parse(Path(grad_check.__file__).read_text())
+    @staticmethod
+    def imports_of(module):
+        tree = ast.parse(Path(module.__file__).read_text())
         imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                     for alias in node.names}
         imported |= {"." * node.level + (node.module or "") for node in ast.walk(tree)
                      if isinstance(node, ast.ImportFrom)}
-        self.assertEqual(imported, {"numpy"})
+        return imported
+
+    def test_imports_only_numpy(self):
+        # utils sits below the layers: grad_check must not import them (nor
+        # anything else of the package but its sibling checks, which imports
+        # only the standard library), or importing utils becomes circular.
+        self.assertEqual(self.imports_of(grad_check), {"numpy", ".checks"})
+        self.assertEqual(self.imports_of(checks), {"math", "numbers", "operator"})
+
+
+class TestFiniteDifferenceStep(unittest.TestCase):
+    def test_h_must_be_a_finite_number_above_zero(self):
+        x, dLdf = np.array([0.3, -1.2]), np.array([1.0, 2.0])
+        for h in (0, 0.0, -1e-6, np.nan, np.inf, -np.inf, True, "1e-6", None, np.float64(0)):
+            with self.subTest(h=h):
+                with self.assertRaisesRegex(ValueError, r"h must be a finite number and > 0, "
+                                                        r"got "):
+                    check_gradients(np.sin, np.cos(x), x, dLdf, h=h)
+                with self.assertRaisesRegex(ValueError, "h must be"):
+                    grad_check.numerical_gradient(np.sin, x.copy(), dLdf, h=h)
+        for h in (1e-4, np.float32(1e-3), 1):
+            with self.subTest(h=h):
+                self.assertLess(check_gradients(np.sin, np.cos(x) * dLdf, x, dLdf, h=h), 0.2)
+
+
+class TestCheckNumber(unittest.TestCase):
+    def test_whole_numbers(self):
+        for value in (3, np.int64(3), np.int32(3), np.uint8(3)):
+            with self.subTest(value=repr(value)):
+                result = checks.check_number("n", value, at_least=1, whole=True)
+                self.assertEqual((type(result), result), (int, 3))
+        for value in (True, False, 3.0, np.float64(3), "3", None, 0, np.int64(-2)):
+            with self.subTest(value=repr(value)):
+                with self.assertRaisesRegex(ValueError, r"n must be a whole number and >= 1, "
+                                                        r"got "):
+                    checks.check_number("n", value, at_least=1, whole=True)
+
+    def test_real_numbers_are_returned_unchanged(self):
+        value = np.float32(0.5)
+        self.assertIs(checks.check_number("lr", value, above=0), value)
+        self.assertEqual(checks.check_number("n", 10**400, above=0), 10**400)
+        for value in (np.nan, np.inf, True, "0.5", 0):
+            with self.subTest(value=repr(value)):
+                with self.assertRaisesRegex(ValueError, "lr must be a finite number and > 0"):
+                    checks.check_number("lr", value, above=0)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ import numbers
 
 import numpy as np
 
+from ..utils.checks import check_number
+
 
 def _check_finite(values, what):
     """Raise ValueError if a numeric array holds NaN or infinity."""
@@ -92,12 +94,10 @@ class Data:
                 )
             _check_finite(labels, "labels")
             check_label_rows(labels, "labels", out_dim)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.data = data
         self.labels = labels
         self.out_dim = out_dim
-        self.batch_size = batch_size
+        self.batch_size = check_number("batch_size", batch_size, at_least=1, whole=True)
         self.n_samples = data.shape[0]
         self.min_last_batch = min_last_batch
         self.iteration = 0

@@ -8,6 +8,8 @@ the library, and its command, are in ``neural_networks.gradient_checks``.
 
 import numpy as np
 
+from .checks import check_number
+
 
 def numerical_gradient(fn, x, dLdf, h=1e-6):
     """Estimate dL/dx for L = sum(fn(x) * dLdf) by central differences.
@@ -17,12 +19,13 @@ def numerical_gradient(fn, x, dLdf, h=1e-6):
     fn    function of one array returning an array of dLdf's shape
     x     the point, any shape; perturbed in place and restored
     dLdf  upstream gradient, shape of fn(x)
-    h     step size
+    h     step size, a finite number > 0 (0 would divide by 0)
 
     Returns
     -------
     array of x's shape
     """
+    check_number("h", h, above=0)
     grad = np.zeros_like(x, dtype=np.float64)
     flat_x = x.reshape(-1)
     if not np.shares_memory(flat_x, x):
@@ -63,7 +66,7 @@ def check_gradients(fn, grad, x, dLdf, h=1e-6):
     grad  analytic dL/dx, shape of x
     x     the point at which to check, any shape (float64 recommended)
     dLdf  upstream gradient dL/df, shape of fn(x)
-    h     finite-difference step
+    h     finite-difference step, a finite number > 0
 
     Returns
     -------

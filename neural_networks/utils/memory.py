@@ -14,6 +14,8 @@ peak memory until it ends, which is what a training script wants anyway.
 import ctypes
 import ctypes.util
 
+from .checks import check_number
+
 # mallopt parameter numbers from glibc's <malloc.h>.
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
@@ -37,11 +39,10 @@ def keep_freed_memory(trim_threshold=1024 * MiB, top_pad=64 * MiB, mmap_threshol
     True when the settings were applied; False where the C library has no
     ``mallopt`` (not glibc: macOS, Windows, musl), in which case nothing changes.
     """
-    settings = {"trim_threshold": trim_threshold, "top_pad": top_pad,
-                "mmap_threshold": mmap_threshold}
-    for name, value in settings.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{name} must be an int >= 0 (bytes), got {value!r}")
+    trim_threshold, top_pad, mmap_threshold = (
+        check_number(f"{name} (bytes)", value, at_least=0, whole=True)
+        for name, value in (("trim_threshold", trim_threshold), ("top_pad", top_pad),
+                            ("mmap_threshold", mmap_threshold)))
     if mmap_threshold > 32 * MiB:
         raise ValueError(f"mmap_threshold must be at most {32 * MiB} (glibc's limit), "
                          f"got {mmap_threshold}")

@@ -1,0 +1,54 @@
+"""Checks of the numbers and flags that settings take, shared by the package.
+
+A setting that is not what it must be is a ``ValueError`` naming it, what it
+must be, and the value that came. numpy scalars count as the numbers they
+hold (``np.int64(10)`` is a whole number); ``True`` and ``False`` never do.
+"""
+
+import math
+import numbers
+import operator
+
+_COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+
+
+def check_number(what, value, above=None, at_least=None, below=None, at_most=None,
+                 whole=False):
+    """Return ``value`` if it is a finite real number within the bounds given.
+
+    bool, strings, None and NaN are not numbers here. A bound left None is
+    no bound.
+
+    Parameters
+    ----------
+    what      the setting's name, for the message
+    value     the value to check
+    above, at_least, below, at_most   strict and non-strict bounds
+    whole     True: only integers (Python's or numpy's; 2.0 is refused)
+
+    Returns
+    -------
+    ``value``, unchanged; with ``whole``, as a Python int
+
+    Raises
+    ------
+    ValueError naming ``what``, the bounds and the value that came
+    """
+    limits = [(sign, bound) for sign, bound in
+              ((">", above), (">=", at_least), ("<", below), ("<=", at_most)) if bound is not None]
+    kind = "a whole number" if whole else "a finite number"
+    expected = " and ".join([kind] + [f"{sign} {bound}" for sign, bound in limits])
+    is_number = isinstance(value, numbers.Integral if whole else numbers.Real) \
+        and not isinstance(value, bool)
+    # An int too large for a float is still finite; math.isfinite would overflow on it.
+    if (not is_number or not (isinstance(value, numbers.Integral) or math.isfinite(value))
+            or not all(_COMPARE[sign](value, bound) for sign, bound in limits)):
+        raise ValueError(f"{what} must be {expected}, got {value!r}")
+    return int(value) if whole else value
+
+
+def check_flag(what, value):
+    """Return ``value`` if it is True or False; ValueError otherwise (a string "False" is true)."""
+    if value is not True and value is not False:
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return value
