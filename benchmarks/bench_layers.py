@@ -1,6 +1,6 @@
 """Time forward+backward of the layer kernels against a naive loop and PyTorch.
 
-    python benchmarks/bench_layers.py [--dtype float32|float64] [--quick] [--only NAME ...]
+    python benchmarks/bench_layers.py [--dtype float32|float64] [--write] [--quick] [--only NAME ...]
 
 For every workload (batch 128, NHWC for us, NCHW for PyTorch) it times one
 forward pass plus one backward pass (input gradient included) of:
@@ -18,9 +18,9 @@ forward pass plus one backward pass (input gradient included) of:
 Ours and PyTorch take turns in blocks (so load from other processes hits
 both alike), each block after a pause and an untimed call; each timing is
 the median of at least 6 calls. Layout transposes and data creation happen outside the
-timed region. The table is printed and, unless ``--quick``, written into
-``BENCHMARKS.md`` as the section of that dtype (the other dtype's section is
-kept).
+timed region. The table is printed; with ``--write`` it also goes into
+``BENCHMARKS.md`` as the section of that dtype (the other sections are kept).
+A run with ``--quick`` or ``--only`` cannot be written.
 """
 
 import argparse
@@ -454,14 +454,16 @@ def section(dtype_name, rows, facts):
 
 INTRO = """# Benchmarks
 
-Two scripts write this file, each replacing only its own section: the
-layer kernels below, and one training epoch of the Fashion-MNIST CNN at the
-end (`python benchmarks/bench_training.py`, described in its section).
+Three scripts write this file when run with `--write`, each replacing only
+its own section: the layer kernels below, one training epoch of the
+Fashion-MNIST CNN (`python benchmarks/bench_training.py`, described in its
+section) and numpy's matrix products alone (`python benchmarks/gemm_floor.py`).
+Without `--write` they print their table and leave this file alone.
 
 ## Layers
 
-Written by `python benchmarks/bench_layers.py --dtype float32|float64`; each run
-replaces only the section of its dtype. Every number is the median wall time
+Written by `python benchmarks/bench_layers.py --dtype float32|float64 --write`; each
+run replaces only the section of its dtype. Every number is the median wall time
 of one forward plus one backward pass (input gradient included), batch 128:
 
 - **ours**: the `neural_networks` layers on NHWC arrays (conv layers with a
@@ -531,14 +533,35 @@ def write_markdown(name, text):
         f.write(body)
 
 
+def add_write_option(parser):
+    """``--write``, the same in every script that has a section in BENCHMARKS.md."""
+    parser.add_argument("--write", action="store_true",
+                        help="also put the table into BENCHMARKS.md as this run's section "
+                             "(without it the tracked file is left as it is)")
+
+
+def report(name, text, write):
+    """Put ``text`` into BENCHMARKS.md as section ``name`` if ``write``; say which."""
+    if write:
+        write_markdown(name, text)
+        print(f"wrote the {name} section of {BENCH_FILE}")
+    else:
+        print(f"BENCHMARKS.md left as it was (a full run with --write puts this {name} "
+              "section in)")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    add_write_option(parser)
     parser.add_argument("--quick", action="store_true",
-                        help="fewer rounds, no naive timing, BENCHMARKS.md left alone")
+                        help="fewer rounds, no naive timing (not with --write)")
     parser.add_argument("--only", nargs="*", default=None,
-                        help="run only workloads whose name contains one of these words")
+                        help="run only workloads whose name contains one of these words "
+                             "(not with --write)")
     args = parser.parse_args(argv)
+    if args.write and (args.quick or args.only):
+        parser.error("--write puts a full run into BENCHMARKS.md: leave out --quick and --only")
     import torch
 
     torch.set_num_threads(blas_threads())
@@ -563,9 +586,7 @@ def main(argv=None):
     facts.append(others.fact())
     text = section(args.dtype, rows, facts)
     print("\n" + text)
-    if not args.quick and not args.only:
-        write_markdown(args.dtype, text)
-        print(f"wrote the {args.dtype} section of {BENCH_FILE}")
+    report(args.dtype, text, args.write)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time one training epoch of the Fashion-MNIST CNN: this library vs PyTorch.
 
-    python benchmarks/bench_training.py [--repeats R] [--breakdown-steps N] [--quick]
+    python benchmarks/bench_training.py [--repeats R] [--breakdown-steps N] [--write] [--quick]
 
 Both sides train the network of ``python train_fashion_mnist.py --model cnn``
 (three conv + max-pool + batch-norm + ReLU blocks, a 256-unit hidden layer
@@ -29,8 +29,9 @@ with one ``torch.autograd.grad`` per module for the backward pass. The
 result is ms per step beside PyTorch's, and what each part adds to an
 epoch. ``--breakdown-steps 0`` leaves it out.
 
-The result is written into BENCHMARKS.md as its "training" section unless
-``--quick`` (40 steps per side, scaled to an epoch, nothing written).
+The result is printed; with ``--write`` it also goes into BENCHMARKS.md as
+its "training" section. ``--quick`` times 40 steps per side, scaled to an
+epoch, and cannot be written.
 """
 
 import argparse
@@ -40,8 +41,8 @@ import time
 import numpy as np
 
 import step_breakdown
-from bench_layers import (OtherProcesses, assert_close, blas_threads, machine_facts,
-                          write_markdown)
+from bench_layers import (OtherProcesses, add_write_option, assert_close, blas_threads,
+                          machine_facts, report)
 from neural_networks.image_runs import RECIPES, build_model
 from neural_networks.datasets import initialize_dataset
 from neural_networks.utils.memory import keep_freed_memory
@@ -294,7 +295,7 @@ def section(result, steps, threads, repeats, facts, extra):
         "<!-- training start -->",
         "## Training: one Fashion-MNIST CNN epoch",
         "",
-        "Written by `python benchmarks/bench_training.py`: one epoch "
+        "Written by `python benchmarks/bench_training.py --write`: one epoch "
         f"({steps} steps of batch {RECIPE.batch_size}, float32, forward + loss + backward "
         "+ SGD update) of the `train_fashion_mnist.py --model cnn` network, this library "
         f"vs the same network in PyTorch ({threads} threads each), on the same batches; "
@@ -323,9 +324,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2,
                         help="epochs timed per side (default 2; the median is reported)")
+    add_write_option(parser)
     parser.add_argument("--quick", action="store_true",
-                        help=f"time {QUICK_STEPS} steps per side, scale to an epoch, "
-                             "leave BENCHMARKS.md alone")
+                        help=f"time {QUICK_STEPS} steps per side, scale to an epoch "
+                             "(not with --write)")
     parser.add_argument("--breakdown-steps", type=int, default=40, metavar="N",
                         help="steps per side of the per-layer-type breakdown after the "
                              "epochs (default 40; 0: no breakdown)")
@@ -334,6 +336,8 @@ def main(argv=None):
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.breakdown_steps < 0:
         parser.error(f"--breakdown-steps must be >= 0, got {args.breakdown_steps}")
+    if args.write and args.quick:
+        parser.error("--write puts a full run into BENCHMARKS.md: leave out --quick")
     import torch
 
     keep_freed_memory()
@@ -352,9 +356,7 @@ def main(argv=None):
              if breakdown else [])
     if extra:
         print("\n".join(extra))
-    if not args.quick:
-        write_markdown("training", section(result, steps, threads, args.repeats, facts, extra))
-        print("wrote the training section of BENCHMARKS.md")
+    report("training", section(result, steps, threads, args.repeats, facts, extra), args.write)
 
 
 if __name__ == "__main__":

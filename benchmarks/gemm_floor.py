@@ -1,6 +1,6 @@
 """How far numpy's matrix products alone are from PyTorch's whole layer.
 
-    python benchmarks/gemm_floor.py [--dtype float32|float64] [--quick]
+    python benchmarks/gemm_floor.py [--dtype float32|float64] [--write] [--quick]
 
 Every convolution here is an im2col convolution: its forward pass and its two
 gradients are three matrix products (see ``conv_flops`` in bench_layers.py),
@@ -25,7 +25,8 @@ side in alternating blocks as bench_layers.py does:
 numpy's products alone take longer than
 PyTorch's whole layer: no im2col convolution (or FC layer) in numpy can
 reach PyTorch there on this machine, however little else it does. The table
-goes into BENCHMARKS.md as its "floor-<dtype>" section unless ``--quick``.
+is printed; with ``--write`` (not with ``--quick``) it also goes into
+BENCHMARKS.md as its "floor-<dtype>" section.
 """
 
 import argparse
@@ -153,7 +154,8 @@ def section(dtype_name, rows, facts):
     lines = [f"<!-- floor-{dtype_name} start -->",
              "## Matrix products alone against PyTorch's whole layer "
              f"({dtype_name})", "",
-             f"`python benchmarks/gemm_floor.py --dtype {dtype_name}` (see its docstring). "
+             f"`python benchmarks/gemm_floor.py --dtype {dtype_name} --write` (see its "
+             "docstring). "
              "\"GEMMs\" is the time of numpy's matrix products of the layer and nothing "
              "else: a floor under any im2col convolution (or FC layer) in numpy. "
              "\"GEMMs / PyTorch\" takes the faster of the two ways of running them; above "
@@ -166,9 +168,11 @@ def section(dtype_name, rows, facts):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer rounds, BENCHMARKS.md left alone")
+    bench.add_write_option(parser)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (not with --write)")
     args = parser.parse_args(argv)
+    if args.write and args.quick:
+        parser.error("--write puts a full run into BENCHMARKS.md: leave out --quick")
     import torch
 
     torch.set_num_threads(bench.blas_threads())
@@ -183,9 +187,7 @@ def main(argv=None):
     facts.append(others.fact())
     text = section(args.dtype, rows, facts)
     print("\n" + text)
-    if not args.quick:
-        bench.write_markdown(f"floor-{args.dtype}", text)
-        print(f"wrote the floor-{args.dtype} section of {bench.BENCH_FILE}")
+    bench.report(f"floor-{args.dtype}", text, args.write)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Write the reference data of the course tests: tests/data/<TestClass>.npz.
 
-Usage (from anywhere; needs the dev extra, torch==2.13.0):
+Usage (from anywhere; needs the reference extra, torch==2.13.0):
 
     python tests/make_reference_data.py
 

@@ -1,6 +1,6 @@
 """Write the BatchNorm reference data: tests/data/TestBatchNorm.npz.
 
-Usage (from anywhere; needs the dev extra, torch==2.13.0):
+Usage (from anywhere; needs the reference extra, torch==2.13.0):
 
     python tests/make_toolkit_reference_data.py
 

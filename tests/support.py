@@ -5,7 +5,14 @@ reason, so ``python -m unittest -v`` passes on a fresh install. Under CI
 (``CI=true`` in the environment) it fails the test instead: CI installs
 everything, so a skip there would only hide a broken install.
 
-Call the functions inside a test, or in ``setUpClass`` for a whole class.
+Call the functions inside a test, in ``setUp`` for each test of a class, or in
+``setUpClass`` for a whole class at once.
+
+PyTorch is one of these requirements: it is the reference the tests compare
+with, installed by the ``reference`` extra, not by ``dev``. A test module
+imports it in a ``try`` block (``torch = None`` without it), so that the
+module's other tests run, and the tests that compare with it call
+``require_torch()`` first.
 """
 
 import os
@@ -60,3 +67,18 @@ def require_fashion_mnist():
     except ValueError:
         missing("the Fashion-MNIST files are missing (Debian: apt-get install "
                 "dataset-fashion-mnist)")
+
+
+def require_torch():
+    """The ``torch`` module; skips (fails on CI) when PyTorch is not installed.
+
+    Returns
+    -------
+    module, ``torch``
+    """
+    try:
+        import torch
+    except ImportError:
+        missing('torch is not installed: PyTorch is the reference this test compares with '
+                '(pip install -e ".[reference]", the CPU wheel first: see the README)')
+    return torch

@@ -17,6 +17,7 @@ from sklearn.datasets import load_iris as sklearn_iris
 
 import neural_networks
 from neural_networks.datasets import IRIS_DIR, Data, Dataset, initialize_dataset
+from tests.support import require_torch
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = Path(neural_networks.__file__).resolve().parent
@@ -218,10 +219,7 @@ class TestLabelSmoothing(unittest.TestCase):
             Data(np.zeros((7, 1)), labels=self.classes, label_smoothing=0.1)
 
     def test_cross_entropy_on_them_is_pytorchs_label_smoothing(self):
-        try:
-            import torch
-        except ImportError:  # torch is a dev extra
-            self.skipTest("PyTorch is not installed (pip install -e .[dev]); it is the oracle")
+        torch = require_torch()
         from neural_networks.activations import SoftMax
         from neural_networks.losses import CrossEntropy
 

@@ -2,11 +2,15 @@
 
 import importlib.util
 import re
+import shutil
+import subprocess
 import unittest
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from tests.support import missing
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO_ROOT / "check_gradients.ipynb"
@@ -83,6 +87,30 @@ class TestCheckGradientsNotebook(unittest.TestCase):
             if cell.cell_type == "code":
                 self.assertEqual(cell.outputs, [])
                 self.assertIsNone(cell.execution_count)
+
+
+class TestNbconvertOutputsIgnored(unittest.TestCase):
+    """What ``jupyter nbconvert`` writes beside the notebook stays out of git."""
+
+    def test_git_ignores_them(self):
+        if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+            missing("not a git checkout: git decides what is ignored")
+        outputs = ["check_gradients.nbconvert.ipynb",  # --execute --to notebook
+                   "check_gradients.html", "check_gradients.md", "check_gradients.tex",
+                   "check_gradients.pdf", "check_gradients.py", "check_gradients.txt",
+                   "check_gradients_files/output_1_0.png"]
+        proc = subprocess.run(["git", "check-ignore", "--no-index", "--verbose",
+                               "--non-matching", *outputs],
+                              cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        # --non-matching lists every path, "::<tab>path" for the ones not ignored.
+        not_ignored = [line.split("\t")[-1] for line in proc.stdout.splitlines()
+                       if line.startswith("::")]
+        self.assertEqual(not_ignored, [], proc.stderr)
+        self.assertEqual(len(proc.stdout.splitlines()), len(outputs), proc.stderr)
+        # The notebook itself stays tracked.
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", NOTEBOOK.name],
+                                 cwd=REPO_ROOT, capture_output=True, timeout=60)
+        self.assertEqual(tracked.returncode, 0)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Tests of the packaging in pyproject.toml: the runtime dependencies are what
 the package imports (so ``pip install .`` brings no PyTorch), the tests'
-imports are in the ``dev`` extra, the Iris splits ship as package data, and the
-training scripts run as modules of the package from any folder.
+imports are in the ``dev`` extra but PyTorch, which has the ``reference`` extra
+to itself (so ``pip install -e ".[dev]"`` brings no PyTorch either), the Iris
+splits ship as package data, and the training scripts run as modules of the
+package from any folder.
 """
 
 import ast
@@ -128,20 +130,34 @@ class TestDependencies(unittest.TestCase):
 
     def test_installing_the_library_pulls_no_pytorch(self):
         self.assertNotIn("torch", declared(PROJECT["dependencies"]))
-        self.assertIn("torch==2.13.0", PROJECT["optional-dependencies"]["dev"])
 
-    def test_what_the_tests_and_benchmarks_import_is_in_the_dev_extra(self):
+    def test_installing_the_test_tools_pulls_no_pytorch(self):
+        # The README's test command; the tests that compare with PyTorch skip without it.
+        self.assertNotIn("torch", declared(PROJECT["optional-dependencies"]["dev"]))
+
+    def test_reference_extra_is_the_pinned_pytorch(self):
+        self.assertEqual(PROJECT["optional-dependencies"]["reference"], ["torch==2.13.0"])
+
+    def test_ci_installs_the_reference_extra_too(self):
+        # Under CI=true a test without PyTorch fails (tests/support.py), so CI needs it.
+        installs = re.findall(r'pip install .*-e "\.\[([\w,]+)\]"',
+                              (REPO_ROOT / ".ci" / "run").read_text())
+        self.assertEqual(len(installs), 1, installs)
+        self.assertEqual(set(installs[0].split(",")), {"dev", "reference"})
+
+    def test_what_the_tests_and_benchmarks_import_is_in_the_dev_extra_but_pytorch(self):
         available = declared(PROJECT["dependencies"] + PROJECT["optional-dependencies"]["dev"])
         for folder in ("tests", "benchmarks"):
             with self.subTest(folder=folder):
-                self.assertEqual(imported_distributions(REPO_ROOT / folder) - available, set())
+                self.assertEqual(imported_distributions(REPO_ROOT / folder) - available,
+                                 {"torch"})
 
     def test_notebook_extra_brings_a_notebook_server_and_a_kernel(self):
         self.assertEqual(declared(PROJECT["optional-dependencies"]["notebook"]),
                          {"notebook", "ipykernel"})
 
     def test_python_versions_agree(self):
-        # torch 2.13.0 (the dev pin) needs Python 3.10; ruff checks for the same version.
+        # torch 2.13.0 (the reference pin) needs Python 3.10; ruff checks for the same version.
         self.assertEqual(PROJECT["requires-python"], ">=3.10")
         self.assertEqual(PYPROJECT["tool"]["ruff"]["target-version"], "py310")
 
