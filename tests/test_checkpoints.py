@@ -47,7 +47,7 @@ import numpy as np
 from neural_networks import checkpoints
 from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import Dataset
-from neural_networks.models import NeuralNetwork
+from neural_networks.models import NeuralNetwork, load_model
 from neural_networks.utils import AttrDict
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -468,6 +468,20 @@ class TestDifferentArchitecture(TempDirTestCase):
     def test_same_architecture_loads(self):
         model = build_model(seed=42).load(self.checkpoint)
         self.assertEqual(model.epoch, 1)
+
+    def test_identity_and_linear_are_one_activation(self):
+        # The checkpoint's first layer was built with "linear"; Fall 2023 calls it
+        # "identity". Either name loads the other's checkpoint, and load_model
+        # rebuilds a network saved with "identity".
+        model = build_model(seed=42, layer_args=self.variant(0, activation="identity"))
+        model.load(self.checkpoint)
+        expected = build_model(seed=42).load(self.checkpoint)
+        self.assertStatesEqual(state_of(model), state_of(expected))
+        path = self.path("identity.npz")
+        model.save(path)
+        rebuilt = load_model(path)
+        self.assertEqual(rebuilt.layer_args[0]["activation"], "identity")
+        self.assertStatesEqual(state_of(rebuilt), state_of(expected))
 
 
 def crc32(array):
