@@ -352,8 +352,9 @@ class NeuralNetwork:
     def update(self, epoch):
         """One optimizer step on every parameter, then clear the gradients.
 
-        ``epoch`` goes to the learning-rate schedule (training passes the
-        fractional epoch ``epoch + iteration / iterations_per_epoch``).
+        ``epoch`` goes to the learning-rate schedule (training passes the whole
+        epoch number, or for a schedule that moves within an epoch, such as
+        cosine, the fractional epoch ``epoch + iteration / iterations_per_epoch``).
         """
         with self.session():
             for i, layer in enumerate(self.layers):
