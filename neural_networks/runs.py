@@ -78,7 +78,7 @@ def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
 def summarize(model, dataset):
     """The final train and validation figures of ``model`` and its test loss and error."""
     record = model.history["epochs"][-1]
-    results = model.test(dataset)
+    results = model.test(dataset, verbose=False)
     return {
         "train_loss": record["train_loss"],
         "val_loss": record["validate_loss"],
