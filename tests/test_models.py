@@ -57,7 +57,7 @@ def snapshot(model):
 
 class TestLearning(unittest.TestCase):
     def test_two_layer_network_learns_iris(self):
-        dataset = initialize_dataset("iris", batch_size=15)
+        dataset = initialize_dataset("iris", batch_size=15, standardize=True)
         model = build(seed=0)
         model.train(dataset, 0, verbose=False)  # builds the output layer, no step
         X, Y = dataset.train.data, dataset.train.labels
@@ -529,7 +529,8 @@ class TestTrainFfnnCheckpoint(unittest.TestCase):
                                proc.stdout.strip().splitlines()[-1])
             self.assertIsNotNone(printed, proc.stdout)
             model = load_model(os.path.join(tmp, "iris_ffnn", "last.npz"))
-        test = initialize_dataset("iris").test
+        # The script trains on standardised features (the loader's default is raw).
+        test = initialize_dataset("iris", standardize=True).test
         scores = model.evaluate(test.data, test.labels)
         self.assertEqual(f"{scores['accuracy']:.4f}", printed.group(1))
         self.assertEqual(scores["confusion_matrix"].sum(), len(test.labels))
