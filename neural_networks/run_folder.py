@@ -4,8 +4,8 @@ A run lives in ``<save_dir>/<name>/``. ``claim`` takes the folder (with
 ``os.mkdir``, so two runs started together never share one) and ``release``
 gives back one the run left empty. ``take_over`` is the course's ``Logger``'s
 way: the run gets ``<save_dir>/<name>/`` itself, and an earlier run there is
-moved aside to ``<name>_2`` (or the next free suffix). The writers put the common files in it,
-each written atomically by ``utils.files``:
+moved aside to ``<name>_2`` (or the next free suffix). The writers put the
+common files in the folder, each written atomically by ``utils.files``:
 
 - ``args.json``       what actually ran (``write_args``, read back by ``read_args``)
 - ``metrics.csv``     one row per epoch, columns ``METRIC_COLUMNS`` (``write_metrics``)
@@ -179,7 +179,7 @@ def take_over(save_dir, name, on_move=None):
             raise
         try:
             # Lock files (and another run's lock on its way in) are no run.
-            if all(entry.startswith(LOCK_NAME) for entry in os.listdir(path)):
+            if all(_is_lock_file(entry) for entry in os.listdir(path)):
                 return path, moved_to
             moved_to = _move_aside(path, save_dir, name)
         except BaseException:
@@ -188,6 +188,11 @@ def take_over(save_dir, name, on_move=None):
         if on_move is not None:
             on_move(path, moved_to)
     raise FileExistsError(f"{path} keeps being taken by other runs; choose another model_name")
+
+
+def _is_lock_file(name):
+    """Whether ``name`` is a lock (``LOCK_NAME``) or the private file ``lock`` links it from."""
+    return name == LOCK_NAME or name.startswith(LOCK_NAME + ".")
 
 
 def _identity(path):
@@ -218,7 +223,7 @@ def _move_aside(path, save_dir, name):
     # of a run that tried to lock it meanwhile (that attempt has failed: the
     # folder is gone from under it). The earlier run gets back only its own files.
     for entry in os.listdir(target):
-        if entry == LOCK_NAME or entry.startswith(LOCK_NAME + "."):
+        if _is_lock_file(entry):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(target, entry))
     return target
