@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from . import functional as F
-from .activations import Linear, ReLU, initialize_activation
+from .activations import Linear, ReLU, canonical_name, initialize_activation
 from .utils.registry import accepted_keywords, check_keywords, check_required, factory, lookup
 from .weights import initialize_weights
 
@@ -189,7 +189,7 @@ class FullyConnected(Layer):
     def __init__(self, n_out, activation, weight_init="xavier_uniform"):
         super().__init__()
         self.n_out = _check_positive_int(n_out, "FullyConnected n_out")
-        self.activation_name = activation or "linear"
+        self.activation_name = canonical_name(activation)
         self.activation = initialize_activation(self.activation_name)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
 
@@ -250,7 +250,7 @@ class Conv2D(Layer):
         self.stride = _check_positive_int(stride, "Conv2D stride")
         self.pad = pad
         self.pads = F.pad_amounts(pad, self.kernel_shape)
-        self.activation_name = activation or "linear"
+        self.activation_name = canonical_name(activation)
         self.activation = initialize_activation(self.activation_name)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
         # The im2col matrix and its gradient, reused from one training step to the next.
@@ -420,7 +420,7 @@ class BatchNorm(Layer):
             raise ValueError(f"BatchNorm eps must be > 0, got {eps!r}")
         self.momentum = momentum
         self.eps = eps
-        self.activation_name = activation or "linear"
+        self.activation_name = canonical_name(activation)
         self.activation = initialize_activation(self.activation_name)
         self.buffers = OrderedDict()
 
@@ -559,8 +559,9 @@ def initialize_layer(name, activation=None, weight_init=None, n_out=None, kernel
     ValueError naming it and listing what the layer accepts, so a typo such
     as ``activaton="relu"`` or ``padding="valid"`` cannot pass unnoticed.
     Two course habits still work with any layer: ``keep_dim="first"`` (the
-    default), and ``activation="linear"`` for a layer without an activation
-    (Pool2D, Flatten, Dropout), since the identity is what such a layer applies.
+    default), and ``activation="linear"`` (or Fall 2023's ``"identity"``) for a
+    layer without an activation (Pool2D, Flatten, Dropout), since the identity
+    is what such a layer applies.
     """
     cls = lookup(LAYERS, "layer", name)
     accepted = accepted_keywords(cls)
@@ -570,10 +571,10 @@ def initialize_layer(name, activation=None, weight_init=None, n_out=None, kernel
     if "keep_dim" not in accepted and keep_dim == "first":
         del given["keep_dim"]
     if "activation" not in accepted:
-        if activation not in (None, "linear"):
+        if canonical_name(activation) != "linear":
             raise ValueError(
-                f"layer {name!r} applies no activation, so activation must be None or "
-                f"'linear', got {activation!r}; it accepts {', '.join(accepted)}"
+                f"layer {name!r} applies no activation, so activation must be None, "
+                f"'linear' or 'identity', got {activation!r}; it accepts {', '.join(accepted)}"
             )
         del given["activation"]
     kwargs = {k: v for k, v in given.items() if v is not None}

@@ -1,9 +1,22 @@
 """Run logging: arguments, per-epoch metrics and their curves as PNG files."""
 
 import os
+import weakref
 
-from .run_folder import claim, plot_curves, release
+from .run_folder import claim, plot_curves, release, take_over, unlock
 from .utils.files import write_json
+
+
+#: Run folder -> token of the Logger of this process that holds its lock. A newer
+#: Logger of the same folder (a notebook cell run again) takes the entry over,
+#: so the older one, when collected, leaves the newer one's lock alone.
+_HOLDERS = {}
+
+
+def _let_go(folder, token):
+    if _HOLDERS.get(folder) is token:
+        del _HOLDERS[folder]
+        unlock(folder)
 
 
 class Logger:
@@ -17,11 +30,15 @@ class Logger:
     save        write ``args.json`` and ``log.json`` after every epoch
     plot        draw ``loss.png`` and ``error.png`` after every epoch
     save_dir    parent folder of the run folder
-    overwrite   allow reusing a folder that already holds files
+    overwrite   write into ``save_dir/model_name/`` whatever it holds
 
-    With ``save`` or ``plot`` the folder is taken by ``run_folder.claim``:
-    ``model_name`` must be a plain folder name, and a folder that already
-    holds files is a FileExistsError unless ``overwrite``.
+    With ``save`` or ``plot`` the run gets ``save_dir/model_name/``, as in the
+    course, so a driver can be run again and again. An earlier run in that
+    folder is not overwritten: it is moved aside to ``model_name_2`` (or the
+    next free suffix) and one line says where it went (``run_folder.take_over``,
+    which also refuses a folder in use by a live run, a file and a symbolic
+    link). The folder is locked (``run_folder.lock``) while the Logger lives.
+    ``model_name`` must be a plain folder name.
     """
 
     def __init__(self, model_name, model_args, data_args, save=False, plot=False,
@@ -39,14 +56,26 @@ class Logger:
             "params": [],
         }
         if save or plot:
-            # A folder that holds anything (an earlier run's log or curves) is refused.
-            folder = claim(save_dir, model_name, overwrite=overwrite)
+            if overwrite:
+                folder = claim(save_dir, model_name, overwrite=True)
+            else:
+                folder, _ = take_over(save_dir, model_name, on_move=self._say_moved)
             try:
                 write_json(os.path.join(folder, "args.json"), {
                     "model_name": model_name, "model_args": model_args, "data_args": data_args})
             except ValueError:
                 release(folder)
                 raise
+            if not overwrite:
+                # The folder stays locked while this Logger lives (its run may go on).
+                folder = os.path.abspath(folder)
+                token = _HOLDERS[folder] = object()
+                weakref.finalize(self, _let_go, folder, token)
+
+    @staticmethod
+    def _say_moved(folder, moved_to):
+        print(f"{os.path.normpath(folder)} held an earlier run: moved it to "
+              f"{os.path.normpath(moved_to)}")
 
     def push(self, epoch_log):
         """Append one epoch's metrics.

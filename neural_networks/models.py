@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import numbers
 import os
+import pickle
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -399,8 +400,9 @@ class NeuralNetwork:
     def update(self, epoch):
         """One optimizer step on every parameter, then clear the gradients.
 
-        ``epoch`` goes to the learning-rate schedule (training passes the
-        fractional epoch ``epoch + iteration / iterations_per_epoch``).
+        ``epoch`` goes to the learning-rate schedule (training passes the whole
+        epoch number, or for a schedule that moves within an epoch, such as
+        cosine, the fractional epoch ``epoch + iteration / iterations_per_epoch``).
         """
         with self.session():
             for i, layer in enumerate(self.layers):
@@ -638,20 +640,52 @@ class NeuralNetwork:
                              "these have negative entries or rows not summing to 1")
         return Y
 
-    def test(self, dataset, save_predictions=False):
-        """Loss and error on ``dataset.test`` (in eval mode).
+    def test(self, dataset, save_predictions=False, verbose=True):
+        """Loss and error on ``dataset.test`` (in eval mode): this library's
+        whole-split figures and the course's per-batch ones, in one dict.
+
+        Parameters
+        ----------
+        dataset           a ``Dataset`` with a labeled test split
+        save_predictions  also return the outputs, and pickle the returned dict to
+                          ``test_predictions.p`` in the logger's folder (when the
+                          model has a logger with a folder), as the course does
+        verbose           print the course's line ``Test Loss: <loss> Test Accuracy:
+                          <accuracy>``, each rounded to 4 places
 
         Returns
         -------
-        {"test_loss": float, "test_error": float} plus "prediction" (the
-        outputs, shape (n, out_dim)) when ``save_predictions``
+        {"test_loss": float, "test_error": float,  the whole test split's
+         "loss": [float, ...], "error": [float, ...],  the course's: one per
+             consecutive batch of ``dataset.test.batch_size`` examples, in the
+             split's order
+         "prediction": (n, out_dim) outputs}  (only with ``save_predictions``)
+
+        The printed loss and accuracy are ``test_loss`` and ``1 - test_error``:
+        the means of the per-batch lists weighted by each batch's size (the
+        course printed their plain means, which count a short last batch as
+        much as a full one).
         """
-        if dataset.test is None or dataset.test.labels is None:
+        test = dataset.test
+        if test is None or test.labels is None:
             raise ValueError("test() needs a dataset with a labeled test split")
-        Y_hat, loss = self.predict(dataset.test.data, dataset.test.labels)
-        results = {"test_loss": loss, "test_error": self.error(dataset.test.labels, Y_hat)}
+        Y = test.labels
+        Y_hat, _ = self.predict(test.data)
+        results = {"test_loss": self.loss.forward(Y, Y_hat), "test_error": self.error(Y, Y_hat),
+                   "loss": [], "error": []}
+        for low in range(0, len(Y), test.batch_size):
+            batch = slice(low, low + test.batch_size)
+            results["loss"].append(float(self.loss.forward(Y[batch], Y_hat[batch])))
+            results["error"].append(self.error(Y[batch], Y_hat[batch]))
+        if verbose:
+            print(f"Test Loss: {round(results['test_loss'], 4)} "
+                  f"Test Accuracy: {round(1 - results['test_error'], 4)}")
         if save_predictions:
             results["prediction"] = Y_hat
+            folder = getattr(self.logger, "save_dir", None)
+            if folder is not None and os.path.isdir(folder):
+                write_atomic(os.path.join(folder, "test_predictions.p"),
+                             lambda f: pickle.dump(results, f))
         return results
 
     def test_kaggle(self, dataset, path=None):

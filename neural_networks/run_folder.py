@@ -2,8 +2,10 @@
 
 A run lives in ``<save_dir>/<name>/``. ``claim`` takes the folder (with
 ``os.mkdir``, so two runs started together never share one) and ``release``
-gives back one the run left empty. The writers put the common files in it,
-each written atomically by ``utils.files``:
+gives back one the run left empty. ``take_over`` is the course's ``Logger``'s
+way: the run gets ``<save_dir>/<name>/`` itself, and an earlier run there is
+moved aside to ``<name>_2`` (or the next free suffix). The writers put the
+common files in the folder, each written atomically by ``utils.files``:
 
 - ``args.json``       what actually ran (``write_args``, read back by ``read_args``)
 - ``metrics.csv``     one row per epoch, columns ``METRIC_COLUMNS`` (``write_metrics``)
@@ -21,6 +23,7 @@ with the format. Figures are drawn with matplotlib's object API (no pyplot
 state), so drawing is safe from any thread and leaves nothing open.
 """
 
+import contextlib
 import errno
 import io
 import itertools
@@ -127,6 +130,103 @@ def claim(save_dir, name=None, default_name="run", overwrite=False):
         path = os.path.join(save_dir, default_name if k == 1 else f"{default_name}_{k}")
         if _mkdir(path):
             return path
+
+
+def take_over(save_dir, name, on_move=None):
+    """Take ``save_dir/name`` for a new run, as the course's ``Logger`` does, with
+    any earlier run in that folder moved aside first, so nothing is lost.
+
+    Rules
+    -----
+    - missing, or an empty folder: made or reused.
+    - a folder holding an earlier run: that folder is renamed to the first free
+      name of ``name_2``, ``name_3``, ..., then ``save_dir/name`` is made afresh.
+      The new name is claimed with ``os.mkdir`` and the earlier run renamed over
+      that empty claim, so two runs never move to the same place and the earlier
+      run is always whole under one of its two names. ``on_move(path, moved_to)``
+      is called as soon as it has moved.
+    - a folder in use by a live process (its ``.lock``): FileExistsError; of two
+      runs started together, one goes on and the other gets this error.
+    - a file, or a symbolic link: ValueError; nothing is moved.
+
+    The folder is locked for this process (``lock``) when this returns.
+
+    Returns
+    -------
+    (path of the run folder, where the earlier run went or None)
+
+    Raises ValueError, leaving everything where it was, for a name that is not a
+    plain folder name and when a folder cannot be made, locked or renamed (a
+    read-only ``save_dir``, say).
+    """
+    save_dir = os.fspath(save_dir) or "."
+    check_name(name)
+    _make_save_dir(save_dir)
+    path = os.path.join(save_dir, name)
+    moved_to = None
+    for _ in range(10):
+        _mkdir(path)
+        if os.path.islink(path) or not os.path.isdir(path):
+            what = "a symbolic link" if os.path.islink(path) else "not a folder"
+            raise ValueError(f"{path} is {what}; a run needs a folder of its own there: move "
+                             f"it or choose another model_name")
+        folder = _identity(path)
+        try:
+            lock(path)
+        except ValueError:
+            if _identity(path) != folder:
+                continue  # another run moved it aside meanwhile: make it afresh
+            raise
+        try:
+            # Lock files (and another run's lock on its way in) are no run.
+            if all(_is_lock_file(entry) for entry in os.listdir(path)):
+                return path, moved_to
+            moved_to = _move_aside(path, save_dir, name)
+        except BaseException:
+            unlock(path)
+            raise
+        if on_move is not None:
+            on_move(path, moved_to)
+    raise FileExistsError(f"{path} keeps being taken by other runs; choose another model_name")
+
+
+def _is_lock_file(name):
+    """Whether ``name`` is a lock (``LOCK_NAME``) or the private file ``lock`` links it from."""
+    return name == LOCK_NAME or name.startswith(LOCK_NAME + ".")
+
+
+def _identity(path):
+    """(device, inode) of ``path``, or None if nothing is there: a folder renamed
+    away keeps its inode, so one made afresh in its place has another."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+def _move_aside(path, save_dir, name):
+    """Rename the run folder ``path`` (locked by this process) to the first free
+    ``save_dir/name_k``, k = 2, 3, ...; return the new path."""
+    for k in itertools.count(2):
+        target = os.path.join(save_dir, f"{name}_{k}")
+        if _mkdir(target):
+            break
+    try:
+        # POSIX rename replaces an empty folder in one step: our own claim.
+        os.rename(path, target)
+    except OSError as error:
+        os.rmdir(target)
+        raise ValueError(f"cannot move the earlier run in {path} aside to {target}: "
+                         f"{error.strerror}; nothing was moved") from None
+    # This process's lock moved with the folder, and so may have the private file
+    # of a run that tried to lock it meanwhile (that attempt has failed: the
+    # folder is gone from under it). The earlier run gets back only its own files.
+    for entry in os.listdir(target):
+        if _is_lock_file(entry):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(target, entry))
+    return target
 
 
 def release(path):

@@ -66,6 +66,13 @@ def iris_model(hidden, lr, momentum, seed, logger=None):
                             logger=logger, seed=seed)
 
 
+def iris_data(batch_size):
+    """The course's Iris splits, standardised with the training split's mean and
+    standard deviation: what these runs train on (the course's loader gives
+    them raw)."""
+    return initialize_dataset("iris", batch_size=batch_size, standardize=True)
+
+
 def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
                  plot_format="png"):
     """Everything that defines a run, as saved under "settings" in ``args.json``
@@ -78,7 +85,7 @@ def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
 def summarize(model, dataset):
     """The final train and validation figures of ``model`` and its test loss and error."""
     record = model.history["epochs"][-1]
-    results = model.test(dataset)
+    results = model.test(dataset, verbose=False)
     return {
         "train_loss": record["train_loss"],
         "val_loss": record["validate_loss"],
@@ -99,7 +106,7 @@ def train_iris(hidden=DEFAULTS.hidden, lr=DEFAULTS.lr, momentum=DEFAULTS.momentu
     ``val_loss``, ``val_error`` and the ``test_loss``, ``test_error``
     """
     model = iris_model(hidden, lr, momentum, seed, logger=logger)
-    dataset = initialize_dataset("iris", batch_size=batch_size)
+    dataset = iris_data(batch_size)
     model.train(dataset, epochs, verbose=verbose)
     return model, summarize(model, dataset)
 
@@ -130,7 +137,7 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
 
         def prepare():
             model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"])
-            dataset = initialize_dataset("iris", batch_size=run["batch_size"])
+            dataset = iris_data(run["batch_size"])
             return (model, dataset), {"settings": run, "layers": model.layer_args,
                                       "optimizer": model.optimizer_args}
 
@@ -140,7 +147,7 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     try:
         if resume:
             run = args["settings"]
-            dataset = initialize_dataset("iris", batch_size=run["batch_size"])
+            dataset = iris_data(run["batch_size"])
             model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"]).load(
                 os.path.join(folder, "last.npz"))
             epochs = scripts.extend(folder, args, model, settings.get("epochs"))

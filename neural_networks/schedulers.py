@@ -1,9 +1,12 @@
 """Learning-rate schedules: ``scheduler(epoch) -> learning rate``.
 
-``epoch`` may be fractional (the model passes ``epoch + iteration /
-iterations_per_epoch``), so smooth schedules such as cosine and warm-up move
-every step; stepwise schedules (constant, staircase, step) see the same
-value for the whole epoch.
+Each schedule declares the epoch it is given during training in
+``moves_within_epoch``. The course's schedules (constant, exponential) and the
+step schedule are given the whole epoch number (0, 1, 2, ...) at every step of
+that epoch, as the course's ``train`` gives them (``self.update(i)``), so the
+rate changes between epochs only. The cosine schedule is given the fractional
+epoch ``epoch + iteration / iterations_per_epoch``, so its warm-up and decay
+move every step (a one-epoch warm-up would otherwise never warm up).
 
 Every setting is checked when the schedule is built: a learning rate, decay
 or stage length that is not a finite number in range is a ``ValueError``
@@ -19,6 +22,9 @@ from .utils.registry import build, factory
 class ConstantLR:
     """lr(epoch) = lr."""
 
+    #: Training gives it the whole epoch number (see the module's docstring).
+    moves_within_epoch = False
+
     def __init__(self, lr):
         self.lr = check_number("lr", lr, above=0)
 
@@ -27,7 +33,12 @@ class ConstantLR:
 
 
 class ExponentialLR:
-    """lr(epoch) = lr * decay ** (epoch / stage_length), exponent floored if staircase."""
+    """lr(epoch) = lr * decay ** (epoch / stage_length), exponent floored if staircase.
+
+    Training gives it the whole epoch number, as the course's ``train`` does.
+    """
+
+    moves_within_epoch = False
 
     def __init__(self, lr, decay=0.1, stage_length=1, staircase=False):
         self.lr = check_number("lr", lr, above=0)
@@ -46,8 +57,11 @@ class StepLR:
     """lr(epoch) = lr * decay ** (number of milestones <= epoch).
 
     Give either ``milestones`` (epochs, any order) or ``stage_length`` (the
-    rate drops every ``stage_length`` epochs), not both.
+    rate drops every ``stage_length`` epochs), not both. Training gives it the
+    whole epoch number.
     """
+
+    moves_within_epoch = False
 
     def __init__(self, lr, decay=0.1, stage_length=None, milestones=None):
         if (milestones is None) == (stage_length is None):
@@ -81,7 +95,11 @@ class CosineLR:
     half cosine from lr down to ``min_lr`` at ``total_epochs``:
 
         lr(e) = min_lr + (lr - min_lr) * (1 + cos(pi * (e - w) / (T - w))) / 2
+
+    Training gives it the fractional epoch, so it moves every step.
     """
+
+    moves_within_epoch = True
 
     def __init__(self, lr, total_epochs=None, warmup_epochs=0, min_lr=0.0, warmup_start=0.0):
         self.lr = check_number("lr", lr, above=0)

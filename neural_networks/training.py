@@ -389,9 +389,9 @@ class Trainer:
                 f"the loss became {L} at epoch {epoch + 1}, iteration {model.iteration + 1}; "
                 f"training stopped before updating the parameters{kept}. Try a lower "
                 f"learning rate (the rate at this step was "
-                f"{model.optimizer.lr(epoch + model.iteration / n_steps):.3g})."
+                f"{model.optimizer.lr(self._schedule_epoch(epoch, n_steps)):.3g})."
             )
-        model.update(epoch + model.iteration / n_steps)
+        model.update(self._schedule_epoch(epoch, n_steps))
         model.iteration += 1
         n = X.shape[0]
         totals = model.epoch_totals
@@ -399,6 +399,14 @@ class Trainer:
         totals["error"] += model.error(Y, Y_hat) * n
         totals["count"] += n
         model.history["iteration_loss"].append(L)
+
+    def _schedule_epoch(self, epoch, n_steps):
+        """The epoch the learning-rate schedule is given at this step: the whole
+        ``epoch`` (0, 1, ...), as the course's ``train`` gives it, or, for a schedule
+        that declares ``moves_within_epoch`` (cosine), ``epoch + iteration / n_steps``."""
+        if getattr(self.model.optimizer.lr, "moves_within_epoch", False):
+            return epoch + self.model.iteration / n_steps
+        return epoch
 
     def _restore_data_position(self, data):
         """Put the training split back where the unfinished epoch stopped."""

@@ -11,8 +11,10 @@ import warnings
 
 import numpy as np
 
+
 from neural_networks.activations import (
     ArcTan,
+    Identity,
     Linear,
     ReLU,
     Sigmoid,
@@ -155,6 +157,16 @@ class TestFactory(unittest.TestCase):
         for name, cls in zip(self.VALID, classes, strict=True):
             with self.subTest(name=name):
                 self.assertIs(type(initialize_activation(name)), cls)
+
+    def test_identity_is_fall_2023s_name_for_linear(self):
+        # Fall 2023's starter code renamed Linear to Identity ("identity"); its
+        # notebook imports the class by that name and builds layers with it.
+        self.assertIs(Identity, Linear)
+        activation = initialize_activation("identity")
+        self.assertIs(type(activation), Linear)
+        Z, dY = np.array([[-1.5, 0.0, 2.0]]), np.array([[0.25, -1.0, 3.0]])
+        np.testing.assert_array_equal(activation.forward(Z), Z)
+        np.testing.assert_array_equal(activation.backward(Z, dY), dY)
 
     def test_none_is_linear_and_an_instance_passes_through(self):
         self.assertIs(type(initialize_activation(None)), Linear)

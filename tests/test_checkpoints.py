@@ -565,6 +565,20 @@ class TestDifferentArchitecture(TempDirTestCase):
         model = build_model(seed=42).load(self.checkpoint)
         self.assertEqual(model.epoch, 1)
 
+    def test_identity_and_linear_are_one_activation(self):
+        # The checkpoint's first layer was built with "linear"; Fall 2023 calls it
+        # "identity". Either name loads the other's checkpoint, and load_model
+        # rebuilds a network saved with "identity".
+        model = build_model(seed=42, layer_args=self.variant(0, activation="identity"))
+        model.load(self.checkpoint)
+        expected = build_model(seed=42).load(self.checkpoint)
+        self.assertStatesEqual(state_of(model), state_of(expected))
+        path = self.path("identity.npz")
+        model.save(path)
+        rebuilt = load_model(path)
+        self.assertEqual(rebuilt.layer_args[0]["activation"], "identity")
+        self.assertStatesEqual(state_of(rebuilt), state_of(expected))
+
 
 MiB = 1 << 20
 

@@ -2,6 +2,7 @@
 their loader, and the dataset factory."""
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import os
@@ -240,6 +241,25 @@ class TestLabelSmoothing(unittest.TestCase):
         np.testing.assert_allclose(dZ, z.grad.numpy(), rtol=1e-10, atol=1e-15)
 
 
+#: MD5 of the course's files (datasets/iris/ of its Spring 2021 and Fall 2023
+#: starter code, byte for byte the same in both).
+COURSE_IRIS_MD5 = {
+    "iris_train_data.npy": "10617d19d68aab54bacd65b697010bb1",
+    "iris_train_labels.npy": "66a923fcef3686be2e194fb72e274ca3",
+    "iris_val_data.npy": "0f10c757225ec4a150e1d29d03a4914f",
+    "iris_val_labels.npy": "9f1c74f50716ed9b8f6b3e54dbd0d95c",
+    "iris_test_data.npy": "6177da3af10df52d8f197e916da3e621",
+    "iris_test_labels.npy": "f1fcf071f60a332555c5e563d2ee7f69",
+}
+
+
+def check_iris_script():
+    spec = importlib.util.spec_from_file_location("check_iris", REPO / "datasets" / "check_iris.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 class TestIrisFiles(unittest.TestCase):
     def test_split_sizes_and_labels(self):
         for split, n in SPLITS.items():
@@ -251,10 +271,20 @@ class TestIrisFiles(unittest.TestCase):
                 self.assertTrue(np.all((Y == 0) | (Y == 1)))
                 np.testing.assert_array_equal(Y.sum(axis=1), np.ones(n))
 
-    def test_stratified(self):
-        for split, n in SPLITS.items():
-            _, Y = load_raw(split)
-            np.testing.assert_array_equal(Y.sum(axis=0), [n // 3] * 3)
+    def test_the_files_are_the_courses(self):
+        for name, expected in COURSE_IRIS_MD5.items():
+            with self.subTest(file=name):
+                self.assertEqual(hashlib.md5((IRIS_DIR / name).read_bytes()).hexdigest(),
+                                 expected)
+        # The course split at random, not by class; its first rows, in cm.
+        counts = {"train": [32, 36, 37], "val": [8, 3, 4], "test": [10, 11, 9]}
+        first = {"train": ([5.1, 3.8, 1.6, 0.2], 0), "val": ([5.0, 2.3, 3.3, 1.0], 1),
+                 "test": ([5.4, 3.4, 1.5, 0.4], 0)}
+        for split in SPLITS:
+            X, Y = load_raw(split)
+            np.testing.assert_array_equal(Y.sum(axis=0), counts[split])
+            np.testing.assert_array_equal(X[0], first[split][0])
+            self.assertEqual(Y[0].argmax(), first[split][1])
 
     def test_splits_partition_sklearn_iris(self):
         # Raw features (cm), each of the 150 examples in exactly one split,
@@ -270,37 +300,62 @@ class TestIrisFiles(unittest.TestCase):
 
         np.testing.assert_array_equal(lexsorted(got), lexsorted(expected))
 
-    def test_make_iris_regenerates_the_committed_files(self):
-        spec = importlib.util.spec_from_file_location("make_iris", REPO / "datasets" / "make_iris.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        with tempfile.TemporaryDirectory() as tmp:
-            # By default it writes into the package, where load_iris reads.
-            self.assertEqual(module.OUT_DIR.resolve(), IRIS_DIR.resolve())
-            module.OUT_DIR = Path(tmp)
-            with contextlib.redirect_stdout(io.StringIO()):
-                module.main()
-            for split in SPLITS:
-                for part in ("data", "labels"):
-                    name = f"iris_{split}_{part}.npy"
-                    fresh = np.load(Path(tmp) / name)
-                    committed = np.load(IRIS_DIR / name)
-                    self.assertEqual(fresh.dtype, committed.dtype, name)
-                    np.testing.assert_array_equal(fresh, committed, err_msg=name)
+
+class TestCheckIrisScript(unittest.TestCase):
+    def setUp(self):
+        self.script = check_iris_script()
+        self._tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self._tmp.cleanup)
+        self.tmp = Path(self._tmp.name)
+
+    def run_main(self, *argv):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            status = self.script.main(list(argv))
+        return status, out.getvalue()
+
+    def test_the_shipped_files_pass(self):
+        self.assertEqual(self.script.IRIS_DIR.resolve(), IRIS_DIR.resolve())
+        status, out = self.run_main()
+        self.assertEqual(status, 0, out)
+        self.assertIn("are the course's", out)
+
+    def test_copies_from_a_course_checkout_all_or_nothing(self):
+        course = self.tmp / "hw" / "datasets" / "iris"
+        shutil.copytree(IRIS_DIR, course)
+        out_dir = self.tmp / "out"
+        self.assertEqual(self.script.copy_from(self.tmp / "hw", out_dir), {})
+        for name, expected in COURSE_IRIS_MD5.items():
+            self.assertEqual(hashlib.md5((out_dir / name).read_bytes()).hexdigest(), expected)
+        # One changed file: it is named with both checksums and nothing is copied.
+        changed = course / "iris_val_data.npy"
+        data = np.load(changed)
+        data[0, 0] += 0.1
+        np.save(changed, data)
+        elsewhere = self.tmp / "elsewhere"
+        bad = self.script.copy_from(course, elsewhere)
+        self.assertEqual(list(bad), ["iris_val_data.npy"])
+        self.assertEqual(bad["iris_val_data.npy"], hashlib.md5(changed.read_bytes()).hexdigest())
+        self.assertFalse(elsewhere.exists())
+        status, out = self.run_main("--from", str(self.tmp / "hw"))
+        self.assertEqual(status, 1)
+        self.assertIn(f"iris_val_data.npy in {self.tmp / 'hw'}: MD5 {bad['iris_val_data.npy']}; "
+                      f"the course's has MD5 {COURSE_IRIS_MD5['iris_val_data.npy']}", out)
+        status, out = self.run_main("--from", str(self.tmp / "nowhere"))
+        self.assertEqual(status, 2)
+        self.assertIn("is not a folder", out)
 
 
 class TestInitializeIris(unittest.TestCase):
     def setUp(self):
-        self.dataset = initialize_dataset("iris", batch_size=16)
-        raw = {split: load_raw(split) for split in SPLITS}
-        self.raw = raw
-        X_train = raw["train"][0]
+        self.raw = {split: load_raw(split) for split in SPLITS}
+        X_train = self.raw["train"][0]
         # population statistics of the training split only
         self.mean = X_train.sum(axis=0) / len(X_train)
         self.std = np.sqrt(((X_train - self.mean) ** 2).sum(axis=0) / len(X_train))
 
     def test_shapes(self):
-        d = self.dataset
+        d = initialize_dataset("iris", batch_size=16)
         self.assertEqual(d.out_dim, 3)
         self.assertEqual(d.train.data.shape, (105, 4))
         self.assertEqual(d.validate.data.shape, (15, 4))
@@ -308,24 +363,34 @@ class TestInitializeIris(unittest.TestCase):
         self.assertEqual(d.train.batch_size, 16)
         self.assertEqual(d.train.samples_per_epoch, 7)
 
-    def test_train_is_standardised(self):
-        X = self.dataset.train.data
-        np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-12)
-        np.testing.assert_allclose(X.std(axis=0), 1, rtol=1e-12)
+    def test_raw_by_default_as_the_course_gives_them(self):
+        # "All datasets you are given have not been normalized or standardized."
+        d = initialize_dataset("iris", batch_size=16)
+        for split, data in (("train", d.train), ("val", d.validate), ("test", d.test)):
+            with self.subTest(split=split):
+                np.testing.assert_array_equal(data.data, self.raw[split][0])
+                np.testing.assert_array_equal(data.labels, self.raw[split][1])
 
-    def test_every_split_uses_the_training_statistics(self):
-        parts = {"train": self.dataset.train, "val": self.dataset.validate,
-                 "test": self.dataset.test}
-        for split, data in parts.items():
+    def test_standardize_uses_the_training_statistics_for_every_split(self):
+        d = initialize_dataset("iris", batch_size=16, standardize=True)
+        np.testing.assert_allclose(d.train.data.mean(axis=0), 0, atol=1e-12)
+        np.testing.assert_allclose(d.train.data.std(axis=0), 1, rtol=1e-12)
+        for split, data in (("train", d.train), ("val", d.validate), ("test", d.test)):
             with self.subTest(split=split):
                 X_raw, Y_raw = self.raw[split]
                 np.testing.assert_allclose(data.data, (X_raw - self.mean) / self.std,
                                            rtol=1e-12, atol=1e-12)
                 np.testing.assert_array_equal(data.labels, Y_raw)
-        # Validation and test statistics are not their own: had they been
-        # standardised with their own statistics, their means would be 0.
-        self.assertGreater(np.abs(self.dataset.test.data.mean(axis=0)).max(), 1e-3)
-        self.assertGreater(np.abs(self.dataset.validate.data.mean(axis=0)).max(), 1e-3)
+        # Had validation and test been standardised with their own statistics,
+        # their means would be 0.
+        self.assertGreater(np.abs(d.test.data.mean(axis=0)).max(), 1e-3)
+        self.assertGreater(np.abs(d.validate.data.mean(axis=0)).max(), 1e-3)
+
+    def test_standardize_must_be_true_or_false(self):
+        for bad in ("yes", 1, "False"):
+            with self.subTest(standardize=bad), self.assertRaisesRegex(
+                    ValueError, f"standardize must be True or False, got {bad!r}"):
+                initialize_dataset("iris", standardize=bad)
 
 
 class TestIrisShipsWithThePackage(unittest.TestCase):

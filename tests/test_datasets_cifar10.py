@@ -613,7 +613,7 @@ class TestTrainsOnIt(CifarTest):
         self.assertLess(after, 0.5 * before)
         self.assertEqual(Y_hat.dtype, np.float32)
         self.assertTrue(np.isfinite(model.layers[0].parameters["W"]).all())
-        self.assertTrue(np.isfinite(model.test(d)["test_loss"]))
+        self.assertTrue(np.isfinite(model.test(d, verbose=False)["test_loss"]))
 
     def test_kaggle_predictions_for_an_unlabeled_test_file(self):
         kaggle = np.random.default_rng(3).integers(0, 256, size=(7, 32, 32, 3)).astype(np.uint8)

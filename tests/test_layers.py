@@ -642,13 +642,29 @@ class TestInitializeLayer(unittest.TestCase):
     def test_linear_activation_goes_with_layers_that_have_none(self):
         for kwargs in (dict(name="pool2d", kernel_shape=2), dict(name="flatten"),
                        dict(name="dropout")):
-            for activation in (None, "linear"):
+            for activation in (None, "linear", "identity"):
                 with self.subTest(activation=activation, **kwargs):
                     layer = initialize_layer(activation=activation, **kwargs)
                     self.assertIs(type(layer), LAYERS[kwargs["name"]])
             with self.subTest(activation="relu", **kwargs):
                 self.assert_refused(dict(activation="relu", **kwargs),
                                     kwargs["name"], "'relu'", "'linear'")
+
+    def test_identity_is_the_linear_activation_in_every_layer(self):
+        # Fall 2023's notebook checks FullyConnected(n_out=4, activation="identity").
+        rng = np.random.default_rng(0)
+        X, dLdY = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+        for kwargs in (dict(name="fully_connected", n_out=4), dict(name="conv2d", n_out=4,
+                       kernel_shape=1), dict(name="batchnorm")):
+            with self.subTest(**kwargs):
+                layer = initialize_layer(activation="identity", **kwargs)
+                self.assertEqual(layer.activation_name, "linear")
+                self.assertIs(type(layer.activation), type(initialize_activation("linear")))
+        fc = FullyConnected(n_out=4, activation="identity")
+        np.testing.assert_allclose(fc.forward(X), X @ fc.parameters["W"] + fc.parameters["b"],
+                                   rtol=1e-15)
+        for quantity, error in check_layer(fc, X, dLdY).items():
+            self.assertLess(error, 1e-8, quantity)
 
     def test_arguments_left_none_take_the_class_default(self):
         conv = initialize_layer("conv2d", activation=None, weight_init=None, n_out=2,

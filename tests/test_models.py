@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def snapshot(model):
 
 class TestLearning(unittest.TestCase):
     def test_two_layer_network_learns_iris(self):
-        dataset = initialize_dataset("iris", batch_size=15)
+        dataset = initialize_dataset("iris", batch_size=15, standardize=True)
         model = build(seed=0)
         model.train(dataset, 0, verbose=False)  # builds the output layer, no step
         X, Y = dataset.train.data, dataset.train.labels
@@ -67,7 +68,7 @@ class TestLearning(unittest.TestCase):
         self.assertLess(final_loss, 0.3)
         train_accuracy = np.mean(Y_hat.argmax(axis=1) == Y.argmax(axis=1))
         self.assertGreater(train_accuracy, 0.9)
-        test_accuracy = 1 - model.test(dataset)["test_error"]
+        test_accuracy = 1 - model.test(dataset, verbose=False)["test_error"]
         self.assertGreater(test_accuracy, 0.85)
 
     def test_l2_network_learns_a_separable_problem(self):
@@ -184,15 +185,67 @@ class TestTrainAndPredict(unittest.TestCase):
 
     def test_test_returns_loss_and_error(self):
         self.model.train(self.dataset, 2, verbose=False)
-        results = self.model.test(self.dataset)
-        self.assertEqual(set(results), {"test_loss", "test_error"})
+        results = self.model.test(self.dataset, verbose=False)
+        self.assertEqual(set(results), {"test_loss", "test_error", "loss", "error"})
         Y = self.dataset.test.labels
         Y_hat, _ = self.model.predict(self.dataset.test.data)
         self.assertAlmostEqual(results["test_loss"], -np.sum(Y * np.log(Y_hat)) / 30, places=12)
         self.assertAlmostEqual(results["test_error"],
                                np.mean(Y_hat.argmax(axis=1) != Y.argmax(axis=1)), places=12)
-        with_predictions = self.model.test(self.dataset, save_predictions=True)
+        with_predictions = self.model.test(self.dataset, save_predictions=True, verbose=False)
         np.testing.assert_allclose(with_predictions["prediction"], Y_hat, rtol=1e-14)
+
+    def test_test_prints_the_courses_line_and_gives_its_per_batch_lists(self):
+        # Batches of 25 split the 30 test examples into 25 + 5. The course's
+        # test returns {"loss": [...], "error": [...]} per batch and prints
+        # "Test Loss: <loss> Test Accuracy: <accuracy>" rounded to 4 places; here
+        # the printed figures are the whole split's (batch-size-weighted) ones.
+        dataset = initialize_dataset("iris", batch_size=25)
+        self.model.train(dataset, 3, verbose=False)
+        X, Y = dataset.test.data, dataset.test.labels
+        Y_hat, _ = self.model.predict(X)
+        losses = [-np.sum(Y[b] * np.log(Y_hat[b])) / len(Y[b]) for b in (slice(0, 25),
+                                                                          slice(25, 30))]
+        errors = [np.mean(Y_hat[b].argmax(1) != Y[b].argmax(1)) for b in (slice(0, 25),
+                                                                           slice(25, 30))]
+        whole_loss = -np.sum(Y * np.log(Y_hat)) / 30
+        whole_error = np.mean(Y_hat.argmax(1) != Y.argmax(1))
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            results = self.model.test(dataset)
+        np.testing.assert_allclose(results["loss"], losses, rtol=1e-12)
+        np.testing.assert_allclose(results["error"], errors, rtol=1e-12)
+        self.assertAlmostEqual((25 * losses[0] + 5 * losses[1]) / 30, whole_loss, places=12)
+        self.assertEqual(out.getvalue(), f"Test Loss: {round(whole_loss, 4)} "
+                                         f"Test Accuracy: {round(1 - whole_error, 4)}\n")
+        self.assertRegex(out.getvalue(), r"^Test Loss: \d\.\d{1,4} Test Accuracy: \d(\.\d{1,4})?\n$")
+        quiet = io.StringIO()
+        with contextlib.redirect_stdout(quiet):
+            self.model.test(dataset, verbose=False)
+        self.assertEqual(quiet.getvalue(), "")
+
+    def test_test_pickles_its_results_into_the_logger_folder(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            logger = Logger("run", {}, {}, save=True, save_dir=tmp)
+            model = build(seed=0, logger=logger)
+            model.train(self.dataset, 1, verbose=False)
+            path = os.path.join(tmp, "run", "test_predictions.p")
+            model.test(self.dataset, verbose=False)
+            self.assertFalse(os.path.exists(path))  # only with save_predictions
+            results = model.test(self.dataset, save_predictions=True, verbose=False)
+            with open(path, "rb") as f:
+                saved = pickle.load(f)
+            self.assertEqual(set(saved), {"test_loss", "test_error", "loss", "error",
+                                          "prediction"})
+            self.assertEqual(saved["loss"], results["loss"])
+            np.testing.assert_array_equal(saved["prediction"], results["prediction"])
+        # Without a logger's folder there is nowhere to pickle to: the results
+        # are still returned.
+        no_folder = build(seed=0, logger=Logger("run", {}, {}, save_dir=tmp))
+        no_folder.train(self.dataset, 1, verbose=False)
+        self.assertEqual(no_folder.test(self.dataset, save_predictions=True,
+                                        verbose=False)["prediction"].shape, (30, 3))
+        self.assertFalse(os.path.exists(tmp))
 
     def test_test_kaggle_writes_one_row_per_example(self):
         self.model.train(self.dataset, 1, verbose=False)
@@ -432,7 +485,7 @@ class TestEvaluate(unittest.TestCase):
         np.testing.assert_allclose(scores["per_class_accuracy"],
                                    [np.mean(predicted[true == c] == c) for c in range(3)])
         self.assertAlmostEqual(scores["loss"], loss, places=12)
-        self.assertAlmostEqual(1 - scores["accuracy"], model.test(dataset)["test_error"],
+        self.assertAlmostEqual(1 - scores["accuracy"], model.test(dataset, verbose=False)["test_error"],
                                places=15)
 
     def test_l2_gives_the_loss_and_the_mean_squared_error(self):
@@ -581,7 +634,8 @@ class TestTrainFfnnCheckpoint(unittest.TestCase):
                                proc.stdout.strip().splitlines()[-1])
             self.assertIsNotNone(printed, proc.stdout)
             model = load_model(os.path.join(tmp, "iris_ffnn", "last.npz"))
-        test = initialize_dataset("iris").test
+        # The script trains on standardised features (the loader's default is raw).
+        test = initialize_dataset("iris", standardize=True).test
         scores = model.evaluate(test.data, test.labels)
         self.assertEqual(f"{scores['accuracy']:.4f}", printed.group(1))
         self.assertEqual(scores["confusion_matrix"].sum(), len(test.labels))

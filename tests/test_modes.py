@@ -192,7 +192,7 @@ class TestCallsLeaveTheMode(ModeTestCase):
         for mode in ("train", "eval"):
             with self.subTest(mode=mode):
                 self.model.set_mode(mode)
-                results = self.model.test(self.dataset, save_predictions=True)
+                results = self.model.test(self.dataset, save_predictions=True, verbose=False)
                 self.assertMode(self.model, mode)
                 np.testing.assert_array_equal(results["prediction"], expected)
                 error = np.mean(expected.argmax(1) != self.dataset.test.labels.argmax(1))

@@ -13,10 +13,11 @@ import numpy as np
 from PIL import Image
 
 from neural_networks import run_folder
-from neural_networks.run_folder import (METRIC_COLUMNS, check_name, claim, plot_curves,
-                                        read_args, release, write_args, write_confusion_matrix,
-                                        write_curves, write_filters, write_metrics,
-                                        write_misclassified, write_predictions)
+from neural_networks.run_folder import (LOCK_NAME, METRIC_COLUMNS, check_name, claim,
+                                        plot_curves, read_args, release, take_over, unlock,
+                                        write_args, write_confusion_matrix, write_curves,
+                                        write_filters, write_metrics, write_misclassified,
+                                        write_predictions)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -157,6 +158,31 @@ class TestClaim(FolderTest):
                 self.assertEqual(w.exitcode, 0)
             self.assertEqual(sorted(os.path.basename(p) for p in paths),
                              ["run", "run_2", "run_3"], f"trial {trial}")
+
+
+class TestTakeOver(FolderTest):
+    """The course's Logger's folder; the Logger's tests cover the races and refusals."""
+
+    def test_the_named_folder_every_time_with_earlier_runs_moved_aside(self):
+        moves = []
+        path, moved = take_over(self.save_dir, "run", on_move=lambda *m: moves.append(m))
+        self.assertEqual((path, moved, moves), (os.path.join(self.save_dir, "run"), None, []))
+        self.assertEqual(os.listdir(path), [LOCK_NAME])  # locked for this process
+        self.touch(path, "log.json", text="first")
+        again, moved = take_over(self.save_dir, "run", on_move=lambda *m: moves.append(m))
+        self.assertEqual(again, path)
+        self.assertEqual(moved, os.path.join(self.save_dir, "run_2"))
+        self.assertEqual(moves, [(path, moved)])
+        self.assertEqual(os.listdir(moved), ["log.json"])  # the lock did not go with it
+        with open(os.path.join(moved, "log.json")) as f:
+            self.assertEqual(f.read(), "first")
+        unlock(path)
+        self.assertEqual(os.listdir(path), [])
+
+    def test_names_must_be_plain_folder_names(self):
+        for bad in ("a/b", "..", ""):
+            with self.subTest(name=bad), self.assertRaisesRegex(ValueError, "plain folder name"):
+                take_over(self.save_dir, bad)
 
 
 class TestRelease(FolderTest):

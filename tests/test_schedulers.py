@@ -225,10 +225,10 @@ class TestFactory(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "total_epochs"):
             initialize_optimizer("Adam", 0.1, lr_scheduler="cosine")
 
-    def test_model_passes_fractional_epochs(self):
-        # Plain SGD (no momentum) with a cosine schedule: each step's delta
-        # is lr(epoch + i / steps) * grad, so the rate seen at every step can
-        # be read back from a recording optimizer.
+    @staticmethod
+    def epochs_seen(optimizer_args, epochs=2):
+        """The epoch the optimizer is given at every step of training a one-layer
+        network for ``epochs`` epochs of 3 steps (once per step: W and b see the same)."""
         seen = []
         X = np.random.default_rng(0).normal(size=(12, 3))
         Y = np.eye(2)[np.arange(12) % 2]
@@ -236,7 +236,7 @@ class TestFactory(unittest.TestCase):
         model = NeuralNetwork(
             "cross_entropy",
             [AttrDict(name="fully_connected", n_out=None, activation="softmax")],
-            dict(name="SGD", lr=0.3, lr_scheduler="cosine", total_epochs=2), seed=0,
+            optimizer_args, seed=0,
         )
         original = model.optimizer.update
 
@@ -245,10 +245,31 @@ class TestFactory(unittest.TestCase):
             return original(name, param, grad, epoch)
 
         model.optimizer.update = recording_update
-        model.train(dataset, 2, verbose=False)
-        # Two parameters (W, b) per step, 3 steps per epoch.
-        self.assertEqual(seen[::2], [0, 1 / 3, 2 / 3, 1, 1 + 1 / 3, 1 + 2 / 3])
-        self.assertEqual(seen[::2], seen[1::2])
+        model.train(dataset, epochs, verbose=False)
+        assert seen[::2] == seen[1::2], seen  # W and b of one step
+        return seen[::2], model.optimizer.lr
+
+    def test_model_passes_fractional_epochs_to_the_cosine_schedule(self):
+        # A warm-up or cosine decay must move every step: 3 steps per epoch.
+        seen, _ = self.epochs_seen(dict(name="SGD", lr=0.3, lr_scheduler="cosine",
+                                        total_epochs=2))
+        self.assertEqual(seen, [0, 1 / 3, 2 / 3, 1, 1 + 1 / 3, 1 + 2 / 3])
+
+    def test_the_courses_schedules_see_the_whole_epoch(self):
+        # The course's train calls self.update(i) with the epoch i at every step,
+        # so its exponential schedule changes the rate between epochs only.
+        for scheduler in ("constant", "exponential", "step"):
+            with self.subTest(scheduler=scheduler):
+                args = dict(name="SGD", lr=0.5, lr_scheduler=scheduler, momentum=0.9)
+                if scheduler != "constant":
+                    args.update(lr_decay=0.5, stage_length=1)
+                seen, schedule = self.epochs_seen(args, epochs=3)
+                self.assertEqual(seen, [0, 0, 0, 1, 1, 1, 2, 2, 2])
+                self.assertTrue(all(isinstance(e, int) for e in seen), seen)
+                rates = [schedule(e) for e in seen]
+                expected = [0.5] * 9 if scheduler == "constant" else \
+                    [0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125, 0.125, 0.125]
+                self.assertEqual(rates, expected)
 
 
 

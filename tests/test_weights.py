@@ -97,6 +97,16 @@ class TestXavierAndHe(InitTestCase):
         self.assert_uniform(conv.parameters["W"], -bound, bound)
 
 
+    def test_identity_has_the_gain_of_linear(self):
+        # "identity" is Fall 2023's name for the linear activation: gain 1.
+        W = self.draw("xavier_uniform", (400, 600), activation="identity")
+        bound = math.sqrt(6.0 / (400 + 600))
+        self.assert_uniform(W, -bound, bound)
+        layer = FullyConnected(300, "identity", weight_init="he_normal")
+        layer.forward(np.zeros((2, 400)))
+        self.assert_normal(layer.parameters["W"], 0.0, 1.0 / math.sqrt(400))
+
+
 class TestSimpleInitializers(InitTestCase):
     def test_zeros_and_ones(self):
         for shape in FANS:
