@@ -10,13 +10,13 @@ import numpy as np
 from .. import parallel
 
 
+#: Multiply-adds from which a fully connected layer's products use two threads.
+PARALLEL_AFFINE_FLOPS = 1 << 22
+
+
 def _large_product(X, W):
     """True when the products of a fully connected layer are worth two threads."""
     return X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS
-
-
-#: Multiply-adds from which a fully connected layer's products use two threads.
-PARALLEL_AFFINE_FLOPS = 1 << 22
 
 
 def affine_forward(X, W, b):

@@ -1,4 +1,4 @@
-"""Inverted dropout (Dropout): the mask is drawn in training mode only."""
+"""Inverted dropout (Dropout): a random mask in training mode, nothing in eval mode."""
 
 import numpy as np
 
