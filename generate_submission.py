@@ -28,6 +28,7 @@ import re
 import sys
 import textwrap
 import unicodedata
+from pathlib import Path
 
 from neural_networks.utils.files import write_text
 
@@ -39,22 +40,22 @@ IMPLEMENTATIONS = [
     ("Activations", "neural_networks.activations", "ReLU"),
     ("Activations", "neural_networks.activations", "SoftMax"),
     ("Layers", "neural_networks.layers", "FullyConnected"),
-    ("Layers", "neural_networks.functional", "affine_forward"),
-    ("Layers", "neural_networks.functional", "affine_backward"),
+    ("Layers", "neural_networks.functional.dense", "affine_forward"),
+    ("Layers", "neural_networks.functional.dense", "affine_backward"),
     ("Layers", "neural_networks.layers", "Conv2D"),
     ("Layers", "neural_networks.layers", "Pool2D"),
-    ("Layers", "neural_networks.functional", "im2col"),
-    ("Layers", "neural_networks.functional", "conv2d_forward"),
-    ("Layers", "neural_networks.functional", "_rows_forward"),
-    ("Layers", "neural_networks.functional", "_channel_major_forward"),
-    ("Layers", "neural_networks.functional", "conv2d_backward"),
-    ("Layers", "neural_networks.functional", "_rows_backward"),
-    ("Layers", "neural_networks.functional", "_row_shift_input_gradient"),
-    ("Layers", "neural_networks.functional", "_channel_major_backward"),
-    ("Layers", "neural_networks.functional", "maxpool2d_forward"),
-    ("Layers", "neural_networks.functional", "maxpool2d_backward"),
-    ("Layers", "neural_networks.functional", "avgpool2d_forward"),
-    ("Layers", "neural_networks.functional", "avgpool2d_backward"),
+    ("Layers", "neural_networks.functional.conv", "im2col"),
+    ("Layers", "neural_networks.functional.conv", "conv2d_forward"),
+    ("Layers", "neural_networks.functional.conv", "_rows_forward"),
+    ("Layers", "neural_networks.functional.conv", "_channel_major_forward"),
+    ("Layers", "neural_networks.functional.conv", "conv2d_backward"),
+    ("Layers", "neural_networks.functional.conv", "_rows_backward"),
+    ("Layers", "neural_networks.functional.conv", "_row_shift_input_gradient"),
+    ("Layers", "neural_networks.functional.conv", "_channel_major_backward"),
+    ("Layers", "neural_networks.functional.pooling", "maxpool2d_forward"),
+    ("Layers", "neural_networks.functional.pooling", "maxpool2d_backward"),
+    ("Layers", "neural_networks.functional.pooling", "avgpool2d_forward"),
+    ("Layers", "neural_networks.functional.pooling", "avgpool2d_backward"),
     ("Losses", "neural_networks.losses", "CrossEntropy"),
     ("Losses", "neural_networks.losses", "L2"),
     ("Model", "neural_networks.models", "NeuralNetwork.forward"),
@@ -107,9 +108,21 @@ def collect(implementations=IMPLEMENTATIONS):
                                  f"but {module_name} has no {name}")
             obj = getattr(obj, part)
         source = textwrap.dedent(inspect.getsource(obj)).rstrip() + "\n"
-        path = module_name.replace(".", "/") + ".py"
-        entries.append((section, name, path, source))
+        entries.append((section, name, source_path(obj, module_name), source))
     return entries
+
+
+def source_path(obj, module_name):
+    """The file that defines ``obj``, relative to the folder of its top-level package.
+
+    A name a package re-exports (``neural_networks.functional.conv2d_forward``)
+    is shown in the file of the module that defines it
+    (``neural_networks/functional/conv.py``), with ``/`` on every system.
+    """
+    top = importlib.import_module(module_name.partition(".")[0])
+    folder = Path(top.__file__).resolve().parent
+    root = folder.parent if hasattr(top, "__path__") else folder
+    return Path(inspect.getsourcefile(inspect.unwrap(obj))).resolve().relative_to(root).as_posix()
 
 
 def grouped(entries):

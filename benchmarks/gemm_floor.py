@@ -73,7 +73,7 @@ def conv_products(s, dtype, rng):
     W = rng.standard_normal((K, s["c_out"])).astype(dtype)
     dZ = rng.standard_normal((positions, s["c_out"])).astype(dtype)
     Z, dcols = np.empty_like(dZ), np.empty_like(cols)
-    _, blocks = F._image_blocks(bench.BATCH, K * per_image * cols.itemsize)
+    _, blocks = F.blocking.image_blocks(bench.BATCH, K * per_image * cols.itemsize)
     dW = np.empty((len(blocks), K, s["c_out"]), dtype)
 
     def whole():

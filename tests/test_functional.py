@@ -1,4 +1,4 @@
-"""The pure functions of neural_networks/functional.py, called directly.
+"""The pure functions of the neural_networks/functional package, called directly.
 
 affine, batch norm and flatten are checked against PyTorch float64 autograd
 (``torch.nn.functional``) and against exact hand-worked numbers; dropout
@@ -7,16 +7,22 @@ function must also leave its inputs as they were (only batchnorm_backward
 with ``overwrite_dZ=True`` may write into dZ). The convolution and pooling
 functions are checked against PyTorch in tests/test_properties.py; the
 stride-1 input gradient by row shifts also against its definition, summed in
-loops, here.
+loops, here. The package's boundaries are checked here too: what its modules
+import, that no private name crosses a module, that every name of the
+single-module functional.py it replaced is still a name of the package.
 """
 
 import ast
+import importlib.util
 import inspect
+import pathlib
 import unittest
+from unittest import mock
 
 import numpy as np
 
 from neural_networks import functional, parallel
+from neural_networks.functional import blocking, conv, dense
 from tests.support import require_torch
 
 try:
@@ -42,28 +48,132 @@ def copies(*arrays):
     return [np.array(a, copy=True) for a in arrays]
 
 
+#: Every public name of functional.py before it became a package of modules.
+SINGLE_MODULE_NAMES = (
+    "BLOCK_BYTES", "CHAIN_BLOCK_BYTES", "MIN_BLOCKS", "PARALLEL_AFFINE_FLOPS",
+    "POSITIONS_PER_PIECE", "REDUCE_BLOCK_BYTES", "SMALL_PRODUCT",
+    "affine_backward", "affine_forward", "as_pair", "avgpool2d_backward", "avgpool2d_forward",
+    "batchnorm_backward", "batchnorm_forward", "conv2d_backward", "conv2d_forward",
+    "dropout_backward", "dropout_forward", "flatten_backward", "flatten_forward", "im2col",
+    "maxpool2d_backward", "maxpool2d_forward", "output_shape", "pad_amounts", "pad_input",
+    "windows",
+)
+
+
+def library_files():
+    """(module name, path) of every module of the library."""
+    root = pathlib.Path(functional.__file__).resolve().parent.parent
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def is_library_module(name):
+    """True when ``name`` is a module of the library (importing it to find out)."""
+    if not name.startswith("neural_networks"):
+        return False
+    try:
+        importlib.import_module(name)
+    except ModuleNotFoundError:
+        return False
+    return True
+
+
+def imports(module_name, path):
+    """What a module imports: (line, module, name or None, local name) per imported name.
+
+    A library module imported by ``from`` counts as a module: in
+    neural_networks.functional.conv, ``from .. import parallel`` gives
+    (line, "neural_networks.parallel", None, "parallel").
+    """
+    package = module_name if path.name == "__init__.py" else module_name.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top = alias.name.split(".")[0]
+                yield (node.lineno, alias.name if alias.asname else top, None,
+                       alias.asname or top)
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            for alias in node.names:
+                local = alias.asname or alias.name
+                if is_library_module(f"{base}.{alias.name}"):
+                    yield node.lineno, f"{base}.{alias.name}", None, local
+                else:
+                    yield node.lineno, base, alias.name, local
+
+
 class TestModuleBoundaries(unittest.TestCase):
     def test_functional_imports_neither_layers_nor_models(self):
-        tree = ast.parse(inspect.getsource(functional))
-        imported = []
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                imported += [alias.name for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                module = "." * node.level + (node.module or "")
-                imported += [module + ("" if module.endswith(".") else ".") + alias.name
-                             for alias in node.names] if node.level else [module]
-        self.assertTrue(imported)
-        for name in imported:
-            # parallel (threads for blocks of work) is the one package module allowed:
-            # it imports nothing from the package itself.
-            if name == ".parallel":
-                continue
-            self.assertFalse(name.startswith(".") or name.startswith("neural_networks"),
-                             f"functional imports {name}")
+        package_files = [(name, path) for name, path in library_files()
+                         if name.split(".")[:2] == ["neural_networks", "functional"]]
+        self.assertGreater(len(package_files), 1)
+        for module_name, path in package_files:
+            imported = [module for _, module, _, _ in imports(module_name, path)]
+            self.assertTrue(imported, module_name)
+            for base in imported:
+                # Its own modules, and parallel (threads for blocks of work), which
+                # imports nothing from the library itself.
+                inside = base.split(".")[:2] == ["neural_networks", "functional"]
+                self.assertFalse(base.startswith("neural_networks") and not inside
+                                 and base != "neural_networks.parallel",
+                                 f"{module_name} imports {base}")
         parallel_source = inspect.getsource(parallel)
         self.assertNotIn("from .", parallel_source)
         self.assertNotIn("import neural_networks", parallel_source)
+
+    def test_no_private_name_crosses_a_module(self):
+        # Inside the package, and from the library into it: a helper two
+        # modules use is a documented public name of the module that owns it.
+        def in_functional(name):
+            return name.split(".")[:2] == ["neural_networks", "functional"]
+
+        for module_name, path in library_files():
+            modules = {}  # local name -> library module it is bound to
+            for line, module, name, local in imports(module_name, path):
+                if not module.startswith("neural_networks"):
+                    continue
+                if name is None:
+                    modules[local] = module
+                elif name.startswith("_") and (in_functional(module)
+                                               or in_functional(module_name)):
+                    self.fail(f"{path.name}:{line} imports {name} from {module}")
+            for node in ast.walk(ast.parse(path.read_text())):
+                if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                        and node.value.id in modules and node.attr.startswith("_")
+                        and not node.attr.startswith("__")
+                        and (in_functional(modules[node.value.id])
+                             or in_functional(module_name))):
+                    self.fail(f"{path.name}:{node.lineno} uses {node.value.id}.{node.attr}")
+
+    def test_every_name_of_the_single_module_is_a_name_of_the_package(self):
+        for name in SINGLE_MODULE_NAMES:
+            with self.subTest(name=name):
+                owners = [module for module in vars(functional).values()
+                          if inspect.ismodule(module) and module.__name__.startswith(
+                              "neural_networks.functional.") and name in vars(module)]
+                self.assertEqual(len(owners), 1, f"{name} is defined in {owners}")
+                self.assertIs(getattr(functional, name), getattr(owners[0], name))
+        modules = ["blocking", "conv", "dense", "dropout", "geometry", "normalization", "pooling"]
+        self.assertEqual(sorted(functional.__all__), sorted(modules + list(SINGLE_MODULE_NAMES)))
+
+    def test_a_setting_set_on_the_package_is_set_where_it_is_read(self):
+        # functional.CHAIN_BLOCK_BYTES = ... shrank batch norm's blocks when
+        # functional was one module; it still does.
+        X, gamma, beta, mean, var = batchnorm_inputs((50, 3), 9)  # rows of 24 bytes
+        with mock.patch.object(parallel, "for_each", wraps=parallel.for_each) as for_each:
+            with mock.patch.object(functional, "REDUCE_BLOCK_BYTES", 5 * 24), \
+                    mock.patch.object(functional, "CHAIN_BLOCK_BYTES", 7 * 24), \
+                    mock.patch.object(functional, "PARALLEL_AFFINE_FLOPS", 1):
+                self.assertEqual((blocking.REDUCE_BLOCK_BYTES, blocking.CHAIN_BLOCK_BYTES,
+                                  dense.PARALLEL_AFFINE_FLOPS), (5 * 24, 7 * 24, 1))
+                functional.batchnorm_forward(X, gamma, beta, mean, var, 0.1, 1e-5, True)
+        # 10 blocks of 5 rows for the statistics, then 8 of at most 7 for the output
+        self.assertEqual([call.args[1] for call in for_each.call_args_list], [10, 8])
+        # and the settings are put back on leaving
+        self.assertEqual((blocking.REDUCE_BLOCK_BYTES, blocking.CHAIN_BLOCK_BYTES,
+                          dense.PARALLEL_AFFINE_FLOPS), (1 << 20, 1 << 20, 1 << 22))
+        self.assertEqual(functional.CHAIN_BLOCK_BYTES, 1 << 20)
 
     def test_every_layer_pair_is_there(self):
         for name in ("affine", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm",
@@ -140,7 +250,7 @@ class TestConvInputGradientByRowShifts(unittest.TestCase):
                 # 11 images: blocks of the batch, the last one shorter.
                 X = rng.normal(size=(11, 7, 6, 4))
                 W = rng.normal(size=(*kernel, 4, 3))
-                if not functional._row_shifts(W.shape, 1):
+                if not conv._row_shifts(W.shape, 1):
                     continue
                 with self.subTest(kernel=kernel, pad=pad):
                     Z, cols = functional.conv2d_forward(X, W, np.zeros((1, 3)), 1, pad, {})
@@ -151,10 +261,10 @@ class TestConvInputGradientByRowShifts(unittest.TestCase):
         self.assertEqual(used, len(kernels) * len(pads))
 
     def test_chosen_only_for_stride_1_and_few_output_channels(self):
-        self.assertTrue(functional._row_shifts((3, 3, 32, 64), 1))
-        self.assertTrue(functional._row_shifts((3, 3, 32, 96), 1))
-        self.assertFalse(functional._row_shifts((3, 3, 32, 97), 1))
-        self.assertFalse(functional._row_shifts((3, 3, 32, 64), 2))
+        self.assertTrue(conv._row_shifts((3, 3, 32, 64), 1))
+        self.assertTrue(conv._row_shifts((3, 3, 32, 96), 1))
+        self.assertFalse(conv._row_shifts((3, 3, 32, 97), 1))
+        self.assertFalse(conv._row_shifts((3, 3, 32, 64), 2))
 
     def test_a_smaller_batch_after_a_larger_one_reuses_the_buffers(self):
         rng = np.random.default_rng(12)
@@ -338,12 +448,12 @@ class TestBatchNormAgainstTorch(unittest.TestCase):
         _, used_mean, inv_std, _, _ = functional.batchnorm_forward(X, gamma, beta, mean, var,
                                                                    0.1, 1e-5, True)
         whole = functional.batchnorm_backward(dZ, X, used_mean, inv_std, gamma, True)
-        saved = functional.CHAIN_BLOCK_BYTES
-        functional.CHAIN_BLOCK_BYTES = 7 * 3 * X.itemsize  # blocks of 7 rows, a last of 1
+        saved = blocking.CHAIN_BLOCK_BYTES
+        blocking.CHAIN_BLOCK_BYTES = 7 * 3 * X.itemsize  # blocks of 7 rows, a last of 1
         try:
             blocked = functional.batchnorm_backward(dZ, X, used_mean, inv_std, gamma, True)
         finally:
-            functional.CHAIN_BLOCK_BYTES = saved
+            blocking.CHAIN_BLOCK_BYTES = saved
         for a, b in zip(whole, blocked, strict=True):
             np.testing.assert_array_equal(a, b)
 

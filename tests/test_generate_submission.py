@@ -152,6 +152,17 @@ class TestImplementationsList(unittest.TestCase):
                 self.assertIn((module, name), listed)
         self.assertEqual(list(dict.fromkeys(s for s, _, _ in gs.IMPLEMENTATIONS)), SECTIONS)
 
+    def test_each_source_is_shown_with_the_file_that_defines_it(self):
+        for _, name, path, source in gs.collect():
+            with self.subTest(name=name):
+                text = (REPO_ROOT / path).read_text()
+                self.assertIn(textwrap.indent(source, " " * 4 if "." in name else ""), text)
+        # A name a package re-exports is shown in its own module's file.
+        [(_, _, path, source)] = gs.collect(
+            [("Layers", "neural_networks.functional", "conv2d_forward")])
+        self.assertEqual(path, "neural_networks/functional/conv.py")
+        self.assertTrue(source.startswith("def conv2d_forward("))
+
     def test_an_unknown_name_is_a_clear_error(self):
         with self.assertRaisesRegex(ValueError, "has no Nope"):
             gs.collect([("Layers", "neural_networks.layers", "Nope")])

@@ -16,6 +16,7 @@ import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from neural_networks import functional, optimizers, parallel
+from neural_networks.functional import blocking, dense
 from neural_networks.layers import BatchNorm, Conv2D, FullyConnected, Pool2D
 from neural_networks.models import initialize_model
 
@@ -68,11 +69,11 @@ def layer_outputs(dtype):
 class TestSameBitsWithThreads(unittest.TestCase):
     def setUp(self):
         # Small blocks, so that batch norm's arrays here make many of them.
-        saved = functional.CHAIN_BLOCK_BYTES, functional.REDUCE_BLOCK_BYTES
-        functional.CHAIN_BLOCK_BYTES = functional.REDUCE_BLOCK_BYTES = 4096
+        saved = blocking.CHAIN_BLOCK_BYTES, blocking.REDUCE_BLOCK_BYTES
+        blocking.CHAIN_BLOCK_BYTES = blocking.REDUCE_BLOCK_BYTES = 4096
 
         def restore():
-            functional.CHAIN_BLOCK_BYTES, functional.REDUCE_BLOCK_BYTES = saved
+            blocking.CHAIN_BLOCK_BYTES, blocking.REDUCE_BLOCK_BYTES = saved
 
         self.addCleanup(restore)
 
@@ -85,7 +86,7 @@ class TestSameBitsWithThreads(unittest.TestCase):
                     serial = layer_outputs(dtype)
                 for n in (2, 3):
                     self.assertGreater(  # the FC case does run in two blocks
-                        64 * 256 * 300, functional.PARALLEL_AFFINE_FLOPS)
+                        64 * 256 * 300, dense.PARALLEL_AFFINE_FLOPS)
                     with Threads(n), parallel.session():
                         self.assertEqual(parallel.slots(), n)
                         threaded = layer_outputs(dtype)

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from neural_networks import functional
+from neural_networks.functional import blocking
 from neural_networks.layers import Conv2D, Pool2D
 from neural_networks.utils.grad_check import check_gradients
 from tests.support import require_torch
@@ -139,13 +140,13 @@ class TestConv2DAgainstTorch(unittest.TestCase):
                 functional.pad_amounts(case["pad"], kernel))
             # float64; a block of the channel-major matrix has one more row (the ones)
             per_image_bytes = out_rows * out_cols * (kernel[0] * kernel[1] * case["c_in"] + 1) * 8
-            saved = functional.BLOCK_BYTES
-            functional.BLOCK_BYTES = 2 * per_image_bytes + 1
+            saved = blocking.BLOCK_BYTES
+            blocking.BLOCK_BYTES = 2 * per_image_bytes + 1
             try:
                 with self.subTest(c_in=case["c_in"], stride=case["stride"]):
                     self.check_case(case)
             finally:
-                functional.BLOCK_BYTES = saved
+                blocking.BLOCK_BYTES = saved
 
     def check_case(self, case):
         rng = np.random.default_rng(case["seed"])

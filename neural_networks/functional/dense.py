@@ -1,0 +1,109 @@
+"""Fully connected layers' math: the affine map Z = X W + b, and flattening.
+
+``affine_forward`` / ``affine_backward`` are FullyConnected's;
+``flatten_forward`` / ``flatten_backward`` are Flatten's. Batches are rows:
+X is (batch, n_in), W (n_in, n_out), b (1, n_out).
+"""
+
+import numpy as np
+
+from .. import parallel
+
+
+#: Multiply-adds from which a fully connected layer's products use two threads.
+PARALLEL_AFFINE_FLOPS = 1 << 22
+
+
+def _large_product(X, W):
+    """True when the products of a fully connected layer are worth two threads."""
+    return X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS
+
+
+def affine_forward(X, W, b):
+    """The affine map of a fully connected layer, Z = X W + b.
+
+    Parameters
+    ----------
+    X  (batch, n_in)
+    W  (n_in, n_out)
+    b  (1, n_out)
+
+    Returns
+    -------
+    Z  (batch, n_out). affine_backward needs X and W, which the caller holds.
+
+    Large products run in two halves of the outputs (each reads half of W)
+    inside a ``parallel.session()``.
+    """
+    Z = np.empty((X.shape[0], W.shape[1]), dtype=np.result_type(X, W))
+    n_out = W.shape[1]
+    halves = _large_product(X, W) and n_out >= 2
+    outputs = [(0, n_out // 2), (n_out // 2, n_out)] if halves else [(0, n_out)]
+
+    def block(k, slot):
+        part = slice(*outputs[k])
+        np.matmul(X, W[:, part], out=Z[:, part])
+        Z[:, part] += b[:, part]
+
+    parallel.for_each(block, len(outputs))
+    return Z
+
+
+def affine_backward(dZ, X, W):
+    """Gradients of Z = X W + b.
+
+    Parameters
+    ----------
+    dZ  (batch, n_out), dL/dZ
+    X   (batch, n_in), the input of the forward pass
+    W   (n_in, n_out)
+
+    Returns
+    -------
+    dX  (batch, n_in) = dZ W^T
+    dW  (n_in, n_out) = X^T dZ
+    db  (1, n_out), the column sums of dZ
+
+    Large products (dX and dW) run on two threads inside a
+    ``parallel.session()``, each as one whole product.
+    """
+    dX = np.empty(X.shape, dtype=np.result_type(dZ, W))
+    dW = np.empty(W.shape, dtype=np.result_type(X, dZ))
+
+    def product(k, slot):
+        if k == 0:
+            np.matmul(dZ, W.T, out=dX)
+        else:
+            np.matmul(X.T, dZ, out=dW)
+
+    if _large_product(X, W):
+        parallel.for_each(product, 2)
+    else:  # too small to gain from a second thread
+        product(0, 0)
+        product(1, 0)
+    return dX, dW, dZ.sum(axis=0, keepdims=True)
+
+
+def flatten_forward(X, keep_dim="first"):
+    """Collapse every axis but one; a view of X whenever numpy can make one.
+
+    Parameters
+    ----------
+    X         (batch, ...)
+    keep_dim  "first": (batch, ...) -> (batch, prod(rest));
+              "last": (..., k) -> (prod(rest), k)
+
+    Returns
+    -------
+    Y  2-D; flatten_backward needs X.shape
+    """
+    if keep_dim == "first":
+        return X.reshape(X.shape[0], -1)
+    if keep_dim == "last":
+        return X.reshape(-1, X.shape[-1])
+    raise ValueError(f"keep_dim must be 'first' or 'last', got {keep_dim!r}")
+
+
+def flatten_backward(dY, X_shape):
+    """dL/dX: dY, the gradient of flatten_forward's output, in the input's shape X_shape."""
+    return dY.reshape(X_shape)

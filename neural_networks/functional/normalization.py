@@ -1,0 +1,171 @@
+"""Batch normalisation (BatchNorm), with an optional ReLU fused into it.
+
+The input comes with every axis but the channels flattened into rows, (n,
+channels): a fully connected layer's (batch, features), or an NHWC image
+batch as (batch*rows*cols, channels). Sums over rows run in blocks
+(``blocking.REDUCE_BLOCK_BYTES``, ``blocking.CHAIN_BLOCK_BYTES``), in
+parallel inside a ``parallel.session()``, and are added in block order.
+"""
+
+import numpy as np
+
+from .. import parallel
+from . import blocking
+
+
+def _row_blocks(X, block_bytes):
+    """(start, stop) blocks of the rows of a 2-D array, about block_bytes each."""
+    return blocking.image_blocks(X.shape[0], X.shape[1] * X.itemsize, block_bytes,
+                                 min_blocks=1)[1]
+
+
+def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, training,
+                      relu=False):
+    """Batch normalisation of each column of X, then scale and shift (and ReLU).
+
+    In training mode the batch's mean and biased variance normalise X, and
+    the running statistics move towards the batch's as PyTorch's do:
+    running = (1 - momentum) * running + momentum * statistic, with the
+    unbiased variance (so X needs at least 2 rows). In eval mode the running
+    statistics normalise X and stay as they are.
+
+    Parameters
+    ----------
+    X             (n, channels): every axis of the input but the channels,
+                  flattened into rows
+    gamma, beta   (1, channels)
+    running_mean  (1, channels)
+    running_var   (1, channels)
+    momentum      weight of this batch in the new running statistics
+    eps           added to the variance before the square root
+    training      True: batch statistics; False: running statistics
+    relu          True: return max(Z, 0) instead of Z, in the same array
+
+    Returns
+    -------
+    Z             (n, channels) = gamma * (X - mean) * inv_std + beta, a new array
+    mean          (1, channels), the mean X was centred by   } with X, what
+    inv_std       (1, channels), 1 / sqrt(var + eps)         } batchnorm_backward needs
+    running_mean  (1, channels): new arrays in training mode, the given
+    running_var   ones in eval mode
+
+    Two passes over X, each in blocks of rows (in parallel in a session): the
+    statistics, then the output.
+    """
+    n = X.shape[0]
+    if training:
+        # Each block's mean and sum of squared deviations from it, in cache,
+        # then combined (Chan, Golub and LeVeque's pairwise update): the
+        # variance keeps the digits that E[x^2] - mean^2 would lose in float32.
+        blocks = _row_blocks(X, blocking.REDUCE_BLOCK_BYTES)
+        stats = [None] * len(blocks)
+        scratch = np.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
+
+        def block_statistics(k, slot):
+            start, stop = blocks[k]
+            part = X[start:stop]
+            block_mean = np.einsum("ij->j", part) / (stop - start)
+            centred = np.subtract(part, block_mean, out=scratch[slot, :stop - start])
+            stats[k] = (block_mean, np.einsum("ij,ij->j", centred, centred))
+
+        parallel.for_each(block_statistics, len(blocks))
+        counts = [stop - start for start, stop in blocks]
+        mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
+        squares = blocking.sum_in_order([m2 for _, m2 in stats])
+        squares += sum(count * (m - mean) ** 2 for count, (m, _) in zip(counts, stats, strict=True))
+        mean = mean[None, :].astype(X.dtype, copy=False)
+        var = (squares / n)[None, :].astype(X.dtype, copy=False)
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
+    else:
+        mean, var = running_mean, running_var
+    inv_std = 1 / np.sqrt(var + eps)
+    scale = gamma * inv_std
+    Z = np.empty_like(X)
+    chain = _row_blocks(X, blocking.CHAIN_BLOCK_BYTES)
+
+    # One multiply and one add per value: Z = X * scale + (beta - mean * scale).
+    shift = beta - mean * scale
+
+    def block_output(k, slot):
+        start, stop = chain[k]
+        out = np.multiply(X[start:stop], scale, out=Z[start:stop])
+        out += shift
+        if relu:
+            np.maximum(out, 0, out=out)
+
+    parallel.for_each(block_output, len(chain))
+    return Z, mean, inv_std, running_mean, running_var
+
+
+def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False,
+                       relu_output=None):
+    """Gradients of batchnorm_forward.
+
+    Parameters
+    ----------
+    dZ            (n, channels), dL/dZ; with ``relu_output``, dL/dY of the ReLU after it
+    X             (n, channels), the input of batchnorm_forward
+    mean          (1, channels), from batchnorm_forward
+    inv_std       (1, channels), from batchnorm_forward
+    gamma         (1, channels)
+    training      the mode of the forward pass: in training mode the mean and
+                  variance depend on X, and the gradient goes through them
+    overwrite_dZ  True lets dZ serve as scratch space (one array the size
+                  of the batch less); its values are then lost
+    relu_output   None, or the output of batchnorm_forward(..., relu=True):
+                  dZ is then first masked where it is 0 (the ReLU's backward)
+
+    Returns
+    -------
+    dX      (n, channels)
+    dgamma  (1, channels) = sum over rows of dZ * X_hat, X_hat = (X - mean) * inv_std
+    dbeta   (1, channels) = sum over rows of dZ
+
+    Two passes, each in blocks of rows (in parallel in a session): the ReLU
+    mask and the sums, then dX.
+    """
+    n = dZ.shape[0]
+    scale = gamma * inv_std
+    dX = dZ if overwrite_dZ else np.empty_like(dZ)
+    blocks = _row_blocks(dZ, blocking.REDUCE_BLOCK_BYTES)
+    sums = [None] * len(blocks)
+
+    def block_sums(k, slot):
+        start, stop = blocks[k]
+        part = dZ[start:stop]
+        if relu_output is not None:
+            # dX holds the masked dZ until the second pass overwrites it.
+            part = np.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
+        # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
+        # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
+        sums[k] = (np.einsum("ij->j", part), np.einsum("ij,ij->j", part, X[start:stop]))
+
+    parallel.for_each(block_sums, len(blocks))
+    dbeta = blocking.sum_in_order([s for s, _ in sums])[None, :]
+    dgamma = inv_std * (blocking.sum_in_order([sx for _, sx in sums])[None, :] - mean * dbeta)
+    source = dZ if relu_output is None else dX
+    if not training:
+        np.multiply(source, scale, out=dX)
+        return dX, dgamma, dbeta
+    # d/dX of gamma * (X - mean(X)) * inv_std + beta, batch statistics included,
+    # is scale * (dZ - dbeta / n - X_hat * dgamma / n); with X_hat written out
+    # in X it is scale * dZ + slope * X + offset, per-channel slope and offset.
+    slope = -scale * inv_std * dgamma / n
+    offset = -scale * dbeta / n - slope * mean
+    # Four elementwise steps, block by block: the steps after the first find
+    # the block in cache, which saves most of their passes over memory.
+    size, chain = blocking.image_blocks(n, dZ.shape[1] * dZ.itemsize, blocking.CHAIN_BLOCK_BYTES,
+                                        min_blocks=1)
+    through_statistics = np.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
+
+    def block_gradient(k, slot):
+        start, stop = chain[k]
+        part, out = through_statistics[slot, :stop - start], dX[start:stop]
+        np.multiply(X[start:stop], slope, out=part)
+        part += offset
+        np.multiply(source[start:stop], scale, out=out)
+        out += part
+
+    parallel.for_each(block_gradient, len(chain))
+    return dX, dgamma, dbeta
