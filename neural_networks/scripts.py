@@ -41,8 +41,8 @@ from .training import NonFiniteLossError, TrainingInterrupted
 EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Curves are redrawn after an epoch only if this many seconds passed since the
-#: last drawing (and always when a run ends): drawing two PNGs takes longer
-#: than a whole Iris epoch.
+#: last drawing or the start (and always when a run ends): drawing two PNGs takes
+#: longer than a whole Iris epoch, and a short run (a sweep's pair) draws them once.
 CURVE_SECONDS = 20.0
 
 
@@ -77,13 +77,13 @@ class RunFiles:
         self.folder = folder
         self.title = title
         self.fmt = run_folder.check_plot_format(fmt)
-        self.drawn = None
+        self.drawn = time.monotonic()
 
     def epoch_end(self, model, record):
         """``Trainer``'s ``on_epoch_end``."""
         rows = metrics_rows(model.history)
         run_folder.write_metrics(self.folder, rows)
-        if self.drawn is None or time.monotonic() - self.drawn >= CURVE_SECONDS:
+        if time.monotonic() - self.drawn >= CURVE_SECONDS:
             self.draw(model)
 
     def draw(self, model):
@@ -253,6 +253,9 @@ def open_run(save_dir, name, kind, default_names=None):
                           lambda folder: run_state(folder, kind))
     folder = os.path.join(save_dir, run_folder.check_name(name))
     if not os.path.isfile(os.path.join(folder, "last.npz")):
+        if "sweep" in _settings_or_none(folder):
+            raise ValueError(f"cannot resume: {folder} holds a sweep; resume it with "
+                             f"--sweep --resume")
         raise ValueError(f"cannot resume: {folder} holds no last.npz of an earlier run")
     run_folder.lock(folder)
     try:
@@ -260,6 +263,15 @@ def open_run(save_dir, name, kind, default_names=None):
     except BaseException:
         run_folder.unlock(folder)
         raise
+
+
+def _settings_or_none(folder):
+    """The "settings" of ``folder``'s args.json, or {} when it has none readable."""
+    try:
+        settings = run_folder.read_args(folder).get("settings")
+    except ValueError:
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def _resumable_args(folder, kind):

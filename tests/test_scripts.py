@@ -34,6 +34,7 @@ import sys
 import tempfile
 import types
 import unittest
+import unittest.mock
 import xml.etree.ElementTree as ET
 
 import matplotlib
@@ -333,6 +334,24 @@ class TestChooseRun(unittest.TestCase):
         self.assertEqual(self.choose(), "iris_ffnn_4")
         self.assertEqual(scripts.default_named(self.save_dir, ["iris_ffnn"]),
                          ["iris_ffnn_2", "iris_ffnn_3", "iris_ffnn_4"])
+
+
+class TestRunFiles(unittest.TestCase):
+    def test_a_short_run_draws_its_curves_once(self):
+        # Drawing the two PNGs took longer than the whole run: drawn at its end only.
+        drawn = []
+        original = run_folder.write_curves
+
+        def count(*args, **kwargs):
+            drawn.append(args[0])
+            return original(*args, **kwargs)
+
+        with tempfile.TemporaryDirectory() as save_dir, \
+                unittest.mock.patch.object(run_folder, "write_curves", count), \
+                contextlib.redirect_stdout(io.StringIO()):
+            folder, _, _ = runs.train_and_save(save_dir, "short", epochs=3, verbose=False)
+            self.assertEqual(drawn, [folder])
+            self.assertTrue(os.path.isfile(os.path.join(folder, "loss.png")))
 
 
 class TestResumeLine(unittest.TestCase):
