@@ -88,6 +88,16 @@ def race(target, path, n):
     return outcomes
 
 
+def hold_lock(test, folder):
+    """Lock ``folder`` for a live child process that lives until ``test`` ends."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+    test.addCleanup(holder.wait)
+    test.addCleanup(holder.stdin.close)
+    with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
+        f.write(str(holder.pid))
+
+
 class TestTwoRunsAtOnce(unittest.TestCase):
     def test_same_name_started_together(self):
         for trial in range(5):
@@ -161,12 +171,7 @@ class TestLock(unittest.TestCase):
         folder = os.path.join(self.folder, "live")
         os.mkdir(folder)
         open(os.path.join(folder, "last.npz"), "wb").close()
-        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                                  stdin=subprocess.PIPE)
-        self.addCleanup(holder.wait)
-        self.addCleanup(holder.stdin.close)
-        with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
-            f.write(str(holder.pid))
+        hold_lock(self, folder)
         with self.assertRaisesRegex(FileExistsError, "in use by another run"):
             scripts.open_run(self.folder, "live", "iris")
 
@@ -323,12 +328,7 @@ class TestChooseRun(unittest.TestCase):
         args["settings"]["dataset"] = "fashion_mnist"
         run_folder.write_args(other, args)
         live = self.make_run("iris_ffnn_3", unfinished=True)
-        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                                  stdin=subprocess.PIPE)
-        self.addCleanup(holder.wait)
-        self.addCleanup(holder.stdin.close)
-        with open(os.path.join(live, run_folder.LOCK_NAME), "w") as f:
-            f.write(str(holder.pid))
+        hold_lock(self, live)
         self.assertTrue(run_folder.in_use(live))
         self.make_run("iris_ffnn_4", unfinished=True)
         self.assertEqual(self.choose(), "iris_ffnn_4")

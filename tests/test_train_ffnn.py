@@ -48,6 +48,15 @@ def train_ffnn(*args, check=True):
     return proc
 
 
+def assert_parse_refused(test, args, message):
+    """``parse_args(args)`` exits with status 2, ``message`` in what it printed."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), test.assertRaises(SystemExit) as exit:
+        script.parse_args(args)
+    test.assertEqual(exit.exception.code, 2)
+    test.assertIn(message, stderr.getvalue())
+
+
 def last_line(stdout):
     lines = stdout.strip().splitlines()
     match = LAST_LINE.match(lines[-1])
@@ -162,11 +171,7 @@ class TestCommandLine(unittest.TestCase):
         ]
         for args, message in cases:
             with self.subTest(args=args):
-                stderr = io.StringIO()
-                with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
-                    script.parse_args(args)
-                self.assertEqual(exit.exception.code, 2)
-                self.assertIn(message, stderr.getvalue())
+                assert_parse_refused(self, args, message)
 
     def test_defaults_are_the_courses(self):
         args = script.parse_args([])
@@ -327,12 +332,8 @@ class TestStopAndResume(unittest.TestCase):
                               (["--seed", "0", "--momentum", "0.9"], "drop --momentum, --seed"),
                               (["--plot-format", "png"], "drop --plot-format")):
             with self.subTest(args=args):
-                stderr = io.StringIO()
-                with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
-                    script.parse_args(["--resume", *args])
-                self.assertEqual(exit.exception.code, 2)
-                self.assertIn(f"--resume continues a run with its own settings; {dropped}",
-                              stderr.getvalue())
+                assert_parse_refused(self, ["--resume", *args],
+                                     f"--resume continues a run with its own settings; {dropped}")
         self.assertEqual(script.parse_args(["--resume", "--epochs", "9"]).epochs, 9)
 
     def test_the_library_refuses_settings_that_differ_too(self):
@@ -519,11 +520,7 @@ class TestSweep(unittest.TestCase):
                               (["--sweep", "--resume", "--lrs", "0.1"], "drop --lrs"),
                               (["--sweep", "--resume", "--epochs", "5"], "drop --epochs")):
             with self.subTest(args=args):
-                stderr = io.StringIO()
-                with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
-                    script.parse_args(args)
-                self.assertEqual(exit.exception.code, 2)
-                self.assertIn(message, stderr.getvalue())
+                assert_parse_refused(self, args, message)
         self.assertEqual(script.parse_args(["--sweep", "--resume", "--jobs", "2"]).jobs, 2)
         with tempfile.TemporaryDirectory() as tmp:
             proc = train_ffnn("--sweep", "--lrs", "0.1,0.1", "--save-dir", tmp, check=False)
