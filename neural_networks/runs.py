@@ -250,6 +250,11 @@ def sweep_grid(settings):
 #: In a sweep's folder while the sweep is stopping: pairs not yet begun return at once.
 STOP_NAME = ".stop"
 
+# Weights, shuffling and dropout draw from numpy's global random generator, so two pairs
+# training in threads of one process (joblib's "threading" backend, Dask's threads) would
+# take each other's draws: in a process, one pair trains at a time.
+_one_pair_at_a_time = threading.Lock()
+
 
 def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
     """Train the sweep pair (lr, hidden) in its run folder ``folder/<pair_name>``: a
@@ -269,8 +274,14 @@ def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
         # and saves the pair's checkpoint.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    if os.path.exists(os.path.join(folder, STOP_NAME)):
-        return lr, hidden, None, None, ""
+    with _one_pair_at_a_time:
+        if os.path.exists(os.path.join(folder, STOP_NAME)):
+            return lr, hidden, None, None, ""
+        return (lr, hidden, *_train_pair(folder, lr, hidden, settings, resume))
+
+
+def _train_pair(folder, lr, hidden, settings, resume):
+    """``train_pair``'s (row, status, printed), in the one thread training here."""
     path = os.path.join(folder, pair_name(lr, hidden))
     last = os.path.join(path, "last.npz")
     resume = resume and os.path.isfile(last)
@@ -290,7 +301,7 @@ def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
                                             verbose=False, resume=resume, out=out, **new)
     row = None if summary is None else {"lr": lr, "hidden": hidden,
                                         **{k: summary[k] for k in RESULT_COLUMNS[2:]}}
-    return lr, hidden, row, status, out.getvalue()
+    return row, status, out.getvalue()
 
 
 def train_grid(folder, settings, resume=False, jobs=1, progress=True):

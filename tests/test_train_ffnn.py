@@ -514,6 +514,17 @@ class TestSweep(unittest.TestCase):
                              (self.folder / pair / "predictions.csv").read_bytes())
         self.assertNotIn("epoch ", self.parallel.stdout)
 
+    def test_a_thread_backend_gives_the_same_results(self):
+        # Threads of one process share numpy's global generator: without care two pairs
+        # would take each other's draws (the numbers then change from run to run).
+        from joblib import parallel_config
+        with tempfile.TemporaryDirectory() as tmp, parallel_config(backend="threading"), \
+                contextlib.redirect_stdout(io.StringIO()):
+            folder, _, _, _, status = runs.sweep_and_save(
+                tmp, lrs=[0.01, 0.1], hiddens=[5, 10], epochs=15, jobs=2, progress=False)
+            self.assertEqual(status, 0)
+            self.assert_same_results(Path(folder))
+
     def test_jobs_and_grids_that_cannot_run_are_refused(self):
         for args, message in ((["--jobs", "2"], "--jobs trains the pairs of a sweep"),
                               (["--sweep", "--jobs", "0"], "expected a whole number > 0"),
