@@ -282,9 +282,10 @@ def parse_args(dataset_name, script, argv=None):
     parser.add_argument("--data-dir", default=None,
                         help="folder with the dataset's files (searched before the defaults)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run --name from its last checkpoint (default: the "
-                             "one unfinished run <dataset>_<model>, <dataset>_<model>_2, ...); "
-                             "it keeps its own settings, and --epochs N sets a new total")
+                        help=f"continue the run --name from its last checkpoint (default: "
+                             f"the one unfinished run {dataset_name}_<model>, "
+                             f"{dataset_name}_<model>_2, ...); it keeps its own settings, and "
+                             f"--epochs N sets a new total")
     parser.add_argument("--name", default=None, help="run folder under --save-dir")
     parser.add_argument("--save-dir", default="experiments",
                         help="parent folder of the run folders (default %(default)s)")
