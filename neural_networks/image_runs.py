@@ -120,21 +120,27 @@ def build_model(recipe, lr, epochs, seed):
     return initialize_model("feed_forward", "cross_entropy", recipe.layers, optimizer, seed=seed)
 
 
-def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=0,
+def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=None,
         data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
-        validation_size=None, test_file=None, patience=None, plot_format="png",
+        validation_size=None, test_file=None, patience=None, plot_format=None,
         download=False, out=None):
     """Train, checkpoint and evaluate one recipe; return the exit status.
 
     Parameters
     ----------
-    dataset_name, model_name  a key of ``RECIPES``
+    dataset_name, model_name  a key of ``RECIPES``; model_name None: the dataset's CNN
+                              (when resuming: the run's own model)
     script                    the calling script (for the resume hint)
     epochs, batch_size, lr    override the recipe's values (None: the recipe's); when
                               resuming, ``epochs`` is a new total
     seed                      seed of weights, shuffling, dropout and augmentation
+                              (None: 0)
     data_dir                  folder with the dataset's files (searched first)
-    resume                    continue the run ``name`` from its last.npz
+    resume                    continue the run ``name`` from its last.npz; without
+                              ``name``, the one unfinished default-named run of
+                              ``model_name`` (any model when None; see
+                              ``scripts.choose_run``). Every setting given (not None)
+                              must equal the run's own, ``epochs`` excepted
     name                      run folder under ``save_dir``
     overwrite                 reuse a folder that holds an earlier run
     validation_size           training examples held out for validation
@@ -144,8 +150,8 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     download                  fetch the dataset's official files if no place holds them
     patience                  stop once this many epochs bring no better validation
                               error (None: never); a resumed run keeps its own
-    plot_format               "png", "pdf" or "svg", for every picture; a resumed
-                              run keeps its own
+    plot_format               "png", "pdf" or "svg", for every picture (None: png); a
+                              resumed run keeps its own
 
     Returns
     -------
@@ -153,8 +159,11 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     non-finite value
     """
     out = out or sys.stdout  # looked up now, so redirect_stdout takes it
-    recipe = recipe_for(dataset_name, model_name)
-    default_name = f"{dataset_name}_{model_name}"
+    models = sorted(m for d, m in RECIPES if d == dataset_name)
+    if model_name is not None:
+        recipe_for(dataset_name, model_name)
+    elif not resume:
+        model_name = "cnn" if "cnn" in models else models[0]
 
     def load(settings, recipe):
         # Only the MNIST loaders take ``flatten``; None leaves an option to the loader.
@@ -168,13 +177,17 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
         return dataset
 
     if resume:
-        folder, args = scripts.open_run(save_dir, name or default_name, dataset_name)
+        folder, args = scripts.open_run(
+            save_dir, name, dataset_name,
+            [f"{dataset_name}_{m}" for m in ([model_name] if model_name else models)])
     else:
+        recipe = recipe_for(dataset_name, model_name)
         settings = {
             "dataset": dataset_name, "model": model_name,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
-            "lr": lr or recipe.optimizer.lr, "seed": seed, "validation_size": validation_size,
-            "patience": patience, "plot_format": run_folder.check_plot_format(plot_format),
+            "lr": lr or recipe.optimizer.lr, "seed": seed or 0,
+            "validation_size": validation_size, "patience": patience,
+            "plot_format": run_folder.check_plot_format(plot_format or "png"),
         }
 
         def prepare():
@@ -187,12 +200,17 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
                                       "optimizer": recipe.optimizer, "augment": recipe.augment,
                                       "label_smoothing": recipe.get("label_smoothing", 0.0)}
 
-        folder, (dataset, model) = scripts.start(save_dir, name, default_name, overwrite, prepare)
+        folder, (dataset, model) = scripts.start(save_dir, name, f"{dataset_name}_{model_name}",
+                                                 overwrite, prepare)
         total = settings["epochs"]
     try:
         if resume:
             settings = args["settings"]
-            # The run's own model, whatever --model says (the resume hint does not repeat it).
+            asked = {"model": model_name, "batch_size": batch_size, "lr": lr, "seed": seed,
+                     "validation_size": validation_size, "patience": patience,
+                     "plot_format": plot_format}
+            scripts.check_kept_settings(folder, settings,
+                                        {k: v for k, v in asked.items() if v is not None})
             model_name = settings["model"]
             recipe = recipe_for(dataset_name, model_name)
             dataset = load(settings, recipe)
@@ -202,7 +220,7 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
             if total != planned:
                 # A longer run: its learning-rate schedule spans the new total.
                 model = build_model(recipe, settings["lr"], total, settings["seed"]).load(last)
-            print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})",
+            print(scripts.resume_line(folder, model, total, dataset.train.samples_per_epoch),
                   file=out)
         return _train_and_report(model, dataset, folder, total, script, data_dir, test_file,
                                  f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}",
@@ -238,7 +256,9 @@ def _train_and_report(model, dataset, folder, total, script, data_dir, test_file
 
 
 def parse_args(dataset_name, script, argv=None):
-    """Command-line options shared by the image training scripts."""
+    """Command-line options shared by the image training scripts. With ``--resume``,
+    the settings whose default stands for a new run (``model``, ``seed``,
+    ``plot_format``) are None unless given: a resumed run keeps its own."""
     import argparse
 
     models = sorted(m for d, m in RECIPES if d == dataset_name)
@@ -263,7 +283,10 @@ def parse_args(dataset_name, script, argv=None):
     parser.add_argument("--data-dir", default=None,
                         help="folder with the dataset's files (searched before the defaults)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue the run --name (default <dataset>_<model>) from its last checkpoint")
+                        help=f"continue the run --name from its last checkpoint (default: "
+                             f"the one unfinished run {dataset_name}_<model>, "
+                             f"{dataset_name}_<model>_2, ...); it keeps its own settings, and "
+                             f"--epochs N sets a new total")
     parser.add_argument("--name", default=None, help="run folder under --save-dir")
     parser.add_argument("--save-dir", default="experiments",
                         help="parent folder of the run folders (default %(default)s)")
@@ -289,6 +312,15 @@ def parse_args(dataset_name, script, argv=None):
             parser.error(f"--{option.replace('_', '-')} must be >= 1, got {value}")
     if args.lr is not None and not 0 < args.lr < float("inf"):
         parser.error(f"--lr must be a finite number > 0, got {args.lr}")
+    if args.resume:
+        if args.overwrite:
+            parser.error("--resume continues a run in its own folder; drop --overwrite")
+        # A resumed run keeps its settings: None marks what the command line left
+        # unsaid, so only the settings given are checked against the run's.
+        given = scripts.given_options(parser, argv)
+        for option in ("model", "seed", "plot_format"):
+            if option not in given:
+                setattr(args, option, None)
     return args
 
 

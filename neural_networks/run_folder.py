@@ -314,6 +314,12 @@ def lock(folder):
     raise FileExistsError(f"{folder} is in use by another run; choose another name")
 
 
+def in_use(folder):
+    """True if another live process holds ``folder``'s lock (see ``lock``)."""
+    pid = _holder(os.path.join(folder, LOCK_NAME))
+    return pid is not None and pid != os.getpid() and _alive(pid)
+
+
 def unlock(folder):
     """Remove this process's lock from ``folder`` (nothing if it holds none)."""
     path = os.path.join(folder, LOCK_NAME)

@@ -4,20 +4,29 @@ This module holds the logic behind ``train_ffnn.py``: the course's default
 two-layer network, run folders that never overwrite an earlier run, and the
 sweep that picks a model by its validation error and writes
 ``results.csv``, ``results.md`` and ``best_loss.png``.
+
+Each pair of a sweep is a run of its own, in ``<sweep folder>/<pair_name>/``
+with the files of every run, trained one after the other or in joblib's
+processes (``jobs``); the table does not depend on which. A stopped sweep
+writes its results as partial, and resuming it finishes the stopped pairs
+and trains the others, to the same table as a sweep never stopped.
 """
 
 import csv
 import io
 import itertools
 import os
+import signal
 import sys
+import threading
 
 from tqdm import tqdm
 
-from . import run_folder, scripts
+from . import checkpoints, run_folder, scripts
 from .datasets import initialize_dataset
 from .models import initialize_model
 from .run_folder import plot_curves
+from .training import StopSignals
 from .utils import AttrDict
 from .utils.files import write_text
 
@@ -120,8 +129,10 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     ``best.npz`` and ``predictions.csv``. The figures reported are the final
     model's, as the course's script reports them (after an early stop, the
     final model has the best epoch's parameters, those of ``best.npz``).
-    ``settings`` are those of ``run_settings``; when resuming, only ``epochs``
-    may be given (a new total).
+    ``settings`` are those of ``run_settings``; when resuming, ``epochs`` is a
+    new total and any other setting given must equal the run's own (else
+    ValueError), and ``name`` None resumes the one unfinished default-named
+    run (see ``scripts.choose_run``).
 
     Returns
     -------
@@ -131,7 +142,7 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     """
     out = out or sys.stdout  # looked up now, so redirect_stdout takes it
     if resume:
-        folder, args = scripts.open_run(save_dir, name or DEFAULT_RUN_NAME, "iris")
+        folder, args = scripts.open_run(save_dir, name, "iris", [DEFAULT_RUN_NAME])
     else:
         run = run_settings(**{**DEFAULTS, **settings})
 
@@ -147,11 +158,13 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     try:
         if resume:
             run = args["settings"]
+            scripts.check_kept_settings(folder, run, {k: v for k, v in settings.items()
+                                                      if k != "epochs"})
             dataset = iris_data(run["batch_size"])
             model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"]).load(
                 os.path.join(folder, "last.npz"))
             epochs = scripts.extend(folder, args, model, settings.get("epochs"))
-            print(f"Resuming {folder} at epoch {model.epoch} (iteration {model.iteration})",
+            print(scripts.resume_line(folder, model, epochs, dataset.train.samples_per_epoch),
                   file=out)
         hint = scripts.resume_command("train_ffnn.py", folder)
         status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
@@ -214,29 +227,186 @@ def sweep(lrs=SWEEP_LRS, hiddens=SWEEP_HIDDENS, momentum=DEFAULTS.momentum,
     return rows, best, histories[best]
 
 
-def results_markdown(rows, best):
-    """The sweep table in Markdown, the chosen row marked, and a line on the choice."""
+def pair_name(lr, hidden):
+    """The run folder of the pair (lr, hidden) inside a sweep's folder, e.g.
+    ``lr0.01_hidden10`` (the learning rate's shortest exact spelling)."""
+    return f"lr{float(lr)!r}_hidden{int(hidden)}"
+
+
+def sweep_settings(lrs, hiddens, momentum, epochs, batch_size, seed, plot_format="png"):
+    """Everything that defines a sweep, as saved under "settings" in its ``args.json``;
+    ValueError for an empty grid or a pair listed twice."""
+    lrs, hiddens = [float(lr) for lr in lrs], [int(hidden) for hidden in hiddens]
+    if not lrs or not hiddens:
+        raise ValueError(f"the sweep needs at least one lr and one hidden size, got "
+                         f"lrs={lrs}, hiddens={hiddens}")
+    for what, values in (("lrs", lrs), ("hiddens", hiddens)):
+        if len(set(values)) != len(values):
+            raise ValueError(f"the sweep's {what} must differ from each other (each pair "
+                             f"gets its own run folder), got {values}")
+    return {"dataset": "iris", "model": "ffnn", "sweep": {"lrs": lrs, "hiddens": hiddens},
+            "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+            "plot_format": run_folder.check_plot_format(plot_format)}
+
+
+def sweep_grid(settings):
+    """The (lr, hidden) pairs of a sweep's settings, lr-major, hidden-minor."""
+    return list(itertools.product(settings["sweep"]["lrs"], settings["sweep"]["hiddens"]))
+
+
+#: In a sweep's folder while the sweep is stopping: pairs not yet begun return at once.
+STOP_NAME = ".stop"
+
+# Weights, shuffling and dropout draw from numpy's global random generator, so two pairs
+# training in threads of one process (joblib's "threading" backend, Dask's threads) would
+# take each other's draws: in a process, one pair trains at a time.
+_one_pair_at_a_time = threading.Lock()
+
+
+def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
+    """Train the sweep pair (lr, hidden) in its run folder ``folder/<pair_name>``: a
+    new run, or (``resume``) the run its last.npz holds, finished if it was stopped,
+    scored without writing anything if it is finished. A whole run per call, so
+    that any of joblib's workers can run it; nothing when the sweep is stopping.
+
+    Returns
+    -------
+    (lr, hidden, row, status, printed): the row of ``RESULT_COLUMNS`` (None
+    when the run did not finish), the exit status (None: not begun), and what
+    the run printed
+    """
+    if os.getpid() != sweep_pid and threading.current_thread() is threading.main_thread():
+        # A worker process: the Ctrl-C a terminal sends the sweep's whole process group
+        # must not kill it between pairs; during training the Trainer still catches it
+        # and saves the pair's checkpoint.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with _one_pair_at_a_time:
+        if os.path.exists(os.path.join(folder, STOP_NAME)):
+            return lr, hidden, None, None, ""
+        return (lr, hidden, *_train_pair(folder, lr, hidden, settings, resume))
+
+
+def _train_pair(folder, lr, hidden, settings, resume):
+    """``train_pair``'s (row, status, printed), in the one thread training here."""
+    path = os.path.join(folder, pair_name(lr, hidden))
+    last = os.path.join(path, "last.npz")
+    resume = resume and os.path.isfile(last)
+    state = scripts.run_state(path, "iris") if resume else None
+    out = io.StringIO()
+    if state is not None and state[0] and os.path.isfile(os.path.join(path, "predictions.csv")):
+        model = iris_model(hidden, lr, settings["momentum"], settings["seed"]).load(last)
+        summary = summarize(model, initialize_dataset("iris", batch_size=settings["batch_size"]))
+        status = scripts.EXIT_OK
+    else:
+        new = {} if resume else {"hidden": hidden, "lr": lr, "momentum": settings["momentum"],
+                                 "epochs": settings["epochs"],
+                                 "batch_size": settings["batch_size"], "seed": settings["seed"],
+                                 "plot_format": settings["plot_format"]}
+        # overwrite: a new sweep replaces what an earlier one left in the pair's folder.
+        _, summary, status = train_and_save(folder, pair_name(lr, hidden), overwrite=True,
+                                            verbose=False, resume=resume, out=out, **new)
+    row = None if summary is None else {"lr": lr, "hidden": hidden,
+                                        **{k: summary[k] for k in RESULT_COLUMNS[2:]}}
+    return row, status, out.getvalue()
+
+
+def train_grid(folder, settings, resume=False, jobs=1, progress=True):
+    """Train every pair of the sweep ``settings`` with ``train_pair``, ``jobs`` at once.
+
+    ``jobs`` > 1 hands the pairs to joblib's processes (its default backend, or
+    the one a ``joblib.parallel_config`` around the call names: Dask, Ray ...);
+    1 trains them one after the other in this process. The first Ctrl-C or
+    SIGTERM, or a pair that does not finish (a non-finite loss), stops the
+    grid: no pair begins after it, a pair in training when the signal reaches
+    its process saves its checkpoint and stops, the others finish. A second
+    signal stops at once (each pair keeps the checkpoint of its last epoch).
+
+    Returns
+    -------
+    (rows, status, notes): rows in grid order, None for a pair that did not
+    finish; status None when every pair finished, else the exit status; notes,
+    what the pairs that stopped printed
+    """
+    from joblib import Parallel, delayed  # loaded by the sweep only
+
+    grid, stop = sweep_grid(settings), os.path.join(folder, STOP_NAME)
+    if os.path.exists(stop):
+        os.remove(stop)  # left by a sweep that was killed while stopping
+    done, statuses, notes = {}, [], []
+
+    def stop_pairs(signum=None):
+        if not os.path.exists(stop):
+            write_text(stop, "")
+
+    bar = tqdm(total=len(grid), desc="sweep", disable=not progress)
+    try:
+        with StopSignals(enabled=True, on_stop=stop_pairs) as signals:
+            for lr, hidden, row, status, printed in Parallel(
+                    n_jobs=jobs, return_as="generator_unordered")(
+                    delayed(train_pair)(folder, lr, hidden, settings, resume, os.getpid())
+                    for lr, hidden in grid):
+                if row is not None:
+                    done[lr, hidden] = row
+                    bar.update(1)
+                elif status is not None:
+                    statuses.append(status)
+                    if status == scripts.EXIT_NON_FINITE:
+                        notes.append(f"lr {lr:g}, hidden {hidden}: {printed.strip()}")
+                    stop_pairs()
+        if signals.signum is not None:
+            statuses.insert(0, 128 + signals.signum)
+    except KeyboardInterrupt:
+        statuses.insert(0, scripts.EXIT_INTERRUPTED)
+    except scripts.Terminated:
+        statuses.insert(0, 128 + signal.SIGTERM)
+    finally:
+        bar.close()
+        if os.path.exists(stop):
+            os.remove(stop)
+    rows = [done.get(pair) for pair in grid]
+    if len(done) == len(grid):
+        return rows, None, notes  # a signal after the last pair began stopped nothing
+    # No status of its own: pairs saw a stop file that another process wrote.
+    return rows, statuses[0] if statuses else scripts.EXIT_INTERRUPTED, notes
+
+
+def results_markdown(rows, best, unfinished=()):
+    """The sweep table in Markdown, the chosen row marked, and a line on the choice.
+
+    A partial sweep (``best`` None) has rows of only "lr" and "hidden" for the
+    pairs not finished, shown with empty cells, and begins with a line naming
+    them: ``unfinished``, one description per such pair.
+    """
     lines = [
         "| lr | hidden | final train loss | val loss | val error | test error | chosen |",
         "|---:|---:|---:|---:|---:|---:|:---:|",
     ]
+    if best is None:
+        done = sum("test_error" in r for r in rows)
+        lines[:0] = [f"Partial sweep: {done} of {len(rows)} pairs finished, so none is chosen "
+                     f"yet. Not finished: {'; '.join(unfinished)}.", ""]
     for i, r in enumerate(rows):
-        lines.append(
-            f"| {r['lr']:g} | {r['hidden']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} "
-            f"| {r['val_error']:.4f} | {r['test_error']:.4f} | {'*' if i == best else ''} |"
-        )
-    r = rows[best]
-    lines += [
-        "",
-        f"Chosen by validation error (ties: lower validation loss): lr {r['lr']:g}, "
-        f"hidden {r['hidden']}; its test error is {r['test_error']:.4f}.",
-    ]
+        values = " | ".join(f"{r[k]:.4f}" if k in r else "" for k in RESULT_COLUMNS[2:])
+        lines.append(f"| {r['lr']:g} | {r['hidden']} | {values} | {'*' if i == best else ''} |")
+    if best is not None:
+        r = rows[best]
+        lines += [
+            "",
+            f"Chosen by validation error (ties: lower validation loss): lr {r['lr']:g}, "
+            f"hidden {r['hidden']}; its test error is {r['test_error']:.4f}.",
+        ]
     return "\n".join(lines) + "\n"
 
 
-def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="png"):
+def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="png",
+                        unfinished=()):
     """Write ``results.csv``, ``results.md`` and ``best_loss.<plot_format>`` into
     ``folder`` (which must exist; ``sweep_and_save`` claims it).
+
+    A partial sweep (``best`` None; rows and ``unfinished`` as for
+    ``results_markdown``) gets empty cells for the pairs not finished, an empty
+    "chosen" column and no picture.
 
     Returns
     -------
@@ -246,11 +416,13 @@ def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="pn
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*RESULT_COLUMNS, "chosen"])
     for i, r in enumerate(rows):
-        writer.writerow([repr(float(r[k])) if isinstance(r[k], float) else r[k]
-                         for k in RESULT_COLUMNS] + [int(i == best)])
+        writer.writerow([repr(float(r[k])) if isinstance(r.get(k), float) else r.get(k, "")
+                         for k in RESULT_COLUMNS] + ["" if best is None else int(i == best)])
     write_text(os.path.join(folder, "results.csv"), out.getvalue())
-    table = results_markdown(rows, best)
+    table = results_markdown(rows, best, unfinished)
     write_text(os.path.join(folder, "results.md"), table)
+    if best is None:
+        return table
     r = rows[best]
     plot_curves(
         os.path.join(folder, f"best_loss.{plot_format}"),
@@ -262,24 +434,115 @@ def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="pn
     return table
 
 
+def sweep_state(folder):
+    """(finished, words) of the sweep in ``folder``, as ``scripts.run_state`` says it
+    of a run; None when ``folder`` holds no sweep. A sweep is finished when every
+    pair is and its results.csv names the chosen one."""
+    try:
+        settings = run_folder.read_args(folder).get("settings")
+    except ValueError:
+        return None
+    if not isinstance(settings, dict) or settings.get("dataset") != "iris" \
+            or not isinstance(settings.get("sweep"), dict):
+        return None
+    grid = sweep_grid(settings)
+    states = [scripts.run_state(os.path.join(folder, pair_name(*pair)), "iris") for pair in grid]
+    done = sum(state is not None and state[0] for state in states)
+    try:
+        with open(os.path.join(folder, "results.csv"), newline="") as f:
+            chosen = [row["chosen"] for row in csv.DictReader(f)]
+    except (OSError, KeyError):
+        chosen = []
+    finished = done == len(grid) and len(chosen) == len(grid) and all(chosen)
+    return finished, f"{done} of {len(grid)} pairs finished"
+
+
+def _open_sweep(save_dir, name):
+    """The folder (locked) and settings of the sweep ``--sweep --resume`` continues."""
+    name = scripts.choose_run(save_dir, name, [DEFAULT_SWEEP_NAME], sweep_state)
+    folder = os.path.join(save_dir, name)
+    if sweep_state(folder) is None:
+        raise ValueError(f"cannot resume: {folder} holds no sweep (no args.json of one)")
+    run_folder.lock(folder)
+    return folder, run_folder.read_args(folder)["settings"]
+
+
+def _pair_words(folder, lr, hidden):
+    """The pair and how far it got, for the line that names the unfinished pairs."""
+    path = os.path.join(folder, pair_name(lr, hidden))
+    state = scripts.run_state(path, "iris")
+    if state is None:
+        state = (False, "stopped before its first checkpoint" if os.path.isdir(path)
+                 else "not started")
+    return f"lr {lr:g}, hidden {hidden} ({state[1]})"
+
+
 def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=True,
-                   plot_format="png", **settings):
-    """Run ``sweep`` and write its results to ``save_dir/<sweep name>/``.
+                   plot_format="png", jobs=1, resume=False, out=None, **settings):
+    """Train every pair of a sweep, each in its own run folder
+    ``save_dir/<sweep name>/<pair_name>/`` (the files of every run), and write
+    the results to ``save_dir/<sweep name>/`` (``write_sweep_results``).
+
+    Parameters
+    ----------
+    settings  those of ``sweep`` (lrs, hiddens, momentum, epochs, batch_size, seed)
+    jobs      pairs trained at once (see ``train_grid``); the results do not
+              depend on it
+    resume    continue the stopped sweep ``name`` (None: the one unfinished
+              default-named sweep, see ``scripts.choose_run``) with its own
+              settings: finished pairs are read back, stopped ones finished
+
+    When the sweep stops before every pair finished (Ctrl-C, SIGTERM, a
+    non-finite loss), the results are written as partial and ``out`` is told
+    why, where, and how to resume.
 
     Returns
     -------
-    (folder, rows, best, table)
+    (folder, rows, best, table, status): best None and status the exit status
+    when the sweep did not finish, else status 0
     """
-    folder = run_folder.claim(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
+    out = out or sys.stdout  # looked up now, so redirect_stdout takes it
+    if resume:
+        folder, sweep = _open_sweep(save_dir, name)
+    else:
+        defaults = {"lrs": SWEEP_LRS, "hiddens": SWEEP_HIDDENS, "momentum": DEFAULTS.momentum,
+                    "epochs": DEFAULTS.epochs, "batch_size": DEFAULTS.batch_size,
+                    "seed": DEFAULTS.seed}
+        sweep = sweep_settings(**{**defaults, **settings}, plot_format=plot_format)
+        folder = run_folder.claim(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
+        try:
+            run_folder.lock(folder)
+            run_folder.write_args(folder, {"settings": sweep})
+        except BaseException:
+            run_folder.release(folder)
+            raise
     try:
-        run_folder.lock(folder)
-        rows, best, best_loss = sweep(progress=progress, **settings)
-        table = write_sweep_results(folder, rows, best, best_loss, plot_format)
-    except BaseException:
-        run_folder.release(folder)
-        raise
-    run_folder.unlock(folder)
-    return folder, rows, best, table
+        rows, status, notes = train_grid(folder, sweep, resume, jobs, progress)
+        grid = sweep_grid(sweep)
+        if status is None:
+            best = choose_best(rows)
+            last = os.path.join(folder, pair_name(*grid[best]), "last.npz")
+            best_loss = checkpoints.read(last).meta["history"]["iteration_loss"]
+            table = write_sweep_results(folder, rows, best, best_loss, sweep["plot_format"])
+            return folder, rows, best, table, scripts.EXIT_OK
+        unfinished = [_pair_words(folder, *pair) for pair, row in zip(grid, rows, strict=True)
+                      if row is None]
+        rows = [row or {"lr": lr, "hidden": hidden}
+                for (lr, hidden), row in zip(grid, rows, strict=True)]
+        table = write_sweep_results(folder, rows, None, None, unfinished=unfinished)
+        print(table, end="", file=out)
+        for note in notes:
+            print(note, file=out)
+        print(f"\nStopped: {len(grid) - len(unfinished)} of {len(grid)} pairs finished; "
+              f"partial results saved to {os.path.join(folder, 'results.csv')} and "
+              f"results.md.", file=out)
+        if status != scripts.EXIT_NON_FINITE:
+            hint = scripts.resume_command("train_ffnn.py", folder, "--sweep",
+                                          jobs=jobs if jobs != 1 else None)
+            print(f"Resume with: {hint}", file=out)
+        return folder, rows, None, table, status
+    finally:
+        run_folder.unlock(folder)
 
 
 def parse_list(text, kind, what):

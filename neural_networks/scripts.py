@@ -14,10 +14,17 @@ Pictures may be PDF or SVG instead (``--plot-format``). ``last.npz`` and
 A run with ``--patience N`` stops once N epochs pass without a better
 validation error; it is then finished: resuming it trains nothing more and
 scores its best model again.
+
+``--resume`` without ``--name`` continues the run the user left unfinished
+(``choose_run``), says where it goes on in the epochs' own 1-based count
+(``resume_line``), and a resumed run keeps its own settings: an option that
+says otherwise is refused (``check_kept_settings``).
 """
 
+import argparse
 import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -25,7 +32,7 @@ import time
 
 import numpy as np
 
-from . import run_folder
+from . import checkpoints, run_folder
 from .layers import Conv2D
 from .training import NonFiniteLossError, TrainingInterrupted, best_epoch, metrics_rows
 
@@ -34,8 +41,8 @@ from .training import NonFiniteLossError, TrainingInterrupted, best_epoch, metri
 EXIT_OK, EXIT_NON_FINITE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Curves are redrawn after an epoch only if this many seconds passed since the
-#: last drawing (and always when a run ends): drawing two PNGs takes longer
-#: than a whole Iris epoch.
+#: last drawing or the start (and always when a run ends): drawing two PNGs takes
+#: longer than a whole Iris epoch, and a short run (a sweep's pair) draws them once.
 CURVE_SECONDS = 20.0
 
 
@@ -55,13 +62,13 @@ class RunFiles:
         self.title = title
         self.fmt = run_folder.check_plot_format(fmt)
         self.label_smoothing = label_smoothing
-        self.drawn = None
+        self.drawn = time.monotonic()
 
     def epoch_end(self, model, record):
         """``Trainer``'s ``on_epoch_end``."""
         rows = metrics_rows(model.history)
         run_folder.write_metrics(self.folder, rows)
-        if self.drawn is None or time.monotonic() - self.drawn >= CURVE_SECONDS:
+        if time.monotonic() - self.drawn >= CURVE_SECONDS:
             self.draw(model)
 
     def draw(self, model):
@@ -85,11 +92,12 @@ def invocation(script):
     return ["python", script]
 
 
-def resume_command(script, folder, **options):
-    """The command that resumes the run in ``folder`` (options whose value is None are left
-    out), started the way this process was (see ``invocation``)."""
+def resume_command(script, folder, *flags, **options):
+    """The command that resumes the run in ``folder``, with ``flags`` (such as
+    ``"--sweep"``) and ``options`` (those whose value is None are left out), started
+    the way this process was (see ``invocation``)."""
     save_dir, name = os.path.split(os.path.normpath(folder))
-    parts = [*invocation(script), "--resume", "--name", name]
+    parts = [*invocation(script), *flags, "--resume", "--name", name]
     if os.path.normpath(save_dir) != "experiments":
         parts += ["--save-dir", save_dir]
     for option, value in options.items():
@@ -124,20 +132,118 @@ def start(save_dir, name, default_name, overwrite, prepare):
     return folder, result
 
 
-def open_run(save_dir, name, kind):
+def given_options(parser, argv=None):
+    """The ``dest`` of every option ``argv`` sets on the command line, whether or not
+    its value equals the default (``--seed 0`` counts as given)."""
+    unset = object()
+    # Attributes already on the namespace are not overwritten by defaults, so what
+    # still holds ``unset`` afterwards was not on the command line.
+    namespace = argparse.Namespace(**dict.fromkeys(vars(parser.parse_args([])), unset))
+    return {dest for dest, value in vars(parser.parse_args(argv, namespace)).items()
+            if value is not unset}
+
+
+def default_named(save_dir, default_names):
+    """The folders under ``save_dir`` that ``run_folder.claim`` names by default:
+    ``<default>``, ``<default>_2``, ``<default>_3``, ... for each of ``default_names``,
+    in that order and by number."""
+    try:
+        entries = os.listdir(save_dir)
+    except OSError:
+        return []
+    found = []
+    for rank, default in enumerate(default_names):
+        for entry in entries:
+            match = re.fullmatch(rf"{re.escape(default)}(?:_([2-9]|[1-9][0-9]+))?", entry)
+            if match and os.path.isdir(os.path.join(save_dir, entry)):
+                found.append((rank, int(match.group(1) or 1), entry))
+    return [entry for _, _, entry in sorted(found)]
+
+
+def run_state(folder, kind):
+    """Whether the run of ``kind`` in ``folder`` is finished, and how far it got.
+
+    Returns
+    -------
+    None when ``folder`` holds no resumable run of ``kind`` (no last.npz, or an
+    args.json of something else); else (finished, words), finished when every
+    epoch was trained or the run stopped early
+    """
+    last = os.path.join(folder, "last.npz")
+    if not os.path.isfile(last):
+        return None
+    try:
+        total = _resumable_args(folder, kind)["settings"]["epochs"]
+    except ValueError:
+        return None
+    try:
+        meta = checkpoints.read(last).meta
+    except ValueError:
+        return False, "its last.npz cannot be read"
+    epoch, iteration = meta["epoch"], meta["iteration"]
+    if meta["history"].get("stopped_early") is not None:
+        return True, f"finished, stopped early after epoch {epoch}"
+    if epoch >= total and not iteration:
+        return True, f"finished, {epoch}/{total} epochs"
+    if iteration:
+        return False, f"stopped in epoch {epoch + 1}/{total} after {iteration} iterations"
+    return False, f"stopped after epoch {epoch}/{total}"
+
+
+def choose_run(save_dir, name, default_names, state):
+    """The name of the folder ``--resume`` continues: ``name`` when given, else the
+    run the user left unfinished.
+
+    Without ``name`` the candidates are the default-named folders (``default_named``)
+    for which ``state(folder)`` is not None; ``state`` returns (finished, words), as
+    ``run_state`` does. The one unfinished candidate is chosen; with none
+    unfinished, the only candidate. Several unfinished, several finished, or none
+    at all is a ValueError naming them and how to pick one.
+    """
+    if name is not None:
+        return run_folder.check_name(name)
+    pattern = f"{default_names[0]}, {default_names[0]}_2, ..."
+    states = {}
+    for entry in default_named(save_dir, default_names):
+        found = state(os.path.join(save_dir, entry))
+        if found is not None and not run_folder.in_use(os.path.join(save_dir, entry)):
+            states[entry] = found
+    unfinished = [entry for entry, (finished, _) in states.items() if not finished]
+    if len(unfinished) == 1 or (len(states) == 1 and not unfinished):
+        return unfinished[0] if unfinished else next(iter(states))
+    listed = "; ".join(f"{entry} ({states[entry][1]})" for entry in unfinished or states)
+    if unfinished:
+        raise ValueError(f"cannot tell which run to resume: {len(unfinished)} unfinished runs "
+                         f"in {save_dir}: {listed}; pick one with --name")
+    if states:
+        raise ValueError(f"no unfinished run to resume in {save_dir}: {listed}; pick one "
+                         f"with --name (and --epochs N to train it on)")
+    raise ValueError(f"cannot resume: {save_dir} holds no run named {pattern} to resume; "
+                     f"name the run with --name")
+
+
+def open_run(save_dir, name, kind, default_names=None):
     """The folder and ``args.json`` settings of an earlier run to resume.
 
     Parameters
     ----------
-    kind  the settings' "dataset" the caller trains (e.g. "iris")
+    name           the run folder's name; None picks one among the default-named
+                   folders of ``default_names`` (see ``choose_run``)
+    kind           the settings' "dataset" the caller trains (e.g. "iris")
 
     Returns
     -------
     (folder, args), the folder locked (see ``start``); ValueError if the folder
     holds no resumable run of that kind, FileExistsError if a live run holds it
     """
+    if name is None:
+        name = choose_run(save_dir, None, default_names,
+                          lambda folder: run_state(folder, kind))
     folder = os.path.join(save_dir, run_folder.check_name(name))
     if not os.path.isfile(os.path.join(folder, "last.npz")):
+        if "sweep" in _settings_or_none(folder):
+            raise ValueError(f"cannot resume: {folder} holds a sweep; resume it with "
+                             f"--sweep --resume")
         raise ValueError(f"cannot resume: {folder} holds no last.npz of an earlier run")
     run_folder.lock(folder)
     try:
@@ -145,6 +251,15 @@ def open_run(save_dir, name, kind):
     except BaseException:
         run_folder.unlock(folder)
         raise
+
+
+def _settings_or_none(folder):
+    """The "settings" of ``folder``'s args.json, or {} when it has none readable."""
+    try:
+        settings = run_folder.read_args(folder).get("settings")
+    except ValueError:
+        return {}
+    return settings if isinstance(settings, dict) else {}
 
 
 def _resumable_args(folder, kind):
@@ -155,6 +270,46 @@ def _resumable_args(folder, kind):
     if settings["dataset"] != kind:
         raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, not {kind}")
     return args
+
+
+def check_kept_settings(folder, settings, given):
+    """ValueError naming every option in ``given`` (setting name -> value asked for)
+    whose value differs from the resumed run's saved ``settings``: a resumed run
+    keeps its own settings (only a new total of epochs may be asked for)."""
+    differ = [f"--{key.replace('_', '-')} {value} (the run's is "
+              f"{'not set' if settings.get(key) is None else settings[key]})"
+              for key, value in given.items() if value != settings.get(key)]
+    if differ:
+        raise ValueError(f"cannot resume {folder} with {', '.join(differ)}: a resumed run "
+                         f"keeps its own settings; drop the option or start a new run")
+
+
+def resume_line(folder, model, total, steps):
+    """What a resumed run prints before training: where it goes on, counted as the
+    progress bar and the epoch lines count ("epoch k/N", iterations from 1), or that
+    it is finished, and how to train it on.
+
+    Parameters
+    ----------
+    model  the model loaded from the run's last.npz
+    total  the run's total epochs (``extend``'s)
+    steps  iterations in an epoch (the training split's ``samples_per_epoch``)
+    """
+    epoch, iteration = model.epoch, model.iteration
+    stop = model.history.get("stopped_early")
+    if stop is not None:
+        return (f"{folder} is finished: it stopped early after epoch {epoch} (no better "
+                f"validation error in {stop['patience']} epochs after epoch "
+                f"{stop['best_epoch']}); nothing to train, so it is scored again")
+    if epoch >= total and not iteration:
+        return (f"{folder} is finished: it trained all {total} of its epochs; nothing to "
+                f"train, so it is scored again. To train it on, resume it with --epochs N "
+                f"(N > {total})")
+    done = f"{epoch} epoch{'s' if epoch != 1 else ''}"
+    if iteration:
+        done += f" and {iteration} iteration{'s' if iteration != 1 else ''}"
+    return (f"Resuming {folder} at epoch {epoch + 1}/{total}, iteration "
+            f"{iteration + 1}/{steps} ({done} done)")
 
 
 def extend(folder, args, model, epochs):

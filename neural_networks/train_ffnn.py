@@ -4,7 +4,9 @@ network, or sweep lr x hidden size.
     python -m neural_networks.train_ffnn          # as python train_ffnn.py in a checkout
     python -m neural_networks.train_ffnn --lr 0.05 --hidden 25 --name my_run
     python -m neural_networks.train_ffnn --sweep  # lr 0.001,0.01,0.1 x hidden 5,10,25
+    python -m neural_networks.train_ffnn --sweep --jobs 2  # the pairs in 2 processes
     python -m neural_networks.train_ffnn --resume --name my_run  # after Ctrl-C
+    python -m neural_networks.train_ffnn --sweep --resume  # a stopped sweep
 
 ``parse_args`` holds every option; the training itself is ``neural_networks.runs``.
 The last line printed is always ``Test accuracy: 0.XXXX (test error 0.XXXX)``.
@@ -56,9 +58,10 @@ def momentum_value(text):
 def parse_args(argv=None):
     """Every option of the Iris runs; ``argv`` defaults to ``sys.argv[1:]``.
 
-    A combination that cannot run (``--lr`` with ``--sweep``, ``--lrs``
-    without it, ``--resume`` with settings of its own, a bad ``--name``) exits
-    with status 2 and argparse's message.
+    A combination that cannot run (``--lr`` with ``--sweep``, ``--lrs`` or
+    ``--jobs`` without it, ``--resume`` with settings of its own, a bad
+    ``--name``) exits with status 2 and argparse's message. A setting given
+    with ``--resume`` is refused even when it equals the default.
     """
     parser = argparse.ArgumentParser(
         description="Train a two-layer network (ReLU hidden layer, softmax output, "
@@ -85,10 +88,16 @@ def parse_args(argv=None):
                         help="reuse the run folder even if it holds an earlier run")
     parser.add_argument("--save-dir", default="experiments", help="parent folder of the run folders (default %(default)s)")
     parser.add_argument("--resume", action="store_true",
-                        help=f"continue the run --name (default {runs.DEFAULT_RUN_NAME}) from its "
-                             f"last checkpoint; with --epochs, train it up to that many epochs")
+                        help=f"continue the run --name from its last checkpoint (default: the "
+                             f"one unfinished run {runs.DEFAULT_RUN_NAME}, "
+                             f"{runs.DEFAULT_RUN_NAME}_2, ...); with --epochs, train it up to "
+                             f"that many epochs; with --sweep, continue a stopped sweep")
     parser.add_argument("--sweep", action="store_true",
-                        help="train every (lr, hidden) pair of --lrs x --hiddens")
+                        help="train every (lr, hidden) pair of --lrs x --hiddens, each in its "
+                             "own run folder inside the sweep's")
+    parser.add_argument("--jobs", type=positive(int), default=1,
+                        help="sweep pairs trained at once, each in its own process "
+                             "(default %(default)s: one after the other; with --sweep)")
     parser.add_argument("--lrs", type=number_list(float, "--lrs"), default=None,
                         help="sweep learning rates, comma-separated (default "
                              + ",".join(f"{v:g}" for v in runs.SWEEP_LRS) + ")")
@@ -107,16 +116,17 @@ def parse_args(argv=None):
         parser.error("--lr and --hidden set a single run; with --sweep use --lrs and --hiddens")
     if not args.sweep and (args.lrs is not None or args.hiddens is not None):
         parser.error("--lrs and --hiddens need --sweep")
+    if not args.sweep and args.jobs != 1:
+        parser.error("--jobs trains the pairs of a sweep at once; it needs --sweep")
     if args.resume:
-        given = [option for option, value in (
-            ("--sweep", args.sweep), ("--hidden", args.hidden), ("--lr", args.lr),
-            ("--overwrite", args.overwrite), ("--batch-size", args.batch_size != D.batch_size),
-            ("--momentum", args.momentum != D.momentum), ("--seed", args.seed != D.seed),
-            ("--patience", args.patience is not None),
-            ("--plot-format", args.plot_format != "png"),
-        ) if value]
-        if given:
-            parser.error(f"--resume continues a run with its own settings; drop {', '.join(given)}")
+        given = scripts.given_options(parser, argv)
+        own = ("lrs", "hiddens", "epochs") if args.sweep else ("hidden", "lr", "patience")
+        refused = [f"--{dest.replace('_', '-')}" for dest in (
+            *own, "overwrite", "batch_size", "momentum", "seed", "plot_format") if dest in given]
+        if refused:
+            what = "a sweep" if args.sweep else "a run"
+            parser.error(f"--resume continues {what} with its own settings; drop "
+                         f"{', '.join(refused)}")
     if args.name is not None:
         try:
             runs.check_run_name(args.name)
@@ -130,14 +140,21 @@ def run(args):
     common = dict(momentum=args.momentum, epochs=args.epochs or D.epochs,
                   batch_size=args.batch_size, seed=args.seed)
     if args.sweep:
-        folder, rows, best, table = runs.sweep_and_save(
-            args.save_dir, args.name, args.overwrite,
-            lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
-            plot_format=args.plot_format, **common)
+        if args.resume:
+            folder, rows, best, table, status = runs.sweep_and_save(
+                args.save_dir, args.name, jobs=args.jobs, resume=True)
+        else:
+            folder, rows, best, table, status = runs.sweep_and_save(
+                args.save_dir, args.name, args.overwrite, jobs=args.jobs,
+                lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
+                plot_format=args.plot_format, **common)
+        if best is None:
+            return status
         print(table, end="")
-        print(f"Saved results.csv, results.md and best_loss.{args.plot_format} to {folder}")
+        fmt = run_folder.read_args(folder)["settings"]["plot_format"]
+        print(f"Saved results.csv, results.md and best_loss.{fmt} to {folder}")
         print(runs.accuracy_line(rows[best]["test_error"]))
-        return 0
+        return status
     if args.resume:
         folder, summary, status = runs.train_and_save(args.save_dir, args.name, resume=True,
                                                       epochs=args.epochs)

@@ -45,15 +45,16 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class StopSignals:
-    """While active, SIGINT and SIGTERM set ``signum`` instead of stopping the
-    process; the handlers in place before come back at the first signal (so a
-    second Ctrl-C stops at once) and on exit."""
+    """While active, SIGINT and SIGTERM set ``signum`` (and call ``on_stop(signum)``
+    if given) instead of stopping the process; the handlers in place before come
+    back at the first signal (so a second Ctrl-C stops at once) and on exit."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, enabled):
+    def __init__(self, enabled, on_stop=None):
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
         self.signum = None
+        self.on_stop = on_stop
         self._previous = {}
 
     @property
@@ -63,6 +64,8 @@ class StopSignals:
     def _handle(self, signum, frame):
         self.signum = signum
         self._put_back()
+        if self.on_stop is not None:
+            self.on_stop(signum)
 
     def _put_back(self):
         for signum, handler in self._previous.items():

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from neural_networks.image_runs import EXIT_INTERRUPTED, METRIC_COLUMNS, parse_args
+from neural_networks.image_runs import main as image_main
 from tests.test_datasets_cifar10 import (
     corrupt_npz_files,
     make_batches,
@@ -287,8 +288,10 @@ class TestFashionMnistMlp(RunChecks):
             self.assertEqual(command[command.index(option) + 1], str(value))
         resumed = run_script(*command[1:])
 
-        self.assertIn(f"Resuming {folder} at epoch {meta['epoch']} (iteration "
-                      f"{meta['iteration']})", resumed.stdout)
+        # Counted as the epoch lines count: epoch 2 of 3 goes on at its third step.
+        self.assertIn(f"Resuming {folder} at epoch {meta['epoch'] + 1}/{self.EPOCHS}, iteration "
+                      f"{meta['iteration'] + 1}/{steps_per_epoch} (1 epoch and 2 iterations "
+                      f"done)", resumed.stdout)
         self.assert_finished_run(resumed, folder, self.EPOCHS, N_TRAIN - N_VALIDATION,
                                  N_VALIDATION, self.arrays[3],
                                  first_epoch=meta["epoch"] + 1)
@@ -333,13 +336,89 @@ class TestFashionMnistMlp(RunChecks):
                 self.assertIn(f"already trained {self.EPOCHS}", proc.stderr)
                 self.assertEqual(len(read_csv(copy / "metrics.csv")[1]), self.EPOCHS)
         proc = run_script(FASHION, *resume, "--epochs", self.EPOCHS + 1)
-        self.assertIn(f"Resuming {copy} at epoch {self.EPOCHS}", proc.stdout)
+        steps_per_epoch = -(-(N_TRAIN - N_VALIDATION) // BATCH)
+        self.assertIn(f"Resuming {copy} at epoch {self.EPOCHS + 1}/{self.EPOCHS + 1}, iteration "
+                      f"1/{steps_per_epoch} ({self.EPOCHS} epochs done)", proc.stdout)
         self.assertEqual(len(read_csv(copy / "metrics.csv")[1]), self.EPOCHS + 1)
         with open(copy / "args.json") as f:
             self.assertEqual(json.load(f)["settings"]["epochs"], self.EPOCHS + 1)
         _, meta = checkpoint_arrays(copy / "last.npz")
         self.assertEqual(meta["epoch"], self.EPOCHS + 1)
         self.assertRegex(proc.stdout.strip().splitlines()[-1], LAST_LINE)
+
+    def test_resume_without_a_name_takes_the_interrupted_run(self):
+        """The issue's case: a finished run, then a second one stopped by Ctrl-C;
+        ``--resume`` alone finishes the second, not the first."""
+        save_dir = self.save_dir.parent / "two_runs"
+        save_dir.mkdir()
+        shutil.copytree(self.folder, save_dir / "fashion_mnist_mlp")
+        finished = (save_dir / "fashion_mnist_mlp" / "metrics.csv").read_bytes()
+        args = [*map(str, self.args[:-1]), str(save_dir)]  # --save-dir comes last
+        steps_per_epoch = -(-(N_TRAIN - N_VALIDATION) // BATCH)
+        child = subprocess.run(
+            [sys.executable, "-c", INTERRUPT_AFTER_STEPS, str(steps_per_epoch + 2), FASHION,
+             *args], cwd=REPO_ROOT, env=script_env(), capture_output=True, text=True,
+            timeout=300)
+        self.assertEqual(child.returncode, EXIT_INTERRUPTED, child.stderr)
+        resume = ("--data-dir", self.data_dir, "--save-dir", save_dir)
+        # No CNN run there: --model cnn finds none to resume, and says where it looked.
+        proc = run_script(FASHION, "--resume", "--model", "cnn", *resume, check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(f"{save_dir} holds no run named fashion_mnist_cnn, fashion_mnist_cnn_2, "
+                      f"... to resume", proc.stderr)
+        resumed = run_script(FASHION, "--resume", *resume)
+        folder = save_dir / "fashion_mnist_mlp_2"
+        self.assertIn(f"Resuming {folder} at epoch 2/{self.EPOCHS}, iteration 3/"
+                      f"{steps_per_epoch}", resumed.stdout)
+        self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
+        self.assertEqual((save_dir / "fashion_mnist_mlp" / "metrics.csv").read_bytes(), finished)
+        arrays, _ = checkpoint_arrays(folder / "last.npz")
+        reference, _ = checkpoint_arrays(self.folder / "last.npz")
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
+        # Both finished now: which one to train on is the user's to say.
+        proc = run_script(FASHION, "--resume", "--model", "mlp", *resume, check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(proc.stderr.strip(),
+                         f"error: no unfinished run to resume in {save_dir}: fashion_mnist_mlp "
+                         f"(finished, 3/3 epochs); fashion_mnist_mlp_2 (finished, 3/3 epochs); "
+                         f"pick one with --name (and --epochs N to train it on)")
+
+    def test_resume_refuses_settings_that_differ_from_the_runs(self):
+        copy = self.save_dir / "kept"
+        shutil.copytree(self.folder, copy)
+        metrics = (copy / "metrics.csv").read_bytes()
+        resume = ["--resume", "--name", "kept", "--data-dir", str(self.data_dir),
+                  "--save-dir", str(self.save_dir)]
+        for option, value, saved in (
+                ("--model", "cnn", "mlp"), ("--lr", "0.5", "0.002"),
+                ("--batch-size", "10", str(BATCH)), ("--seed", "3", "0"),
+                ("--validation-size", "30", str(N_VALIDATION)), ("--patience", "2", "not set"),
+                ("--plot-format", "svg", "png")):
+            with self.subTest(option=option):
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr):
+                    status = image_main("fashion_mnist", FASHION, [*resume, option, value])
+                self.assertEqual(status, 2)
+                self.assertEqual(stderr.getvalue(),
+                                 f"error: cannot resume {copy} with {option} {value} (the "
+                                 f"run's is {saved}): a resumed run keeps its own settings; "
+                                 f"drop the option or start a new run\n")
+                self.assertEqual((copy / "metrics.csv").read_bytes(), metrics)
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as stop:
+            parse_args("fashion_mnist", FASHION, [*resume, "--overwrite"])
+        self.assertEqual(stop.exception.code, 2)
+        self.assertIn("--resume continues a run in its own folder; drop --overwrite",
+                      stderr.getvalue())
+        # The run's own values, given again, are no conflict; --epochs sets a new total.
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(io.StringIO()):
+            status = image_main("fashion_mnist", FASHION, [
+                *resume, "--model", "mlp", "--seed", "0", "--batch-size", str(BATCH),
+                "--epochs", str(self.EPOCHS + 1)])
+        self.assertEqual(status, 0, stdout.getvalue())
+        self.assertEqual(len(read_csv(copy / "metrics.csv")[1]), self.EPOCHS + 1)
 
     def test_user_errors_are_one_line_and_leave_nothing(self):
         a_file = self.save_dir.parent / "a_file"
@@ -558,6 +637,7 @@ class TestPlotFormatAndPatience(RunChecks):
                   "--save-dir", self.save_dir)
         metrics = (copy / "metrics.csv").read_bytes()
         proc = run_script(FASHION, *resume)
+        self.assertIn(f"{copy} is finished: it stopped early after epoch", proc.stdout)
         self.assertEqual((copy / "metrics.csv").read_bytes(), metrics)
         self.assertEqual(EPOCH_LINE.findall(proc.stdout), [])
         self.assertEqual(last_line_accuracy(proc.stdout), last_line_accuracy(self.proc.stdout))

@@ -15,21 +15,34 @@ lock it takes (neural_networks/run_folder.py: lock, unlock).
 - The test pictures of an image run: confusion matrix and misclassified images
   with the dataset's class names (numbers without them), filters for a CNN
   only; flattened rows are shown as square images.
+- ``--resume`` without a name takes the one unfinished default-named run (a
+  later ``_2`` one too), or the only run; it refuses, naming them, when
+  several are unfinished or several are finished; runs of another kind,
+  other names and runs in use are no candidates.
+- The "Resuming" line counts as the epoch lines do (1-based "epoch k/N",
+  iterations from 1); a finished run says so and how to train it on.
+- A resumed run's settings are kept: an option given that differs is refused,
+  naming it and the run's value; options given are told from defaults.
 """
 
+import argparse
+import contextlib
+import io
 import multiprocessing
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
+import types
 import unittest
+import unittest.mock
 import xml.etree.ElementTree as ET
 
 import matplotlib
 import numpy as np
 
-from neural_networks import run_folder, scripts
+from neural_networks import image_runs, run_folder, runs, scripts
 from neural_networks.datasets import Dataset
 from neural_networks.models import load_model
 from tests.test_checkpoints import build_model as build_cnn
@@ -76,6 +89,16 @@ def race(target, path, n):
     for child in children:
         child.join(timeout=60)
     return outcomes
+
+
+def hold_lock(test, folder):
+    """Lock ``folder`` for a live child process that lives until ``test`` ends."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+    test.addCleanup(holder.wait)
+    test.addCleanup(holder.stdin.close)
+    with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
+        f.write(str(holder.pid))
 
 
 class TestTwoRunsAtOnce(unittest.TestCase):
@@ -151,12 +174,7 @@ class TestLock(unittest.TestCase):
         folder = os.path.join(self.folder, "live")
         os.mkdir(folder)
         open(os.path.join(folder, "last.npz"), "wb").close()
-        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
-                                  stdin=subprocess.PIPE)
-        self.addCleanup(holder.wait)
-        self.addCleanup(holder.stdin.close)
-        with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
-            f.write(str(holder.pid))
+        hold_lock(self, folder)
         with self.assertRaisesRegex(FileExistsError, "in use by another run"):
             scripts.open_run(self.folder, "live", "iris")
 
@@ -264,6 +282,160 @@ class TestRunFiles(unittest.TestCase):
             self.assertIn(f"kept: epoch {kept} (best.npz)", words[name])
         self.assertIn("train (labels smoothed by 0.1)", words["loss"])
         self.assertNotIn("train (labels smoothed by 0.1)", words["accuracy"])
+
+    def test_a_short_run_draws_its_curves_once(self):
+        # Drawing the two PNGs took longer than the whole run: drawn at its end only.
+        drawn = []
+        original = run_folder.write_curves
+
+        def count(*args, **kwargs):
+            drawn.append(args[0])
+            return original(*args, **kwargs)
+
+        with tempfile.TemporaryDirectory() as save_dir, \
+                unittest.mock.patch.object(run_folder, "write_curves", count), \
+                contextlib.redirect_stdout(io.StringIO()):
+            folder, _, _ = runs.train_and_save(save_dir, "short", epochs=3, verbose=False)
+            self.assertEqual(drawn, [folder])
+            self.assertTrue(os.path.isfile(os.path.join(folder, "loss.png")))
+
+
+class TestChooseRun(unittest.TestCase):
+    """Which run ``--resume`` without ``--name`` continues (Iris runs of 2 epochs;
+    one is made unfinished by raising its planned total, as a run stopped after
+    its second epoch looks)."""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.save_dir = tmp.name
+
+    def make_run(self, name, unfinished=False):
+        with contextlib.redirect_stdout(io.StringIO()):
+            folder, _, status = runs.train_and_save(self.save_dir, name, epochs=2,
+                                                    verbose=False)
+        self.assertEqual(status, 0)
+        if unfinished:
+            args = run_folder.read_args(folder)
+            args["settings"]["epochs"] = 5
+            run_folder.write_args(folder, args)
+        return folder
+
+    def choose(self):
+        return scripts.choose_run(self.save_dir, None, [runs.DEFAULT_RUN_NAME],
+                                  lambda folder: scripts.run_state(folder, "iris"))
+
+    def test_the_unfinished_run_even_after_a_finished_one(self):
+        self.make_run("iris_ffnn")
+        self.make_run("iris_ffnn_2", unfinished=True)
+        self.make_run("iris_ffnn_3")
+        self.assertEqual(self.choose(), "iris_ffnn_2")
+        self.assertEqual(scripts.run_state(os.path.join(self.save_dir, "iris_ffnn_2"), "iris"),
+                         (False, "stopped after epoch 2/5"))
+        self.assertEqual(scripts.run_state(os.path.join(self.save_dir, "iris_ffnn"), "iris"),
+                         (True, "finished, 2/2 epochs"))
+        # A name given is taken as it is.
+        self.assertEqual(scripts.choose_run(self.save_dir, "iris_ffnn_3", ["iris_ffnn"], None),
+                         "iris_ffnn_3")
+
+    def test_several_unfinished_are_refused_by_name(self):
+        self.make_run("iris_ffnn", unfinished=True)
+        self.make_run("iris_ffnn_12", unfinished=True)
+        with self.assertRaises(ValueError) as error:
+            self.choose()
+        message = str(error.exception)
+        self.assertIn("2 unfinished runs", message)
+        self.assertIn("iris_ffnn (stopped after epoch 2/5); iris_ffnn_12 (stopped after epoch "
+                      "2/5)", message)
+        self.assertIn("--name", message)
+
+    def test_with_none_unfinished_only_a_single_run_is_taken(self):
+        self.make_run("iris_ffnn_2")
+        self.assertEqual(self.choose(), "iris_ffnn_2")
+        self.make_run("iris_ffnn")
+        with self.assertRaisesRegex(ValueError, r"no unfinished run to resume in .*: iris_ffnn "
+                                                r"\(finished, 2/2 epochs\); iris_ffnn_2 .*"
+                                                r"--name \(and --epochs N to train it on\)"):
+            self.choose()
+
+    def test_no_run_at_all(self):
+        with self.assertRaisesRegex(ValueError, "holds no run named iris_ffnn, iris_ffnn_2, "
+                                                r"\.\.\. to resume; name the run with --name"):
+            self.choose()
+
+    def test_other_names_kinds_and_live_runs_are_no_candidates(self):
+        for name in ("iris_ffnn_1", "iris_ffnn_x", "my_iris_ffnn", "iris_ffnn_02"):
+            self.make_run(name, unfinished=True)
+        other = self.make_run("iris_ffnn_2", unfinished=True)
+        args = run_folder.read_args(other)
+        args["settings"]["dataset"] = "fashion_mnist"
+        run_folder.write_args(other, args)
+        live = self.make_run("iris_ffnn_3", unfinished=True)
+        hold_lock(self, live)
+        self.assertTrue(run_folder.in_use(live))
+        self.make_run("iris_ffnn_4", unfinished=True)
+        self.assertEqual(self.choose(), "iris_ffnn_4")
+        self.assertEqual(scripts.default_named(self.save_dir, ["iris_ffnn"]),
+                         ["iris_ffnn_2", "iris_ffnn_3", "iris_ffnn_4"])
+
+
+class TestResumeLine(unittest.TestCase):
+    def model(self, epoch, iteration, stop=None):
+        history = {} if stop is None else {"stopped_early": stop}
+        return types.SimpleNamespace(epoch=epoch, iteration=iteration, history=history)
+
+    def test_counts_as_the_epoch_lines_do(self):
+        # Stopped after 2 steps of the second epoch: epoch 2/6 goes on at its third step.
+        self.assertEqual(scripts.resume_line("runs/a", self.model(1, 2), 6, 5),
+                         "Resuming runs/a at epoch 2/6, iteration 3/5 (1 epoch and 2 "
+                         "iterations done)")
+        self.assertEqual(scripts.resume_line("runs/a", self.model(3, 0), 10, 5),
+                         "Resuming runs/a at epoch 4/10, iteration 1/5 (3 epochs done)")
+        self.assertEqual(scripts.resume_line("runs/a", self.model(0, 1), 1, 5),
+                         "Resuming runs/a at epoch 1/1, iteration 2/5 (0 epochs and 1 "
+                         "iteration done)")
+
+    def test_a_finished_run_says_so_and_how_to_train_on(self):
+        self.assertEqual(scripts.resume_line("runs/a", self.model(6, 0), 6, 5),
+                         "runs/a is finished: it trained all 6 of its epochs; nothing to "
+                         "train, so it is scored again. To train it on, resume it with "
+                         "--epochs N (N > 6)")
+        stop = {"epoch": 5, "best_epoch": 2, "patience": 3}
+        line = scripts.resume_line("runs/a", self.model(5, 0, stop), 5, 5)
+        self.assertIn("runs/a is finished: it stopped early after epoch 5", line)
+        self.assertNotIn("--epochs", line)  # a new total is refused for it
+
+
+class TestKeptSettings(unittest.TestCase):
+    def test_options_that_differ_are_named(self):
+        settings = {"model": "mlp", "lr": 0.002, "seed": 0, "batch_size": 128}
+        scripts.check_kept_settings("runs/a", settings, {"model": "mlp", "seed": 0})
+        with self.assertRaises(ValueError) as error:
+            scripts.check_kept_settings("runs/a", settings,
+                                        {"model": "cnn", "seed": 0, "lr": 0.5})
+        self.assertEqual(str(error.exception),
+                         "cannot resume runs/a with --model cnn (the run's is mlp), --lr 0.5 "
+                         "(the run's is 0.002): a resumed run keeps its own settings; drop "
+                         "the option or start a new run")
+
+    def test_given_options_are_told_from_defaults(self):
+        parser_args = image_runs.parse_args("fashion_mnist", "s.py", ["--seed", "0"])
+        self.assertEqual(parser_args.seed, 0)
+        with contextlib.redirect_stderr(io.StringIO()):
+            resumed = image_runs.parse_args("fashion_mnist", "s.py",
+                                            ["--resume", "--seed", "0", "--epochs", "4"])
+            bare = image_runs.parse_args("fashion_mnist", "s.py", ["--resume"])
+        # Given (even as the default): kept, to be checked against the run's own.
+        self.assertEqual((resumed.seed, resumed.model, resumed.plot_format), (0, None, None))
+        self.assertEqual((bare.seed, bare.model, bare.plot_format, bare.epochs),
+                         (None, None, None, None))
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--flag", action="store_true")
+        parser.add_argument("--name", default="x")
+        self.assertEqual(scripts.given_options(parser, ["--seed", "0", "--flag"]),
+                         {"seed", "flag"})
+        self.assertEqual(scripts.given_options(parser, []), set())
 
 
 class TestTestPictures(unittest.TestCase):

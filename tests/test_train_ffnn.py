@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def train_ffnn(*args, check=True):
         raise AssertionError(f"train_ffnn.py {' '.join(args)} failed with "
                              f"{proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def assert_parse_refused(test, args, message):
+    """``parse_args(args)`` exits with status 2, ``message`` in what it printed."""
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), test.assertRaises(SystemExit) as exit:
+        script.parse_args(args)
+    test.assertEqual(exit.exception.code, 2)
+    test.assertIn(message, stderr.getvalue())
 
 
 def last_line(stdout):
@@ -162,11 +172,7 @@ class TestCommandLine(unittest.TestCase):
         ]
         for args, message in cases:
             with self.subTest(args=args):
-                stderr = io.StringIO()
-                with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
-                    script.parse_args(args)
-                self.assertEqual(exit.exception.code, 2)
-                self.assertIn(message, stderr.getvalue())
+                assert_parse_refused(self, args, message)
 
     def test_defaults_are_the_courses(self):
         args = script.parse_args([])
@@ -274,7 +280,9 @@ class TestStopAndResume(unittest.TestCase):
         command = hint[0][len("Resume with: "):].split()
         self.assertEqual(command[:2], ["python", "train_ffnn.py"])
         resumed = train_ffnn(*command[2:])
-        self.assertIn(f"Resuming {folder} at epoch 1 (iteration 2)", resumed.stdout)
+        # Counted as the epoch lines count: epoch 2 of 6 goes on at its third step of 5.
+        self.assertIn(f"Resuming {folder} at epoch 2/6, iteration 3/5 (1 epoch and 2 "
+                      f"iterations done)\nepoch 2/6 ", resumed.stdout)
         self.assertEqual(last_line(resumed.stdout), last_line(self.reference.stdout))
         arrays, _ = checkpoint_arrays(folder / "last.npz")
         reference, _ = checkpoint_arrays(self.save_dir / "reference" / "last.npz")
@@ -318,6 +326,69 @@ class TestStopAndResume(unittest.TestCase):
         self.assertEqual(exit.exception.code, 2)
         self.assertIn("drop --lr", stderr.getvalue())
 
+    def test_resume_refuses_settings_given_at_their_default_too(self):
+        # --batch-size 25 is the default, but a run trained with --batch-size 10 would
+        # go on with 10 whatever it says: refused like any other setting.
+        for args, dropped in ((["--batch-size", "25"], "drop --batch-size"),
+                              (["--seed", "0", "--momentum", "0.9"], "drop --momentum, --seed"),
+                              (["--plot-format", "png"], "drop --plot-format")):
+            with self.subTest(args=args):
+                assert_parse_refused(self, ["--resume", *args],
+                                     f"--resume continues a run with its own settings; {dropped}")
+        self.assertEqual(script.parse_args(["--resume", "--epochs", "9"]).epochs, 9)
+
+    def test_the_library_refuses_settings_that_differ_too(self):
+        folder = self.save_dir / "library"
+        train_ffnn(*self.args, "--name", "library")
+        metrics = (folder / "metrics.csv").read_bytes()
+        with self.assertRaisesRegex(ValueError, r"cannot resume .*library with --lr 0.5 \(the "
+                                                r"run's is 0.01\)"):
+            runs.train_and_save(self.save_dir, "library", resume=True, lr=0.5, epochs=8)
+        self.assertEqual((folder / "metrics.csv").read_bytes(), metrics)
+        with contextlib.redirect_stdout(io.StringIO()):
+            _, summary, status = runs.train_and_save(self.save_dir, "library", resume=True,
+                                                     lr=0.01, verbose=False)
+        self.assertEqual(status, 0)
+        self.assertEqual(round(summary["test_error"], 4), last_line(self.reference.stdout)[1])
+
+    def test_a_finished_run_says_so_and_how_to_train_on(self):
+        folder = self.save_dir / "finished"
+        train_ffnn(*self.args, "--name", "finished")
+        metrics = (folder / "metrics.csv").read_bytes()
+        proc = train_ffnn("--save-dir", str(self.save_dir), "--resume", "--name", "finished")
+        self.assertEqual(proc.stdout.splitlines()[0],
+                         f"{folder} is finished: it trained all 6 of its epochs; nothing to "
+                         f"train, so it is scored again. To train it on, resume it with "
+                         f"--epochs N (N > 6)")
+        self.assertNotIn("epoch 6/6", proc.stdout)
+        self.assertEqual(last_line(proc.stdout), last_line(self.reference.stdout))
+        self.assertEqual((folder / "metrics.csv").read_bytes(), metrics)
+
+    def test_resume_without_a_name_takes_the_interrupted_run(self):
+        """A finished run, then a second stopped by Ctrl-C: ``--resume`` alone finishes
+        the second (the old code scored the first again)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            save_dir = Path(tmp)
+            train_ffnn("--save-dir", tmp, "--epochs", "3")
+            first = (save_dir / "iris_ffnn" / "metrics.csv").read_bytes()
+            child = subprocess.run(
+                [sys.executable, "-c", INTERRUPT_AFTER_STEPS, "7", str(SCRIPT),
+                 "--save-dir", tmp, "--epochs", "6"],
+                cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+            self.assertEqual(child.returncode, 130, child.stderr)
+            resumed = train_ffnn("--save-dir", tmp, "--resume")
+            self.assertEqual(resumed.stdout.splitlines()[0],
+                             f"Resuming {save_dir / 'iris_ffnn_2'} at epoch 2/6, iteration "
+                             f"3/5 (1 epoch and 2 iterations done)")
+            self.assertEqual(last_line(resumed.stdout), last_line(self.reference.stdout))
+            self.assertEqual((save_dir / "iris_ffnn" / "metrics.csv").read_bytes(), first)
+            # Now both are finished: the user must say which to train on.
+            proc = train_ffnn("--save-dir", tmp, "--resume", "--epochs", "9", check=False)
+            self.assertEqual(proc.returncode, 2, proc.stderr)
+            self.assertIn("no unfinished run to resume", proc.stderr)
+            self.assertIn("iris_ffnn (finished, 3/3 epochs); iris_ffnn_2 (finished, 6/6 "
+                          "epochs)", proc.stderr)
+
 
 class TestChooseBest(unittest.TestCase):
     """The sweep picks by validation error, ties to the lower validation loss."""
@@ -345,9 +416,12 @@ class TestChooseBest(unittest.TestCase):
 
 
 class TestSweep(unittest.TestCase):
-    """``--sweep`` on a reduced grid and few epochs."""
+    """``--sweep`` on a reduced grid and few epochs; with ``--jobs 2`` (the pairs in
+    two processes), stopped by signals, and resumed."""
 
     ARGS = ("--sweep", "--lrs", "0.01,0.1", "--hiddens", "5,10", "--epochs", "15")
+    PAIRS = ("lr0.01_hidden5", "lr0.01_hidden10", "lr0.1_hidden5", "lr0.1_hidden10")
+    RESULT_FILES = ("results.csv", "results.md", "best_loss.png")
 
     @classmethod
     def setUpClass(cls):
@@ -356,6 +430,8 @@ class TestSweep(unittest.TestCase):
         cls.procs = [train_ffnn(*cls.ARGS, "--save-dir", str(d)) for d in cls.dirs]
         cls.folder = cls.dirs[0] / runs.DEFAULT_SWEEP_NAME
         cls.rows = read_csv(cls.folder / "results.csv")
+        cls.parallel_dir = Path(cls.tmp.name) / "parallel"
+        cls.parallel = train_ffnn(*cls.ARGS, "--jobs", "2", "--save-dir", str(cls.parallel_dir))
 
     @classmethod
     def tearDownClass(cls):
@@ -404,6 +480,164 @@ class TestSweep(unittest.TestCase):
         self.assertEqual(float(last["train_loss"]), float(row["train_loss"]))
         self.assertEqual(float(last["val_loss"]), float(row["val_loss"]))
         self.assertEqual(1 - float(last["val_accuracy"]), float(row["val_error"]))
+
+    def assert_same_results(self, folder):
+        """``folder``'s results are the uninterrupted serial sweep's, byte for byte."""
+        for name in self.RESULT_FILES:
+            self.assertEqual((folder / name).read_bytes(), (self.folder / name).read_bytes(),
+                             name)
+
+    def test_each_pair_is_a_run_in_its_own_folder(self):
+        names = sorted(p.name for p in self.folder.iterdir())
+        self.assertEqual(names, sorted(["args.json", *self.PAIRS, *self.RESULT_FILES]))
+        for row, pair in zip(self.rows, self.PAIRS, strict=True):
+            with self.subTest(pair=pair):
+                self.assertEqual(sorted(p.name for p in (self.folder / pair).iterdir()),
+                                 sorted(RUN_FILES))
+                with open(self.folder / pair / "args.json") as f:
+                    settings = json.load(f)["settings"]
+                self.assertEqual((settings["lr"], settings["hidden"], settings["epochs"]),
+                                 (float(row["lr"]), int(row["hidden"]), 15))
+                last = read_csv(self.folder / pair / "metrics.csv")[-1]
+                self.assertEqual((last["train_loss"], last["val_loss"]),
+                                 (row["train_loss"], row["val_loss"]))
+        with open(self.folder / "args.json") as f:
+            self.assertEqual(json.load(f)["settings"]["sweep"],
+                             {"lrs": [0.01, 0.1], "hiddens": [5, 10]})
+
+    def test_two_jobs_give_the_serial_results_bit_for_bit(self):
+        folder = self.parallel_dir / runs.DEFAULT_SWEEP_NAME
+        self.assert_same_results(folder)
+        self.assertEqual(self.parallel.stdout.replace(str(self.parallel_dir), ""),
+                         self.procs[0].stdout.replace(str(self.dirs[0]), ""))
+        for pair in self.PAIRS:
+            self.assertEqual((folder / pair / "predictions.csv").read_bytes(),
+                             (self.folder / pair / "predictions.csv").read_bytes())
+        self.assertNotIn("epoch ", self.parallel.stdout)
+
+    def test_a_thread_backend_gives_the_same_results(self):
+        # Threads of one process share numpy's global generator: without care two pairs
+        # would take each other's draws (the numbers then change from run to run).
+        from joblib import parallel_config
+        with tempfile.TemporaryDirectory() as tmp, parallel_config(backend="threading"), \
+                contextlib.redirect_stdout(io.StringIO()):
+            folder, _, _, _, status = runs.sweep_and_save(
+                tmp, lrs=[0.01, 0.1], hiddens=[5, 10], epochs=15, jobs=2, progress=False)
+            self.assertEqual(status, 0)
+            self.assert_same_results(Path(folder))
+
+    def test_jobs_and_grids_that_cannot_run_are_refused(self):
+        for args, message in ((["--jobs", "2"], "--jobs trains the pairs of a sweep"),
+                              (["--sweep", "--jobs", "0"], "expected a whole number > 0"),
+                              (["--sweep", "--resume", "--lrs", "0.1"], "drop --lrs"),
+                              (["--sweep", "--resume", "--epochs", "5"], "drop --epochs")):
+            with self.subTest(args=args):
+                assert_parse_refused(self, args, message)
+        self.assertEqual(script.parse_args(["--sweep", "--resume", "--jobs", "2"]).jobs, 2)
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = train_ffnn("--sweep", "--lrs", "0.1,0.1", "--save-dir", tmp, check=False)
+            self.assertEqual(proc.returncode, 2)
+            self.assertIn("the sweep's lrs must differ from each other", proc.stderr)
+            self.assertEqual(os.listdir(tmp), [])
+
+    def test_ctrl_c_keeps_the_finished_pairs_and_resume_ends_as_uninterrupted(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            # 75 steps a pair (15 epochs of 5): Ctrl-C after 112 is in epoch 8 of the second.
+            child = subprocess.run(
+                [sys.executable, "-c", INTERRUPT_AFTER_STEPS, "112", str(SCRIPT), *self.ARGS,
+                 "--save-dir", tmp], cwd=REPO_ROOT, capture_output=True, text=True,
+                timeout=300)
+            self.assertEqual(child.returncode, 130, child.stderr)
+            folder = Path(tmp) / runs.DEFAULT_SWEEP_NAME
+            rows = read_csv(folder / "results.csv")
+            self.assertEqual(rows[0], {**self.rows[0], "chosen": ""})
+            self.assertEqual([r["lr"] + "," + r["hidden"] for r in rows],
+                             ["0.01,5", "0.01,10", "0.1,5", "0.1,10"])
+            for row in rows[1:]:
+                self.assertEqual([row[k] for k in ("train_loss", "val_loss", "val_error",
+                                                   "test_error", "chosen")], [""] * 5)
+            table = (folder / "results.md").read_text()
+            self.assertTrue(table.startswith(
+                "Partial sweep: 1 of 4 pairs finished, so none is chosen yet. Not finished: "
+                "lr 0.01, hidden 10 (stopped in epoch 8/15 after 2 iterations); lr 0.1, "
+                "hidden 5 (not started); lr 0.1, hidden 10 (not started).\n"), table)
+            self.assertFalse((folder / "best_loss.png").exists())
+            self.assertFalse((folder / "lr0.1_hidden5").exists())
+            self.assertIn(table, child.stdout)
+            self.assertIn(f"Stopped: 1 of 4 pairs finished; partial results saved to "
+                          f"{folder / 'results.csv'} and results.md.", child.stdout)
+            hint = [line for line in child.stdout.splitlines() if line.startswith("Resume with")]
+            self.assertEqual(hint, [f"Resume with: python train_ffnn.py --sweep --resume "
+                                    f"--name iris_sweep --save-dir {tmp}"])
+            resumed = train_ffnn(*hint[0].split()[4:])
+            self.assert_same_results(folder)
+            self.assertEqual(resumed.stdout.replace(tmp, ""),
+                             self.procs[0].stdout.replace(str(self.dirs[0]), ""))
+            self.assertEqual(sorted(p.name for p in folder.iterdir()),
+                             sorted(["args.json", *self.PAIRS, *self.RESULT_FILES]))
+
+    def test_signals_to_parallel_jobs_then_resume_without_a_name(self):
+        """Ctrl-C at a terminal reaches every process of the sweep; SIGTERM from a
+        supervisor only the first. Either stops it with the finished pairs kept, and
+        ``--sweep --resume`` (finding the stopped sweep by itself) ends as the
+        uninterrupted serial sweep."""
+        for signum, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            with self.subTest(signal=signum.name), tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp) / runs.DEFAULT_SWEEP_NAME
+                proc = subprocess.Popen(
+                    [sys.executable, str(SCRIPT), *self.ARGS, "--jobs", "2", "--save-dir", tmp],
+                    cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                    start_new_session=True)
+                # Wait (no timing asserted) until the first pair has finished.
+                for _ in range(6000):
+                    if list(folder.glob("*/predictions.csv")) or proc.poll() is not None:
+                        break
+                    time.sleep(0.02)
+                if signum == signal.SIGINT:
+                    os.killpg(proc.pid, signum)
+                else:
+                    proc.send_signal(signum)
+                stdout, stderr = proc.communicate(timeout=300)
+                self.assertEqual(proc.returncode, status, stderr)
+                self.assertNotIn("Traceback", stderr)
+                self.assertNotIn("Exception ignored", stderr)
+                rows = read_csv(folder / "results.csv")
+                finished = [r for r in rows if r["test_error"]]
+                self.assertTrue(1 <= len(finished) < 4, rows)
+                self.assertEqual([r["chosen"] for r in rows], [""] * 4)
+                self.assertIn("Resume with: python train_ffnn.py --sweep --resume --name "
+                              "iris_sweep", stdout)
+                leftovers = [p.name for p in folder.rglob(".*")]
+                self.assertEqual(leftovers, [])  # no lock, stop file or temporary file
+                resumed = train_ffnn("--sweep", "--resume", "--jobs", "2", "--save-dir", tmp)
+                self.assert_same_results(folder)
+                self.assertEqual(last_line(resumed.stdout), last_line(self.procs[0].stdout))
+                # Finished now: a second resume trains nothing and writes the same results.
+                again = train_ffnn("--sweep", "--resume", "--save-dir", tmp)
+                self.assert_same_results(folder)
+                self.assertEqual(again.stdout.replace(tmp, ""),
+                                 self.procs[0].stdout.replace(str(self.dirs[0]), ""))
+
+    def test_a_pair_that_diverges_stops_the_sweep_with_what_finished(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            proc = train_ffnn("--sweep", "--lrs", "0.1,1e300", "--hiddens", "5", "--epochs",
+                              "2", "--save-dir", tmp, check=False)
+            self.assertEqual(proc.returncode, 1, proc.stderr)
+            self.assertNotIn("Traceback", proc.stderr)
+            self.assertIn("lr 1e+300, hidden 5: the loss became nan", proc.stdout)
+            self.assertNotIn("Resume with", proc.stdout)  # it would diverge again
+            folder = Path(tmp) / runs.DEFAULT_SWEEP_NAME
+            rows = read_csv(folder / "results.csv")
+            self.assertNotEqual(rows[0]["test_error"], "")
+            self.assertEqual((rows[1]["test_error"], rows[1]["chosen"]), ("", ""))
+            self.assertIn("Not finished: lr 1e+300, hidden 5 (stopped before its first "
+                          "checkpoint).", (folder / "results.md").read_text())
+            # Its folder is a sweep's, not a run's: the error says how to resume it.
+            proc = train_ffnn("--resume", "--name", runs.DEFAULT_SWEEP_NAME, "--save-dir", tmp,
+                              check=False)
+            self.assertEqual(proc.returncode, 2)
+            self.assertIn(f"{folder} holds a sweep; resume it with --sweep --resume",
+                          proc.stderr)
 
     def test_a_second_sweep_does_not_replace_the_first(self):
         before = (self.folder / "results.csv").read_bytes()
