@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import checkpoints
 from .datasets.batching import check_label_rows
 from .run_folder import METRIC_COLUMNS
-from .utils.files import check_writable
+from .utils.files import check_writable, make_folder_for
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -230,7 +230,7 @@ class Trainer:
         # A checkpoint that cannot be written should stop the run now, not after an epoch.
         for path in (checkpoint, best_checkpoint):
             if path is not None:
-                check_writable(path)
+                check_writable(make_folder_for(path))
         self.model = model
         self.dataset = dataset
         self.checkpoint = checkpoint

@@ -511,7 +511,9 @@ class TestMisuse(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "expected a Dataset .* got ndarray"):
             self.model.train(self.X, 1, verbose=False)
         with tempfile.TemporaryDirectory() as tmp:
-            for path, fragment in ((os.path.join(tmp, "missing", "last.npz"), "does not exist"),
+            a_file = os.path.join(tmp, "a_file")
+            open(a_file, "w").close()
+            for path, fragment in ((os.path.join(a_file, "last.npz"), "cannot make the folder"),
                                    (tmp, "folder"), ("/dev/null", "character device")):
                 with self.subTest(path=path):
                     with self.assertRaisesRegex(ValueError, fragment):
@@ -523,6 +525,16 @@ class TestMisuse(unittest.TestCase):
             with self.subTest(input_shape=shape):
                 with self.assertRaisesRegex(ValueError, "input_shape"):
                     self.model.build(input_shape=shape, n_out=2)
+
+    def test_missing_checkpoint_folders_are_made(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            last = os.path.join(tmp, "runs", "first", "last.npz")
+            best = os.path.join(tmp, "runs", "best", "best.npz")
+            self.model.train(self.dataset, 1, verbose=False, checkpoint=last,
+                             best_checkpoint=best)
+            self.assertEqual(load_model(last).epoch, 1)
+            # best.npz comes with a validated epoch; its folder is there already.
+            self.assertTrue(os.path.isdir(os.path.dirname(best)))
 
     def test_forward_on_an_unbuilt_model(self):
         with self.assertRaisesRegex(ValueError, "output layer is not built"):

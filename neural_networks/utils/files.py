@@ -68,6 +68,21 @@ def check_writable(path):
     return path
 
 
+def make_folder_for(path):
+    """Create the missing folders above the file ``path`` (as ``mkdir -p`` does) and
+    return ``path``; ValueError naming the folder when it cannot be made (a file in
+    its place, no permission)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(path)
+    if folder:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as error:
+            raise ValueError(f"cannot make the folder {folder} for {path}: "
+                             f"{error.strerror or error}") from None
+    return path
+
+
 def write_atomic(path, write, binary=True):
     """Write a file through ``write(f)`` so that ``path`` is replaced all at once.
 
