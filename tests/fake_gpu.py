@@ -321,7 +321,7 @@ def _index(key):
     return tuple(index), advanced
 
 
-class ndarray:  # noqa: N801 (CuPy's name)
+class ndarray:  # lower case: CuPy's name
     """A device array: CuPy's ``cupy.ndarray`` over a private numpy array.
 
     ``fakecupy.ndarray(shape, dtype=float, order='C')`` allocates an
@@ -639,7 +639,7 @@ _AT_DTYPES = {
 
 
 @_exported(fakecupy, "ufunc")
-class ufunc:  # noqa: N801 (CuPy's name)
+class ufunc:  # lower case: CuPy's name
     """A device ufunc: numpy's ufunc of the same name, with CuPy's rules for arguments.
 
     Inputs are device arrays or scalars (Python or numpy scalars); ``out`` is
@@ -696,12 +696,7 @@ class ufunc:  # noqa: N801 (CuPy's name)
 
     def at(self, a, indices, b=None):
         """In place: ``a[indices] = ufunc(a[indices], b)``, repeated indices accumulating."""
-        if self.name not in _AT_DTYPES:
-            raise NotImplementedError(f"fakecupy.{self.name}.at is not supported (CuPy has it "
-                                      f"for {', '.join(_AT_DTYPES)} only)")
-        if type(a) is not ndarray:
-            raise TypeError(f"fakecupy.{self.name}.at works in place on a device array, got "
-                            f"{type(a).__name__}")
+        self._check_method("at", _AT_DTYPES, a)
         if a.dtype.name not in _AT_DTYPES[self.name]:
             raise TypeError(f"fakecupy.{self.name}.at supports "
                             f"{', '.join(_AT_DTYPES[self.name])}, got {a.dtype}")
@@ -712,13 +707,17 @@ class ufunc:  # noqa: N801 (CuPy's name)
             _upload("host values of ufunc.at")
         self._numpy.at(a._memory, index, b)
 
-    def _reduction(self, method, supported, array, *args, **kwargs):
+    def _check_method(self, method, supported, array):
+        """Refuse what CuPy's ufunc.<method> refuses: another ufunc, or a host array."""
         if self.name not in supported:
             raise NotImplementedError(f"fakecupy.{self.name}.{method} is not supported (CuPy "
-                                      f"has it for {' and '.join(supported)} only)")
+                                      f"has it for {', '.join(supported)} only)")
         if type(array) is not ndarray:
             raise TypeError(f"fakecupy.{self.name}.{method} takes a device array, got "
                             f"{type(array).__name__}")
+
+    def _reduction(self, method, supported, array, *args, **kwargs):
+        self._check_method(method, supported, array)
         where = f"fakecupy.{self.name}.{method}"
         result = getattr(self._numpy, method)(array._memory, *_private(args, where),
                                               **_private_kwargs(kwargs, where))
