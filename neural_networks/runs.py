@@ -296,7 +296,7 @@ def _train_pair(folder, lr, hidden, settings, resume):
     out = io.StringIO()
     if state is not None and state[0] and os.path.isfile(os.path.join(path, "predictions.csv")):
         model = iris_model(hidden, lr, settings["momentum"], settings["seed"]).load(last)
-        summary = summarize(model, initialize_dataset("iris", batch_size=settings["batch_size"]))
+        summary = summarize(model, iris_data(settings["batch_size"]))
         status = scripts.EXIT_OK
     else:
         new = {} if resume else {"hidden": hidden, "lr": lr, "momentum": settings["momentum"],
