@@ -36,6 +36,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .utils import processes
 from .utils.files import write_atomic, write_json, write_text
 
 #: Columns of metrics.csv, in order.
@@ -247,48 +248,61 @@ def release(path):
 LOCK_NAME = ".lock"
 
 
-def _holder(lock_path):
-    """The process id written in a lock file, or None if it is gone or names none."""
+def _read_lock(lock_path):
+    """(process id, host tag or None, start mark or None) written in a lock file, or
+    None if it is gone or names no process. A lock of an older version holds the id
+    alone."""
     try:
         with open(lock_path) as f:
-            return int(f.read().strip())
+            lines = f.read().split("\n")
+        pid = int(lines[0].strip())
     except (OSError, ValueError):
         return None
+    fields = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
+    return pid, fields.get("host"), fields.get("started")
 
 
-def _alive(pid):
-    if pid is None or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: alive
-    return True
+def _holder(lock_path):
+    """The process id written in a lock file, or None if it is gone or names none."""
+    held = _read_lock(lock_path)
+    return None if held is None else held[0]
 
 
 def _create_lock(path):
-    """Create the lock file ``path`` holding this process's id, all at once: the id is
-    written to a private file first and then linked to ``path``, so no process ever
-    reads a lock that exists but is still empty. FileExistsError if ``path`` exists."""
-    private = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    """Create the lock file ``path`` naming this process (its id, machine and start, see
+    ``utils.processes``), all at once: it is written to a private file first and then
+    linked to ``path``, so no process ever reads a lock that exists but is still
+    empty. FileExistsError if ``path`` exists."""
+    pid = os.getpid()
+    private = f"{path}.{pid}.{secrets.token_hex(4)}"
+    started = processes.start_mark(pid)
     with open(private, "w") as f:
-        f.write(f"{os.getpid()}\n")
+        f.write(f"{pid}\nhost {processes.host_tag()}\n"
+                + (f"started {started}\n" if started else ""))
     try:
         os.link(private, path)
     finally:
         os.remove(private)
 
 
+def _in_use_message(folder, path, held):
+    pid, host, _ = held
+    where = "" if host in (None, processes.host_tag()) else " on another machine"
+    return (f"{folder} is in use by another run (process {pid}{where}); wait for it to "
+            f"finish or choose another name. If no run uses the folder (a lock left by a "
+            f"run that was killed), delete {path}")
+
+
 def lock(folder):
     """Mark ``folder`` as in use by this process, or raise FileExistsError if a live
     process holds it.
 
-    The lock file appears in one step (a hard link) with the holder's process id
-    in it, so of two runs that claimed the same folder at the same moment (or
-    resume the same run) exactly one goes on. A lock left by a process that
-    died (SIGKILL, a power cut) is taken over.
+    The lock file appears in one step (a hard link) with the holder's process id,
+    machine and start time in it, so of two runs that claimed the same folder at
+    the same moment (or resume the same run) exactly one goes on. A lock left by
+    a process that died (SIGKILL, a power cut) is taken over, also when its
+    process id now belongs to another process (the start time differs). The
+    error for a live holder says how to clear a lock that is stale all the same.
     """
     path = os.path.join(folder, LOCK_NAME)
     for _ in range(3):
@@ -296,15 +310,14 @@ def lock(folder):
             _create_lock(path)
             return path
         except FileExistsError:
-            pid = _holder(path)
-            if pid == os.getpid():
-                return path
-            if pid is None and os.path.exists(path):
+            held = _read_lock(path)
+            if held is None and os.path.exists(path):
                 raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names no "
                                       f"process; if no run uses the folder, delete it") from None
-            if _alive(pid):
-                raise FileExistsError(f"{folder} is in use by another run (process {pid}); "
-                                      f"wait for it to finish or choose another name") from None
+            if held is not None and processes.alive(*held):
+                if held[0] == os.getpid():
+                    return path
+                raise FileExistsError(_in_use_message(folder, path, held)) from None
             try:
                 os.remove(path)  # left by a process that is gone
             except FileNotFoundError:
@@ -316,8 +329,8 @@ def lock(folder):
 
 def in_use(folder):
     """True if another live process holds ``folder``'s lock (see ``lock``)."""
-    pid = _holder(os.path.join(folder, LOCK_NAME))
-    return pid is not None and pid != os.getpid() and _alive(pid)
+    held = _read_lock(os.path.join(folder, LOCK_NAME))
+    return held is not None and held[0] != os.getpid() and processes.alive(*held)
 
 
 def unlock(folder):

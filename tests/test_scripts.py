@@ -45,6 +45,7 @@ import numpy as np
 from neural_networks import image_runs, run_folder, runs, scripts
 from neural_networks.datasets import Dataset
 from neural_networks.models import load_model
+from neural_networks.utils import processes
 from tests.test_checkpoints import build_model as build_cnn
 from tests.test_training import small_classifier, wandering_validation
 
@@ -142,7 +143,7 @@ class TestLock(unittest.TestCase):
             f.write(dead.stdout)
         run_folder.lock(self.folder)
         with open(lock) as f:
-            self.assertEqual(int(f.read()), os.getpid())
+            self.assertEqual(int(f.readline()), os.getpid())  # then its machine and start
         run_folder.lock(self.folder)  # taking it again is harmless
         run_folder.unlock(self.folder)
         self.assertEqual(os.listdir(self.folder), [])
@@ -160,6 +161,54 @@ class TestLock(unittest.TestCase):
                 with open(lock) as f:
                     self.assertEqual(f.read(), content)
                 os.remove(lock)
+
+    def live_process(self):
+        """The id of a live process that is no run (it ends with the test)."""
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        return holder.pid
+
+    def write_lock(self, text):
+        path = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    @unittest.skipUnless(os.path.exists("/proc/self/stat"), "process start times come "
+                         "from Linux's /proc")
+    def test_a_lock_whose_process_id_now_names_another_process_is_taken_over(self):
+        """A run killed long ago left its lock; its process id now belongs to an unrelated
+        live process. The old code refused the folder until that process ended."""
+        pid = self.live_process()
+        started = processes.start_mark(pid)
+        boot, ticks = started.rsplit(":", 1)
+        path = self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {boot}:"
+                               f"{int(ticks) - 1}\n")
+        run_folder.lock(self.folder)
+        with open(path) as f:
+            self.assertEqual(f.readline(), f"{os.getpid()}\n")
+        run_folder.unlock(self.folder)
+        # The lock of that very process holds.
+        self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {started}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {pid}\\)"):
+            run_folder.lock(self.folder)
+
+    def test_the_refusal_says_how_to_clear_a_stale_lock(self):
+        pid = self.live_process()
+        for text, where in ((f"{pid}\n", ""),  # an older version's lock: the id alone
+                            # Another machine's process cannot be asked: it holds.
+                            (f"{pid}\nhost {int(processes.host_tag(), 16) ^ 1:08x}\n",
+                             " on another machine")):
+            with self.subTest(where=where):
+                path = self.write_lock(text)
+                with self.assertRaises(FileExistsError) as refused:
+                    run_folder.lock(self.folder)
+                self.assertEqual(str(refused.exception), (
+                    f"{self.folder} is in use by another run (process {pid}{where}); wait for "
+                    f"it to finish or choose another name. If no run uses the folder (a lock "
+                    f"left by a run that was killed), delete {path}"))
 
     def test_many_processes_locking_at_once(self):
         for trial in range(10):
