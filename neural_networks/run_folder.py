@@ -1,11 +1,14 @@
 """One folder per run, laid out the same way by every script.
 
 A run lives in ``<save_dir>/<name>/``. ``claim`` takes the folder (with
-``os.mkdir``, so two runs started together never share one) and ``release``
-gives back one the run left empty. ``take_over`` is the course's ``Logger``'s
-way: the run gets ``<save_dir>/<name>/`` itself, and an earlier run there is
-moved aside to ``<name>_2`` (or the next free suffix). The writers put the
-common files in the folder, each written atomically by ``utils.files``:
+``os.mkdir``, so two runs started together never share one; never a symbolic
+link) and ``release`` gives back one the run left empty. ``set_aside`` moves
+the run a script's ``--overwrite`` replaces to ``<name>.overwritten`` until
+the new run is under way (``drop_set_aside``, ``put_back``). ``take_over`` is
+the course's ``Logger``'s way: the run gets ``<save_dir>/<name>/`` itself,
+and an earlier run there is moved aside to ``<name>_2`` (or the next free
+suffix). ``lock`` marks a folder in use by a live process. The writers put
+the common files in the folder, each written atomically by ``utils.files``:
 
 - ``args.json``       what actually ran (``write_args``, read back by ``read_args``)
 - ``metrics.csv``     one row per epoch, columns ``METRIC_COLUMNS`` (``write_metrics``)
@@ -31,6 +34,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -91,6 +95,10 @@ def _mkdir(path):
 
 def _reuse(path, overwrite):
     """The existing ``path`` if it is a folder that is empty or may be overwritten."""
+    if os.path.islink(path):
+        raise ValueError(f"{path} is a symbolic link (to {os.readlink(path)}), not a folder "
+                         f"of its own; a run needs one there: choose another name or remove "
+                         f"the link")
     if not os.path.isdir(path):
         raise ValueError(f"{path} exists and is not a folder; choose another name")
     if not overwrite and os.listdir(path):
@@ -206,6 +214,18 @@ def _identity(path):
     return info.st_dev, info.st_ino
 
 
+def _rename_onto(path, target):
+    """Rename the run folder ``path`` onto ``target``, an empty folder this process has
+    just claimed with ``_mkdir`` (POSIX rename replaces an empty folder in one step);
+    ValueError, ``target`` removed and nothing moved, if the file system refuses."""
+    try:
+        os.rename(path, target)
+    except OSError as error:
+        os.rmdir(target)
+        raise ValueError(f"cannot move the earlier run in {path} aside to {target}: "
+                         f"{error.strerror}; nothing was moved") from None
+
+
 def _move_aside(path, save_dir, name):
     """Rename the run folder ``path`` (locked by this process) to the first free
     ``save_dir/name_k``, k = 2, 3, ...; return the new path."""
@@ -213,13 +233,7 @@ def _move_aside(path, save_dir, name):
         target = os.path.join(save_dir, f"{name}_{k}")
         if _mkdir(target):
             break
-    try:
-        # POSIX rename replaces an empty folder in one step: our own claim.
-        os.rename(path, target)
-    except OSError as error:
-        os.rmdir(target)
-        raise ValueError(f"cannot move the earlier run in {path} aside to {target}: "
-                         f"{error.strerror}; nothing was moved") from None
+    _rename_onto(path, target)
     # This process's lock moved with the folder, and so may have the private file
     # of a run that tried to lock it meanwhile (that attempt has failed: the
     # folder is gone from under it). The earlier run gets back only its own files.
@@ -228,6 +242,64 @@ def _move_aside(path, save_dir, name):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(target, entry))
     return target
+
+
+#: What an overwritten run's folder is renamed to, after its own name, while the run
+#: replacing it gets going (``set_aside``).
+SET_ASIDE_SUFFIX = ".overwritten"
+
+
+def set_aside(folder):
+    """Move the earlier run in ``folder`` (locked by this process) to
+    ``folder + SET_ASIDE_SUFFIX`` and make ``folder`` afresh, locked: a run that
+    overwrites another starts from an empty folder, and the earlier run stays whole
+    until the new one is under way (``drop_set_aside``), or comes back (``put_back``).
+
+    Returns
+    -------
+    the path the earlier run went to; None when ``folder`` held nothing but locks
+
+    Raises ValueError, moving nothing, when that path is taken (an earlier
+    overwrite left a run there, having been killed before its first
+    checkpoint) or the move fails; FileExistsError, after the move, if another
+    run took ``folder`` in the meantime.
+    """
+    if all(_is_lock_file(entry) for entry in os.listdir(folder)):
+        return None
+    aside = os.path.normpath(folder) + SET_ASIDE_SUFFIX
+    if not _mkdir(aside):
+        raise ValueError(f"cannot overwrite {folder}: {aside} holds the run that an earlier "
+                         f"--overwrite of it set aside, and that overwriting run stopped before "
+                         f"its first checkpoint. Resume it with --resume (the run set aside is "
+                         f"deleted once it has a checkpoint), or move or delete {aside}")
+    # This process's lock goes along and keeps the earlier run from being resumed.
+    _rename_onto(folder, aside)
+    if not _mkdir(folder):
+        raise FileExistsError(f"another run took {folder} while its earlier run was moved "
+                              f"aside; the earlier run is whole in {aside}")
+    lock(folder)
+    return aside
+
+
+def drop_set_aside(folder):
+    """Delete the earlier run ``set_aside`` moved away from ``folder``, if one is there
+    and no other live process holds it: the run now in ``folder`` is under way."""
+    aside = os.path.normpath(folder) + SET_ASIDE_SUFFIX
+    if os.path.isdir(aside) and not os.path.islink(aside) and not in_use(aside):
+        shutil.rmtree(aside)
+
+
+def put_back(folder):
+    """Undo ``set_aside``: remove what the new run wrote in ``folder`` and move the
+    earlier run back in its place. Returns False, changing nothing, when no earlier
+    run waits there."""
+    aside = os.path.normpath(folder) + SET_ASIDE_SUFFIX
+    if not os.path.isdir(aside) or os.path.islink(aside) or in_use(aside):
+        return False
+    shutil.rmtree(folder)
+    os.rename(aside, folder)
+    unlock(folder)
+    return True
 
 
 def release(path):
