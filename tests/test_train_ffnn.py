@@ -786,6 +786,19 @@ class TestSweep(unittest.TestCase):
                         stderr.getvalue())
                     self.assertEqual(len(stderr.getvalue().splitlines()), 1)
 
+    def test_an_overwritten_sweep_starts_from_an_empty_folder(self):
+        """The old code wrote the new sweep into the old one's folder: the pairs of the old
+        grid that the new one lacks stayed there."""
+        with tempfile.TemporaryDirectory() as tmp:
+            small = ("--sweep", "--lrs", "0.1", "--epochs", "2", "--save-dir", tmp)
+            train_ffnn(*small, "--hiddens", "5,10")
+            proc = train_ffnn(*small, "--hiddens", "5", "--overwrite")
+            folder = Path(tmp) / runs.DEFAULT_SWEEP_NAME
+            self.assertIn(f"Overwriting {folder}: its earlier run waits in", proc.stdout)
+            self.assertEqual(sorted(p.name for p in folder.iterdir()),
+                             sorted(["args.json", "lr0.1_hidden5", *self.RESULT_FILES]))
+            self.assertEqual(os.listdir(tmp), [runs.DEFAULT_SWEEP_NAME])
+
     def test_a_second_sweep_does_not_replace_the_first(self):
         before = (self.folder / "results.csv").read_bytes()
         proc = train_ffnn("--sweep", "--lrs", "0.1", "--hiddens", "5", "--epochs", "2",
