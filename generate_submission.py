@@ -24,6 +24,7 @@ pdflatex's listings cannot typeset) are replaced by ASCII spellings.
 import argparse
 import importlib
 import inspect
+import os
 import re
 import sys
 import textwrap
@@ -264,6 +265,18 @@ def render_markdown(entries, heading_level=1):
 RENDERERS = {"latex": render_latex, "markdown": render_markdown}
 
 
+def write_to_stdout(text):
+    """Print ``text``; a reader that stops reading (``| head``) ends the script quietly
+    with status 141, as a Unix tool killed by SIGPIPE, not with a traceback."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again on its way out: point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + 13)  # 13: SIGPIPE (signal.SIGPIPE is missing on Windows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="Write the source of your implementations (listed in "
@@ -286,7 +299,7 @@ def main(argv=None):
     except ValueError as err:
         sys.exit(f"error: {err}")
     if args.output is None:
-        sys.stdout.write(text)
+        write_to_stdout(text)
         return
     try:
         write_text(args.output, text, encoding="ascii" if args.format == "latex" else "utf-8")

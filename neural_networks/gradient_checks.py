@@ -14,6 +14,7 @@ import numpy as np
 from .activations import initialize_activation
 from .layers import Conv2D, Flatten, FullyConnected, Pool2D
 from .losses import initialize_loss
+from .utils.checks import check_number
 from .utils.grad_check import check_activation, check_layer, check_loss
 
 #: A check passes when its relative error is below this (float64 inputs).
@@ -124,6 +125,22 @@ def format_table(rows, tol=TOLERANCE):
     return "\n".join(lines)
 
 
+def _setting(kind, what, **bounds):
+    """argparse type: a ``kind`` number within ``check_number``'s bounds (NaN and infinity
+    are no numbers), so a bad value is argparse's one-line error, not a traceback later."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a {'whole ' * (kind is int)}"
+                                             f"number, got {text!r}") from None
+        try:
+            return check_number(what, value, whole=kind is int, **bounds)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return parse
+
+
 def main(argv=None):
     """Print the report; return 0 when every check passes, 1 otherwise."""
     parser = argparse.ArgumentParser(
@@ -131,9 +148,11 @@ def main(argv=None):
         description="Check every activation, layer and loss of neural_networks against "
                     "central finite differences in float64.",
     )
-    parser.add_argument("--tol", type=float, default=TOLERANCE,
-                        help="largest relative error that passes (default %(default)g)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--tol", type=_setting(float, "--tol", above=0), default=TOLERANCE,
+                        help="largest relative error that passes, a number > 0 "
+                             "(default %(default)g)")
+    parser.add_argument("--seed", type=_setting(int, "--seed", at_least=0, below=2**32),
+                        default=0, help="random seed, in [0, 2**32) (default 0)")
     args = parser.parse_args(argv)
     rows = run_all_checks(seed=args.seed)
     print(format_table(rows, args.tol))

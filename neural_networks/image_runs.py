@@ -109,6 +109,20 @@ def recipe_for(dataset_name, model_name):
     return RECIPES[key]
 
 
+def settings_rules(dataset_name):
+    """What the saved settings of a run on ``dataset_name`` must be to be resumed
+    (``scripts.check_saved_settings``)."""
+    return {
+        "model": scripts.one_of(tuple(m for d, m in RECIPES if d == dataset_name)),
+        "batch_size": scripts.whole(at_least=1),
+        "lr": scripts.number(above=0),
+        "seed": scripts.whole(at_least=0, below=2**32),
+        "validation_size": scripts.optional(scripts.whole(at_least=0)),
+        "patience": scripts.optional(scripts.whole(at_least=1)),
+        "plot_format": scripts.one_of(run_folder.PLOT_FORMATS),
+    }
+
+
 def build_model(recipe, lr, epochs, seed):
     """The recipe's network with its optimizer; a cosine schedule spans ``epochs``."""
     optimizer = AttrDict(recipe.optimizer, lr=lr)
@@ -179,7 +193,8 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     if resume:
         folder, args = scripts.open_run(
             save_dir, name, dataset_name,
-            [f"{dataset_name}_{m}" for m in ([model_name] if model_name else models)])
+            [f"{dataset_name}_{m}" for m in ([model_name] if model_name else models)],
+            settings_rules(dataset_name))
     else:
         recipe = recipe_for(dataset_name, model_name)
         settings = {
@@ -201,7 +216,7 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
                                       "label_smoothing": recipe.get("label_smoothing", 0.0)}
 
         folder, (dataset, model) = scripts.start(save_dir, name, f"{dataset_name}_{model_name}",
-                                                 overwrite, prepare)
+                                                 overwrite, prepare, out)
         total = settings["epochs"]
     try:
         if resume:
@@ -215,17 +230,28 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
             recipe = recipe_for(dataset_name, model_name)
             dataset = load(settings, recipe)
             last, planned = os.path.join(folder, "last.npz"), settings["epochs"]
-            model = build_model(recipe, settings["lr"], planned, settings["seed"]).load(last)
+
+            def resumed(total):
+                # A run stopped before its first checkpoint starts afresh, as prepare does.
+                model = build_model(recipe, settings["lr"], total, settings["seed"])
+                return model.load(last) if os.path.isfile(last) else model
+
+            model = resumed(planned)
             total = scripts.extend(folder, args, model, epochs)
             if total != planned:
                 # A longer run: its learning-rate schedule spans the new total.
-                model = build_model(recipe, settings["lr"], total, settings["seed"]).load(last)
+                model = resumed(total)
+            if os.path.isfile(last):
+                scripts.check_best(folder, model)
             print(scripts.resume_line(folder, model, total, dataset.train.samples_per_epoch),
                   file=out)
         return _train_and_report(model, dataset, folder, total, script, data_dir, test_file,
                                  f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}",
-                                 out, settings.get("patience"),
-                                 settings.get("plot_format", "png"))
+                                 out, settings["patience"], settings["plot_format"])
+    except BaseException:
+        if not resume:
+            scripts.give_back(folder)
+        raise
     finally:
         run_folder.unlock(folder)
 
@@ -239,12 +265,19 @@ def _train_and_report(model, dataset, folder, total, script, data_dir, test_file
     if status is not None:
         return status
     seconds = sum(r["seconds"] for r in model.history["epochs"])
-    # Evaluate the epoch with the best validation accuracy (chosen without the test set).
     best = os.path.join(folder, "best.npz")
-    if os.path.isfile(best):
-        model.load(best)
-    Y_hat, accuracy = scripts.predict_test(model, dataset, folder)
-    scripts.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
+
+    def score():
+        # Evaluate the epoch with the best validation accuracy (chosen without the test set).
+        if os.path.isfile(best):
+            model.load(best)
+        Y_hat, accuracy = scripts.predict_test(model, dataset, folder)
+        scripts.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
+        return accuracy
+
+    accuracy, status = scripts.after_training(score, folder, hint, out)
+    if status is not None:
+        return status
     print(f"Run saved to {folder} (best validation at epoch {model.epoch}; "
           f"{format_duration(seconds)} of training)", file=out)
     print(f"Predictions: {os.path.join(folder, 'predictions.csv')}", file=out)

@@ -1,11 +1,14 @@
 """One folder per run, laid out the same way by every script.
 
 A run lives in ``<save_dir>/<name>/``. ``claim`` takes the folder (with
-``os.mkdir``, so two runs started together never share one) and ``release``
-gives back one the run left empty. ``take_over`` is the course's ``Logger``'s
-way: the run gets ``<save_dir>/<name>/`` itself, and an earlier run there is
-moved aside to ``<name>_2`` (or the next free suffix). The writers put the
-common files in the folder, each written atomically by ``utils.files``:
+``os.mkdir``, so two runs started together never share one; never a symbolic
+link) and ``release`` gives back one the run left empty. ``set_aside`` moves
+the run a script's ``--overwrite`` replaces to ``<name>.overwritten`` until
+the new run is under way (``drop_set_aside``, ``put_back``). ``take_over`` is
+the course's ``Logger``'s way: the run gets ``<save_dir>/<name>/`` itself,
+and an earlier run there is moved aside to ``<name>_2`` (or the next free
+suffix). ``lock`` marks a folder in use by a live process. The writers put
+the common files in the folder, each written atomically by ``utils.files``:
 
 - ``args.json``       what actually ran (``write_args``, read back by ``read_args``)
 - ``metrics.csv``     one row per epoch, columns ``METRIC_COLUMNS`` (``write_metrics``)
@@ -31,11 +34,13 @@ import json
 import math
 import os
 import secrets
+import shutil
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .utils import processes
 from .utils.files import write_atomic, write_json, write_text
 
 #: Columns of metrics.csv, in order.
@@ -90,6 +95,10 @@ def _mkdir(path):
 
 def _reuse(path, overwrite):
     """The existing ``path`` if it is a folder that is empty or may be overwritten."""
+    if os.path.islink(path):
+        raise ValueError(f"{path} is a symbolic link (to {os.readlink(path)}), not a folder "
+                         f"of its own; a run needs one there: choose another name or remove "
+                         f"the link")
     if not os.path.isdir(path):
         raise ValueError(f"{path} exists and is not a folder; choose another name")
     if not overwrite and os.listdir(path):
@@ -205,6 +214,18 @@ def _identity(path):
     return info.st_dev, info.st_ino
 
 
+def _rename_onto(path, target):
+    """Rename the run folder ``path`` onto ``target``, an empty folder this process has
+    just claimed with ``_mkdir`` (POSIX rename replaces an empty folder in one step);
+    ValueError, ``target`` removed and nothing moved, if the file system refuses."""
+    try:
+        os.rename(path, target)
+    except OSError as error:
+        os.rmdir(target)
+        raise ValueError(f"cannot move the earlier run in {path} aside to {target}: "
+                         f"{error.strerror}; nothing was moved") from None
+
+
 def _move_aside(path, save_dir, name):
     """Rename the run folder ``path`` (locked by this process) to the first free
     ``save_dir/name_k``, k = 2, 3, ...; return the new path."""
@@ -212,13 +233,7 @@ def _move_aside(path, save_dir, name):
         target = os.path.join(save_dir, f"{name}_{k}")
         if _mkdir(target):
             break
-    try:
-        # POSIX rename replaces an empty folder in one step: our own claim.
-        os.rename(path, target)
-    except OSError as error:
-        os.rmdir(target)
-        raise ValueError(f"cannot move the earlier run in {path} aside to {target}: "
-                         f"{error.strerror}; nothing was moved") from None
+    _rename_onto(path, target)
     # This process's lock moved with the folder, and so may have the private file
     # of a run that tried to lock it meanwhile (that attempt has failed: the
     # folder is gone from under it). The earlier run gets back only its own files.
@@ -227,6 +242,64 @@ def _move_aside(path, save_dir, name):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(os.path.join(target, entry))
     return target
+
+
+#: What an overwritten run's folder is renamed to, after its own name, while the run
+#: replacing it gets going (``set_aside``).
+SET_ASIDE_SUFFIX = ".overwritten"
+
+
+def set_aside(folder):
+    """Move the earlier run in ``folder`` (locked by this process) to
+    ``folder + SET_ASIDE_SUFFIX`` and make ``folder`` afresh, locked: a run that
+    overwrites another starts from an empty folder, and the earlier run stays whole
+    until the new one is under way (``drop_set_aside``), or comes back (``put_back``).
+
+    Returns
+    -------
+    the path the earlier run went to; None when ``folder`` held nothing but locks
+
+    Raises ValueError, moving nothing, when that path is taken (an earlier
+    overwrite left a run there, having been killed before its first
+    checkpoint) or the move fails; FileExistsError, after the move, if another
+    run took ``folder`` in the meantime.
+    """
+    if all(_is_lock_file(entry) for entry in os.listdir(folder)):
+        return None
+    aside = os.path.normpath(folder) + SET_ASIDE_SUFFIX
+    if not _mkdir(aside):
+        raise ValueError(f"cannot overwrite {folder}: {aside} holds the run that an earlier "
+                         f"--overwrite of it set aside, and that overwriting run stopped before "
+                         f"its first checkpoint. Resume it with --resume (the run set aside is "
+                         f"deleted once it has a checkpoint), or move or delete {aside}")
+    # This process's lock goes along and keeps the earlier run from being resumed.
+    _rename_onto(folder, aside)
+    if not _mkdir(folder):
+        raise FileExistsError(f"another run took {folder} while its earlier run was moved "
+                              f"aside; the earlier run is whole in {aside}")
+    lock(folder)
+    return aside
+
+
+def drop_set_aside(folder):
+    """Delete the earlier run ``set_aside`` moved away from ``folder``, if one is there
+    and no other live process holds it: the run now in ``folder`` is under way."""
+    aside = os.path.normpath(folder) + SET_ASIDE_SUFFIX
+    if os.path.isdir(aside) and not os.path.islink(aside) and not in_use(aside):
+        shutil.rmtree(aside)
+
+
+def put_back(folder):
+    """Undo ``set_aside``: remove what the new run wrote in ``folder`` and move the
+    earlier run back in its place. Returns False, changing nothing, when no earlier
+    run waits there."""
+    aside = os.path.normpath(folder) + SET_ASIDE_SUFFIX
+    if not os.path.isdir(aside) or os.path.islink(aside) or in_use(aside):
+        return False
+    shutil.rmtree(folder)
+    os.rename(aside, folder)
+    unlock(folder)
+    return True
 
 
 def release(path):
@@ -247,48 +320,61 @@ def release(path):
 LOCK_NAME = ".lock"
 
 
-def _holder(lock_path):
-    """The process id written in a lock file, or None if it is gone or names none."""
+def _read_lock(lock_path):
+    """(process id, host tag or None, start mark or None) written in a lock file, or
+    None if it is gone or names no process. A lock of an older version holds the id
+    alone."""
     try:
         with open(lock_path) as f:
-            return int(f.read().strip())
+            lines = f.read().split("\n")
+        pid = int(lines[0].strip())
     except (OSError, ValueError):
         return None
+    fields = dict(line.split(" ", 1) for line in lines[1:] if " " in line)
+    return pid, fields.get("host"), fields.get("started")
 
 
-def _alive(pid):
-    if pid is None or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: alive
-    return True
+def _holder(lock_path):
+    """The process id written in a lock file, or None if it is gone or names none."""
+    held = _read_lock(lock_path)
+    return None if held is None else held[0]
 
 
 def _create_lock(path):
-    """Create the lock file ``path`` holding this process's id, all at once: the id is
-    written to a private file first and then linked to ``path``, so no process ever
-    reads a lock that exists but is still empty. FileExistsError if ``path`` exists."""
-    private = f"{path}.{os.getpid()}.{secrets.token_hex(4)}"
+    """Create the lock file ``path`` naming this process (its id, machine and start, see
+    ``utils.processes``), all at once: it is written to a private file first and then
+    linked to ``path``, so no process ever reads a lock that exists but is still
+    empty. FileExistsError if ``path`` exists."""
+    pid = os.getpid()
+    private = f"{path}.{pid}.{secrets.token_hex(4)}"
+    started = processes.start_mark(pid)
     with open(private, "w") as f:
-        f.write(f"{os.getpid()}\n")
+        f.write(f"{pid}\nhost {processes.host_tag()}\n"
+                + (f"started {started}\n" if started else ""))
     try:
         os.link(private, path)
     finally:
         os.remove(private)
 
 
+def _in_use_message(folder, path, held):
+    pid, host, _ = held
+    where = "" if host in (None, processes.host_tag()) else " on another machine"
+    return (f"{folder} is in use by another run (process {pid}{where}); wait for it to "
+            f"finish or choose another name. If no run uses the folder (a lock left by a "
+            f"run that was killed), delete {path}")
+
+
 def lock(folder):
     """Mark ``folder`` as in use by this process, or raise FileExistsError if a live
     process holds it.
 
-    The lock file appears in one step (a hard link) with the holder's process id
-    in it, so of two runs that claimed the same folder at the same moment (or
-    resume the same run) exactly one goes on. A lock left by a process that
-    died (SIGKILL, a power cut) is taken over.
+    The lock file appears in one step (a hard link) with the holder's process id,
+    machine and start time in it, so of two runs that claimed the same folder at
+    the same moment (or resume the same run) exactly one goes on. A lock left by
+    a process that died (SIGKILL, a power cut) is taken over, also when its
+    process id now belongs to another process (the start time differs). The
+    error for a live holder says how to clear a lock that is stale all the same.
     """
     path = os.path.join(folder, LOCK_NAME)
     for _ in range(3):
@@ -296,15 +382,14 @@ def lock(folder):
             _create_lock(path)
             return path
         except FileExistsError:
-            pid = _holder(path)
-            if pid == os.getpid():
-                return path
-            if pid is None and os.path.exists(path):
+            held = _read_lock(path)
+            if held is None and os.path.exists(path):
                 raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names no "
                                       f"process; if no run uses the folder, delete it") from None
-            if _alive(pid):
-                raise FileExistsError(f"{folder} is in use by another run (process {pid}); "
-                                      f"wait for it to finish or choose another name") from None
+            if held is not None and processes.alive(*held):
+                if held[0] == os.getpid():
+                    return path
+                raise FileExistsError(_in_use_message(folder, path, held)) from None
             try:
                 os.remove(path)  # left by a process that is gone
             except FileNotFoundError:
@@ -316,8 +401,8 @@ def lock(folder):
 
 def in_use(folder):
     """True if another live process holds ``folder``'s lock (see ``lock``)."""
-    pid = _holder(os.path.join(folder, LOCK_NAME))
-    return pid is not None and pid != os.getpid() and _alive(pid)
+    held = _read_lock(os.path.join(folder, LOCK_NAME))
+    return held is not None and held[0] != os.getpid() and processes.alive(*held)
 
 
 def unlock(folder):

@@ -29,6 +29,7 @@ from .run_folder import plot_curves
 from .training import StopSignals
 from .utils import AttrDict
 from .utils.files import write_text
+from .utils.memory import physical_memory
 
 #: The course's default network and training settings.
 DEFAULTS = AttrDict(
@@ -91,6 +92,32 @@ def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
             "patience": patience, "plot_format": run_folder.check_plot_format(plot_format)}
 
 
+#: What a run's saved settings must be to be resumed (``scripts.check_saved_settings``).
+RUN_RULES = {
+    "model": scripts.one_of(("ffnn",)),
+    "hidden": scripts.whole(at_least=1),
+    "lr": scripts.number(above=0),
+    "momentum": scripts.number(at_least=0, below=1),
+    "batch_size": scripts.whole(at_least=1),
+    "seed": scripts.whole(at_least=0, below=2**32),
+    "patience": scripts.optional(scripts.whole(at_least=1)),
+    "plot_format": scripts.one_of(run_folder.PLOT_FORMATS),
+}
+
+
+def check_fits(hidden, dataset):
+    """ValueError, before anything is built, when the network of ``hidden`` units cannot
+    fit in this machine's memory: its float64 weights, their gradients and SGD's
+    momentum, one copy each (``--hidden 1000000000`` needs 179 GiB)."""
+    n_in, n_out = dataset.train.data.shape[1], dataset.out_dim
+    needed = 3 * 8 * ((n_in + 1) * hidden + (hidden + 1) * n_out)
+    available = physical_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"a hidden layer of {hidden:,} units needs {needed / 2**30:,.1f} GiB "
+                         f"for its weights, their gradients and the momentum, more than this "
+                         f"machine's {available / 2**30:,.1f} GiB of memory")
+
+
 def summarize(model, dataset):
     """The final train and validation figures of ``model`` and its test loss and error."""
     record = model.history["epochs"][-1]
@@ -142,38 +169,52 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     """
     out = out or sys.stdout  # looked up now, so redirect_stdout takes it
     if resume:
-        folder, args = scripts.open_run(save_dir, name, "iris", [DEFAULT_RUN_NAME])
+        folder, args = scripts.open_run(save_dir, name, "iris", [DEFAULT_RUN_NAME], RUN_RULES)
     else:
         run = run_settings(**{**DEFAULTS, **settings})
 
         def prepare():
             model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"])
             dataset = iris_data(run["batch_size"])
+            check_fits(run["hidden"], dataset)
             return (model, dataset), {"settings": run, "layers": model.layer_args,
                                       "optimizer": model.optimizer_args}
 
         folder, (model, dataset) = scripts.start(save_dir, name, DEFAULT_RUN_NAME, overwrite,
-                                                 prepare)
+                                                 prepare, out)
         epochs = run["epochs"]
     try:
         if resume:
             run = args["settings"]
             scripts.check_kept_settings(folder, run, {k: v for k, v in settings.items()
                                                       if k != "epochs"})
+            # As prepare does: a run stopped before its first checkpoint starts afresh.
+            model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"])
             dataset = iris_data(run["batch_size"])
-            model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"]).load(
-                os.path.join(folder, "last.npz"))
+            last = os.path.join(folder, "last.npz")
+            if os.path.isfile(last):
+                model.load(last)
+                scripts.check_best(folder, model)
             epochs = scripts.extend(folder, args, model, settings.get("epochs"))
             print(scripts.resume_line(folder, model, epochs, dataset.train.samples_per_epoch),
                   file=out)
         hint = scripts.resume_command("train_ffnn.py", folder)
         status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
-                             out=out, verbose=verbose, fmt=run.get("plot_format", "png"),
-                             patience=run.get("patience"))
+                             out=out, verbose=verbose, fmt=run["plot_format"],
+                             patience=run["patience"])
         if status is not None:
             return folder, None, status
-        scripts.predict_test(model, dataset, folder)
-        return folder, summarize(model, dataset), scripts.EXIT_OK
+
+        def score():
+            scripts.predict_test(model, dataset, folder)
+            return summarize(model, dataset)
+
+        summary, status = scripts.after_training(score, folder, hint, out)
+        return folder, summary, status or scripts.EXIT_OK
+    except BaseException:
+        if not resume:
+            scripts.give_back(folder)
+        raise
     finally:
         run_folder.unlock(folder)
 
@@ -291,8 +332,9 @@ def _train_pair(folder, lr, hidden, settings, resume):
     """``train_pair``'s (row, status, printed), in the one thread training here."""
     path = os.path.join(folder, pair_name(lr, hidden))
     last = os.path.join(path, "last.npz")
-    resume = resume and os.path.isfile(last)
+    # A pair stopped before its first checkpoint is resumed too: from its start.
     state = scripts.run_state(path, "iris") if resume else None
+    resume = state is not None
     out = io.StringIO()
     if state is not None and state[0] and os.path.isfile(os.path.join(path, "predictions.csv")):
         model = iris_model(hidden, lr, settings["momentum"], settings["seed"]).load(last)
@@ -442,8 +484,11 @@ def sweep_state(folder):
         settings = run_folder.read_args(folder).get("settings")
     except ValueError:
         return None
-    if not isinstance(settings, dict) or settings.get("dataset") != "iris" \
-            or not isinstance(settings.get("sweep"), dict):
+    if not isinstance(settings, dict) or settings.get("dataset") != "iris":
+        return None
+    try:
+        _check_grid("", settings.get("sweep"))
+    except ValueError:
         return None
     grid = sweep_grid(settings)
     states = [scripts.run_state(os.path.join(folder, pair_name(*pair)), "iris") for pair in grid]
@@ -457,14 +502,40 @@ def sweep_state(folder):
     return finished, f"{done} of {len(grid)} pairs finished"
 
 
+def _check_grid(what, grid):
+    """``scripts.check_saved_settings``'s rule for a sweep's grid: lists of distinct
+    learning rates > 0 and hidden sizes >= 1."""
+    if not isinstance(grid, dict) or set(grid) != {"lrs", "hiddens"}:
+        raise ValueError(f"{what} must be {{'lrs': [...], 'hiddens': [...]}}, got {grid!r:.100}")
+    for key, rule in (("lrs", scripts.number(above=0)), ("hiddens", scripts.whole(at_least=1))):
+        values = grid[key]
+        if not isinstance(values, list) or not values:
+            raise ValueError(f"{what}['{key}'] must be a list of at least one value, got "
+                             f"{values!r:.100}")
+        for i, value in enumerate(values):
+            rule(f"{what}['{key}'][{i}]", value)
+        if len(set(values)) != len(values):
+            raise ValueError(f"{what}['{key}'] must list different values, got {values}")
+
+
+#: What a sweep's saved settings must be to be resumed.
+SWEEP_RULES = {**{key: RUN_RULES[key] for key in ("model", "momentum", "batch_size", "seed",
+                                                  "plot_format")},
+               "sweep": _check_grid}
+
+
 def _open_sweep(save_dir, name):
     """The folder (locked) and settings of the sweep ``--sweep --resume`` continues."""
     name = scripts.choose_run(save_dir, name, [DEFAULT_SWEEP_NAME], sweep_state)
     folder = os.path.join(save_dir, name)
-    if sweep_state(folder) is None:
+    if "sweep" not in scripts.saved_settings(folder):
         raise ValueError(f"cannot resume: {folder} holds no sweep (no args.json of one)")
     run_folder.lock(folder)
-    return folder, run_folder.read_args(folder)["settings"]
+    try:
+        return folder, scripts.resumable_args(folder, "iris", SWEEP_RULES)["settings"]
+    except BaseException:
+        run_folder.unlock(folder)
+        raise
 
 
 def _pair_words(folder, lr, hidden):
@@ -509,15 +580,12 @@ def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=
                     "epochs": DEFAULTS.epochs, "batch_size": DEFAULTS.batch_size,
                     "seed": DEFAULTS.seed}
         sweep = sweep_settings(**{**defaults, **settings}, plot_format=plot_format)
-        folder = run_folder.claim(save_dir, name, DEFAULT_SWEEP_NAME, overwrite)
-        try:
-            run_folder.lock(folder)
-            run_folder.write_args(folder, {"settings": sweep})
-        except BaseException:
-            run_folder.release(folder)
-            raise
+        folder, _ = scripts.start(save_dir, name, DEFAULT_SWEEP_NAME, overwrite,
+                                  lambda: (None, {"settings": sweep}), out)
     try:
         rows, status, notes = train_grid(folder, sweep, resume, jobs, progress)
+        # Under way: an earlier sweep this one overwrites goes.
+        run_folder.drop_set_aside(folder)
         grid = sweep_grid(sweep)
         if status is None:
             best = choose_best(rows)

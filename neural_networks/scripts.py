@@ -18,10 +18,20 @@ scores its best model again.
 ``--resume`` without ``--name`` continues the run the user left unfinished
 (``choose_run``), says where it goes on in the epochs' own 1-based count
 (``resume_line``), and a resumed run keeps its own settings: an option that
-says otherwise is refused (``check_kept_settings``).
+says otherwise is refused (``check_kept_settings``), and so is an args.json
+that holds no settings a run wrote (``check_saved_settings``).
+
+A run killed at any moment can be resumed to the result it would have had:
+in its first epoch (args.json, no last.npz yet) it starts again from its
+settings; between the writes of last.npz and best.npz the resumed run
+rewrites best.npz from last.npz (``check_best``); after training, Ctrl-C or
+SIGTERM prints the command that makes the predictions and pictures
+(``after_training``). ``--overwrite`` starts the new run in an empty folder
+and keeps the earlier run until the new one has a checkpoint (``start``).
 """
 
 import argparse
+import contextlib
 import math
 import os
 import re
@@ -35,6 +45,8 @@ import numpy as np
 from . import checkpoints, run_folder
 from .layers import Conv2D
 from .training import NonFiniteLossError, TrainingInterrupted, best_epoch, metrics_rows
+from .utils.checks import check_number
+from .utils.files import write_bytes
 
 #: Exit statuses: success, a non-finite value stopped training, a user error,
 #: stopped by Ctrl-C (128 + SIGINT). SIGTERM gives 143 (128 + SIGTERM).
@@ -65,7 +77,9 @@ class RunFiles:
         self.drawn = time.monotonic()
 
     def epoch_end(self, model, record):
-        """``Trainer``'s ``on_epoch_end``."""
+        """``Trainer``'s ``on_epoch_end`` (after the epoch's checkpoint): the run is under
+        way, so an earlier run it overwrites goes."""
+        run_folder.drop_set_aside(self.folder)
         rows = metrics_rows(model.history)
         run_folder.write_metrics(self.folder, rows)
         if time.monotonic() - self.drawn >= CURVE_SECONDS:
@@ -106,13 +120,20 @@ def resume_command(script, folder, *flags, **options):
     return " ".join(shlex.quote(part) for part in parts)
 
 
-def start(save_dir, name, default_name, overwrite, prepare):
+def start(save_dir, name, default_name, overwrite, prepare, out=None):
     """Claim a new run folder, then ``prepare()`` the run and record it.
 
     ``prepare`` returns ``(result, args)``: whatever the caller needs (the
     data and the model) and the JSON-able ``args`` written to ``args.json``.
     If it raises (missing data, a bad setting), the folder is given back, so
     a run that cannot start leaves nothing behind.
+
+    With ``overwrite``, a run already in the folder is moved aside once
+    ``prepare`` has succeeded (``run_folder.set_aside``), so the new run
+    starts from an empty folder; the earlier run is deleted once the new one
+    has written its first checkpoint (``RunFiles``, ``fit``), and comes back
+    if the new one ends without one (``give_back``). ``out`` is told where it
+    waits meanwhile.
 
     The folder comes back locked (``run_folder.lock``): call
     ``run_folder.unlock`` when the run ends.
@@ -122,14 +143,43 @@ def start(save_dir, name, default_name, overwrite, prepare):
     (folder, result)
     """
     folder = run_folder.claim(save_dir, name, default_name, overwrite)
+    aside = None
     try:
         run_folder.lock(folder)
         result, args = prepare()
+        if overwrite:
+            aside = run_folder.set_aside(folder)
         run_folder.write_args(folder, args)
     except BaseException:
-        run_folder.release(folder)
+        # What went wrong is the message: a folder that cannot be given back must not
+        # replace it.
+        with contextlib.suppress(OSError, ValueError):
+            if aside is None or not run_folder.put_back(folder):
+                run_folder.release(folder)
         raise
+    if aside is not None:
+        print(f"Overwriting {folder}: its earlier run waits in {aside} until this run's "
+              f"first checkpoint, then is deleted", file=out or sys.stdout)
     return folder, result
+
+
+def give_back(folder):
+    """Undo ``start`` for a new run that ended, or failed, before its first checkpoint
+    (it did not really start): an earlier run it was to overwrite comes back in its
+    place, else the folder is removed if it holds nothing but ``args.json``. Nothing
+    once the run has a checkpoint. Returns True if the folder was given back."""
+    if os.path.isfile(os.path.join(folder, "last.npz")):
+        return False
+    try:
+        if run_folder.put_back(folder):
+            return True
+        if set(os.listdir(folder)) - {run_folder.LOCK_NAME} <= {"args.json"}:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(folder, "args.json"))
+            return run_folder.release(folder)
+    except (OSError, ValueError):
+        pass  # called while another error is raised: that one is the message
+    return False
 
 
 def given_options(parser, argv=None):
@@ -165,17 +215,18 @@ def run_state(folder, kind):
 
     Returns
     -------
-    None when ``folder`` holds no resumable run of ``kind`` (no last.npz, or an
-    args.json of something else); else (finished, words), finished when every
-    epoch was trained or the run stopped early
+    None when ``folder`` holds no resumable run of ``kind`` (no args.json of such
+    a run); else (finished, words), finished when every epoch was trained or the
+    run stopped early. A run stopped before its first checkpoint (args.json, no
+    last.npz) is unfinished: it is resumed from its start.
     """
     last = os.path.join(folder, "last.npz")
-    if not os.path.isfile(last):
-        return None
     try:
-        total = _resumable_args(folder, kind)["settings"]["epochs"]
+        total = resumable_args(folder, kind)["settings"]["epochs"]
     except ValueError:
         return None
+    if not os.path.isfile(last):
+        return False, "stopped before its first checkpoint"
     try:
         meta = checkpoints.read(last).meta
     except ValueError:
@@ -222,7 +273,7 @@ def choose_run(save_dir, name, default_names, state):
                      f"name the run with --name")
 
 
-def open_run(save_dir, name, kind, default_names=None):
+def open_run(save_dir, name, kind, default_names=None, rules=None):
     """The folder and ``args.json`` settings of an earlier run to resume.
 
     Parameters
@@ -230,30 +281,36 @@ def open_run(save_dir, name, kind, default_names=None):
     name           the run folder's name; None picks one among the default-named
                    folders of ``default_names`` (see ``choose_run``)
     kind           the settings' "dataset" the caller trains (e.g. "iris")
+    rules          what each of the settings must be (``check_saved_settings``)
 
     Returns
     -------
     (folder, args), the folder locked (see ``start``); ValueError if the folder
-    holds no resumable run of that kind, FileExistsError if a live run holds it
+    holds no resumable run of that kind or its args.json is not one a run wrote,
+    FileExistsError if a live run holds it. A folder with args.json but no
+    last.npz is a run stopped before its first checkpoint: the caller starts it
+    again from its settings.
     """
     if name is None:
         name = choose_run(save_dir, None, default_names,
                           lambda folder: run_state(folder, kind))
     folder = os.path.join(save_dir, run_folder.check_name(name))
     if not os.path.isfile(os.path.join(folder, "last.npz")):
-        if "sweep" in _settings_or_none(folder):
+        settings = saved_settings(folder)
+        if "sweep" in settings:
             raise ValueError(f"cannot resume: {folder} holds a sweep; resume it with "
                              f"--sweep --resume")
-        raise ValueError(f"cannot resume: {folder} holds no last.npz of an earlier run")
+        if not settings:
+            raise ValueError(f"cannot resume: {folder} holds no last.npz of an earlier run")
     run_folder.lock(folder)
     try:
-        return folder, _resumable_args(folder, kind)
+        return folder, resumable_args(folder, kind, rules)
     except BaseException:
         run_folder.unlock(folder)
         raise
 
 
-def _settings_or_none(folder):
+def saved_settings(folder):
     """The "settings" of ``folder``'s args.json, or {} when it has none readable."""
     try:
         settings = run_folder.read_args(folder).get("settings")
@@ -262,14 +319,65 @@ def _settings_or_none(folder):
     return settings if isinstance(settings, dict) else {}
 
 
-def _resumable_args(folder, kind):
+def resumable_args(folder, kind, rules=None):
+    """``folder``'s args.json, checked: a run (or sweep) of ``kind`` whose settings pass
+    ``rules`` (see ``check_saved_settings``); else a ValueError naming the file."""
     args = run_folder.read_args(folder)
     settings = args.get("settings")
     if not isinstance(settings, dict) or "dataset" not in settings or "epochs" not in settings:
         raise ValueError(f"cannot resume: {folder}/args.json has no 'settings' of a run")
     if settings["dataset"] != kind:
         raise ValueError(f"cannot resume: {folder} is a {settings['dataset']} run, not {kind}")
+    check_saved_settings(folder, settings, {"epochs": whole(at_least=1), **(rules or {})})
     return args
+
+
+# Rules of ``check_saved_settings``: each checks one saved value, a ValueError
+# beginning with ``what`` when it is not what a run writes.
+
+def number(**bounds):
+    """A number within ``check_number``'s bounds (``above=0``, ``at_least=1`` ...)."""
+    return lambda what, value: check_number(what, value, **bounds)
+
+
+def whole(**bounds):
+    """A whole number within ``check_number``'s bounds."""
+    return number(whole=True, **bounds)
+
+
+def optional(rule):
+    """None, or a value ``rule`` accepts."""
+    return lambda what, value: None if value is None else rule(what, value)
+
+
+def one_of(values):
+    """One of ``values`` (strings)."""
+    def check(what, value):
+        if not isinstance(value, str) or value not in values:
+            raise ValueError(f"{what} must be one of {', '.join(map(repr, values))}, "
+                             f"got {value!r}")
+    return check
+
+
+#: Settings that runs of older versions did not save, and what they meant.
+SETTING_DEFAULTS = {"patience": None, "plot_format": "png"}
+
+
+def check_saved_settings(folder, settings, rules):
+    """Check the "settings" of ``folder``'s args.json before a run is resumed from them:
+    every key of ``rules`` must be there (``SETTING_DEFAULTS`` fill in those that older
+    runs did not save) with a value its rule accepts. A ValueError names the file, the
+    key, what was expected and what came, so a hand-edited args.json is refused
+    before anything is loaded."""
+    path = os.path.join(folder, "args.json")
+    for key, rule in rules.items():
+        if key not in settings and key in SETTING_DEFAULTS:
+            settings[key] = SETTING_DEFAULTS[key]
+        if key not in settings:
+            raise ValueError(f"cannot resume: {path} has no setting '{key}', which every run "
+                             f"saves; it was not written by this run")
+        rule(f"cannot resume: {path}: its setting '{key}'", settings[key])
+    return settings
 
 
 def check_kept_settings(folder, settings, given):
@@ -297,6 +405,8 @@ def resume_line(folder, model, total, steps):
     """
     epoch, iteration = model.epoch, model.iteration
     stop = model.history.get("stopped_early")
+    if epoch == 0 and iteration == 0:
+        return f"Resuming {folder} from its start: it stopped before its first checkpoint"
     if stop is not None:
         return (f"{folder} is finished: it stopped early after epoch {epoch} (no better "
                 f"validation error in {stop['patience']} epochs after epoch "
@@ -351,7 +461,8 @@ def fit(model, dataset, folder, epochs, title, resume_hint, out=None, fmt="png",
     Returns
     -------
     None when training finished (or stopped early); otherwise the exit status,
-    after printing why and, when stopped by a signal, how to resume
+    after printing why and, when stopped by a signal, how to resume. Running
+    out of memory is a ValueError saying so.
     """
     out = out or sys.stdout  # looked up now, so redirect_stdout takes it
     files = RunFiles(folder, title, fmt, getattr(dataset.train, "label_smoothing", 0.0))
@@ -361,6 +472,7 @@ def fit(model, dataset, folder, epochs, title, resume_hint, out=None, fmt="png",
                     best_checkpoint=os.path.join(folder, "best.npz"),
                     on_epoch_end=files.epoch_end, **train_options)
     except TrainingInterrupted as stop:
+        run_folder.drop_set_aside(folder)
         files.draw(model)
         print(f"\nInterrupted: checkpoint saved to {stop.checkpoint}.", file=out)
         print(f"Resume with: {resume_hint}", file=out)
@@ -368,9 +480,70 @@ def fit(model, dataset, folder, epochs, title, resume_hint, out=None, fmt="png",
     except NonFiniteLossError as error:
         files.draw(model)
         print(f"\n{error}", file=out)
+        # An overwriting run that wrote no checkpoint replaced nothing.
+        if not os.path.isfile(os.path.join(folder, "last.npz")) and run_folder.put_back(folder):
+            print(f"{folder} holds its earlier run again: this run, which was to overwrite "
+                  f"it, wrote no checkpoint.", file=out)
         return EXIT_NON_FINITE
-    files.draw(model)
-    return None
+    except MemoryError as error:
+        raise ValueError(f"out of memory training the run in {folder} ({error or 'no detail'}); "
+                         f"a smaller network or batch size needs less") from None
+    _, status = after_training(lambda: files.draw(model), folder, resume_hint, out)
+    return status
+
+
+def after_training(work, folder, resume_hint, out):
+    """Call ``work()``: what a run does once its training is saved (curves, test
+    predictions and pictures). Ctrl-C or SIGTERM (under ``run_main``) meanwhile stops
+    it, saying that the training is done and how to finish the rest: resuming a run
+    that trained all its epochs trains nothing and makes them again.
+
+    Returns
+    -------
+    (what ``work`` returned, None), or (None, the exit status) when stopped
+    """
+    try:
+        return work(), None
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    except Terminated:
+        status = 128 + signal.SIGTERM
+    print(f"\nInterrupted after training: {os.path.join(folder, 'last.npz')} holds the "
+          f"trained run, but its test predictions and pictures are not all written.",
+          file=out)
+    print(f"Resume with: {resume_hint}", file=out)
+    return None, status
+
+
+def check_best(folder, model):
+    """Make ``folder``'s best.npz hold the epoch that ``model`` (loaded from its last.npz)
+    records as the best, before a resumed run goes on or is scored.
+
+    last.npz is written before best.npz at the end of an epoch, so a run killed
+    between the two has a best.npz of an earlier epoch (or none) while last.npz
+    holds the new best epoch itself: best.npz is then written from last.npz, the
+    checkpoint of that very moment. Any other disagreement cannot be mended and is
+    a ValueError saying what each file holds.
+    """
+    epoch = best_epoch(model.history)
+    best = os.path.join(folder, "best.npz")
+    if epoch is None:
+        return
+    try:
+        held = checkpoints.read(best).meta["epoch"] if os.path.isfile(best) else None
+    except ValueError:
+        held = "unreadable"
+    if held == epoch:
+        return
+    if model.epoch == epoch and model.iteration == 0:
+        with open(os.path.join(folder, "last.npz"), "rb") as f:
+            write_bytes(best, f.read())
+        return
+    held = {None: "nothing", "unreadable": "an unreadable file"}.get(held, f"epoch {held}")
+    raise ValueError(f"cannot resume {folder}: its best validation error was at epoch {epoch}, "
+                     f"but best.npz holds {held}, and last.npz (epoch {model.epoch}) cannot "
+                     f"restore it; put back the best.npz of epoch {epoch}, or start the run "
+                     f"again")
 
 
 def predict_test(model, dataset, folder):

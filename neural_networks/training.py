@@ -387,10 +387,9 @@ class Trainer:
             raise
         if not np.isfinite(L):
             model.clear_gradients()
-            kept = f"; the last checkpoint ({self.checkpoint}) is kept" if self.checkpoint else ""
             raise NonFiniteLossError(
                 f"the loss became {L} at epoch {epoch + 1}, iteration {model.iteration + 1}; "
-                f"training stopped before updating the parameters{kept}. Try a lower "
+                f"training stopped before updating the parameters{self._kept()}. Try a lower "
                 f"learning rate (the rate at this step was "
                 f"{model.optimizer.lr(self._schedule_epoch(epoch, n_steps)):.3g})."
             )
@@ -454,9 +453,8 @@ class Trainer:
             bad = "the validation loss"
         if bad is not None:
             # The epoch is not counted: its end state must never reach a checkpoint.
-            kept = f"; the last checkpoint ({self.checkpoint}) is kept" if self.checkpoint else ""
             raise NonFiniteLossError(
-                f"{bad} became NaN or infinite during epoch {record['epoch']}{kept}. Try a "
+                f"{bad} became NaN or infinite during epoch {record['epoch']}{self._kept()}. Try a "
                 f"lower learning rate or gradient clipping (clip_norm)."
             )
         previous_best = min((r["validate_error"] for r in model.history["epochs"]
@@ -470,11 +468,22 @@ class Trainer:
             self._check_patience()
         if model.logger is not None:
             model.logger.push(model.epoch_log)
+        # last.npz before best.npz: a kill between the two leaves best.npz behind, and
+        # last.npz, saved at this very moment, can then rewrite it (scripts.check_best).
+        # The other order could leave best.npz at an epoch a resumed run never reaches.
         if self.checkpoint is not None:
             self._save(self.checkpoint)
         if self.best_checkpoint is not None and \
                 record.get("validate_error", np.inf) < previous_best:
             self._save(self.best_checkpoint)
+
+    def _kept(self):
+        """What the error of a non-finite value says of the checkpoint (nothing without one)."""
+        if self.checkpoint is None:
+            return ""
+        if os.path.isfile(self.checkpoint):
+            return f"; the last checkpoint ({self.checkpoint}) is kept"
+        return f"; no checkpoint was written yet ({self.checkpoint})"
 
     def _save(self, path):
         if path is not None:

@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -43,6 +44,7 @@ from neural_networks.datasets import (
 from neural_networks.datasets import cifar10 as cifar10_module
 from neural_networks.datasets import fashion_mnist as fashion_mnist_module
 from neural_networks.datasets import mnist as mnist_module
+from neural_networks.utils import files
 from tests.support import require_fashion_mnist
 from tests.test_datasets_cifar10 import make_batches, write_archive
 from tests.test_datasets_fashion_mnist import small_fashion_mnist, write_fashion_mnist
@@ -505,6 +507,51 @@ class TestFailuresLeaveNothing(MirrorTest):
         self.assertEqual(len(seen["midway"]), 1)    # the partial file, under a temporary name
         self.assertFalse((self.tmp / "downloads").exists())
 
+    def test_what_a_killed_download_left_is_removed_by_the_next(self):
+        """A download killed with SIGKILL midway cleans up nothing; the next download into
+        the folder removes what it left (the old code kept pooch's partial file for good),
+        and never a live process's download."""
+        payload = np.random.default_rng(0).bytes(2**19)
+        (self.served / "cifar10").mkdir(parents=True)
+        (self.served / "cifar10" / CIFAR10_ARCHIVE).write_bytes(payload)
+        md5 = hashlib.md5(payload).hexdigest()
+        download.SOURCES["cifar10"] = download.Source("https://unused/", {CIFAR10_ARCHIVE: md5})
+        folder = self.tmp / "target"
+        child = subprocess.Popen([sys.executable, "-c", (
+            "import sys\n"
+            "from neural_networks.datasets import download\n"
+            "download.SOURCES['cifar10'] = download.Source('https://unused/', "
+            "{sys.argv[1]: sys.argv[2]})\n"
+            "download.fetch('cifar10', sys.argv[3], progress=False)\n"),
+            CIFAR10_ARCHIVE, md5, str(folder)], env=os.environ.copy(), stderr=subprocess.PIPE)
+
+        def kill(path):
+            # Once part of the file is written, the downloading process dies on the spot.
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(
+                    p.stat().st_size for p in folder.rglob("*") if p.is_file()):
+                time.sleep(0.01)
+            child.kill()
+            child.wait()
+            return "hang up"
+
+        self.mirror.server.midway = kill
+        child.wait(timeout=60)
+        child.stderr.close()
+        self.assertEqual(child.returncode, -signal.SIGKILL)
+        left = files_under(folder)
+        self.assertEqual(len(left), 1, left)
+        self.assertNotEqual(left[0], CIFAR10_ARCHIVE)
+        # A download in progress in this (live) process: not to be touched.
+        live = folder / files.temporary_name(CIFAR10_ARCHIVE)
+        live.mkdir()
+        (live / "part").write_bytes(b"123")
+        self.mirror.server.midway = lambda path: None
+        download.fetch("cifar10", folder, progress=False)
+        self.assertEqual(files_under(folder), sorted([CIFAR10_ARCHIVE,
+                                                      f"{live.name}/part"]))
+        self.assertEqual((folder / CIFAR10_ARCHIVE).read_bytes(), payload)
+
 
 class TestPasswordsAreNotShown(MirrorTest):
     """A mirror URL with user:password@: the password is sent to the server, and is
@@ -601,10 +648,12 @@ class TestWholeOrNothing(MirrorTest):
         seen = {}
 
         def midway(path):
-            # Wait until the client has written part of the file somewhere in the folder.
+            # Wait until the client has written part of the file somewhere in the folder
+            # (in a temporary folder of its own, so a killed download can be told apart).
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
-                sizes = {p.name: p.stat().st_size for p in folder.glob("*") if p.is_file()}
+                sizes = {str(p.relative_to(folder)): p.stat().st_size
+                         for p in folder.rglob("*") if p.is_file()}
                 if any(sizes.values()):
                     break
                 time.sleep(0.01)

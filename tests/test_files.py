@@ -6,13 +6,17 @@ import multiprocessing
 import os
 import signal
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import unittest
 
 import numpy as np
 
-from neural_networks.utils.files import write_atomic, write_bytes, write_json, write_text
+from neural_networks.utils import processes
+from neural_networks.utils.files import (temporary_name, write_atomic, write_bytes, write_json,
+                                         write_text)
 
 
 def leftovers(folder):
@@ -42,6 +46,42 @@ class FileTest(unittest.TestCase):
     def read(self, path=None):
         with open(path or self.path, "rb") as f:
             return f.read()
+
+
+# ``python -c`` program: write_atomic ``sys.argv[1]``, killing its own process with
+# SIGKILL once part of the file is in the temporary file.
+KILLED_WRITER = """
+import os, signal, sys
+from neural_networks.utils.files import write_atomic
+def write(f):
+    f.write(b"half of it")
+    f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+write_atomic(sys.argv[1], write)
+"""
+
+
+class TestDeadWriters(FileTest):
+    def test_the_next_write_removes_what_a_killed_writer_left(self):
+        """The old code left the temporary file of a killed writer (a checkpoint's: up to
+        14 MB) in the folder for good."""
+        write_bytes(self.path, b"old")
+        killed = subprocess.run([sys.executable, "-c", KILLED_WRITER, self.path])
+        self.assertEqual(killed.returncode, -signal.SIGKILL)
+        dead = leftovers(self.tmp)
+        self.assertEqual(len(dead), 1)
+        self.assertEqual(self.read(), b"old")
+        # A live writer's (this process's), one of another machine sharing the folder
+        # (its machine's tag differs from this one's), and a user's file all stay.
+        dead_pid = dead[0].split(".")[3]  # .out.txt.<process id>.<machine><random>.tmp
+        other_machine = f"{int(processes.host_tag(), 16) ^ 1:08x}"
+        kept = [temporary_name("out.txt"), f".out.txt.{dead_pid}.{other_machine}00000000.tmp",
+                ".notes.tmp"]
+        for name in kept:
+            with open(os.path.join(self.tmp, name), "wb") as f:
+                f.write(b"keep")
+        write_text(os.path.join(self.tmp, "other.txt"), "another file of the folder")
+        self.assertEqual(leftovers(self.tmp), sorted(kept))
 
 
 class TestWriteAtomic(FileTest):

@@ -372,6 +372,20 @@ class TestCommandLine(unittest.TestCase):
             self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode))
             self.assertEqual(sorted(os.listdir(tmp)), ["fifo", "null"])
 
+    def test_a_reader_that_stops_reading_ends_it_quietly(self):
+        """``generate_submission.py | head -c0``: the old code ended in a BrokenPipeError
+        traceback. Now it stops as a Unix tool killed by SIGPIPE does: 141, nothing said."""
+        read, write = os.pipe()
+        os.close(read)  # the reader has gone before the first byte is written
+        try:
+            proc = subprocess.run([sys.executable, str(SCRIPT), "--format", "markdown"],
+                                  cwd=REPO_ROOT, stdout=write, stderr=subprocess.PIPE,
+                                  text=True, timeout=120)
+        finally:
+            os.close(write)
+        self.assertEqual(proc.stderr, "")
+        self.assertEqual(proc.returncode, 141)
+
     def test_heading_level_takes_a_dash_and_the_old_underscore(self):
         for fmt in ("latex", "markdown"):
             with self.subTest(format=fmt):

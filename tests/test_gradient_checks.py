@@ -90,6 +90,26 @@ class TestFailures(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn(f"0 of {EXPECTED_CHECKS} checks passed", out)
 
+    def test_bad_tolerance_or_seed_is_argparses_one_line(self):
+        """The old code took --tol nan (and failed every check: nothing is < nan) and
+        --tol inf (every check passed); --seed -1 ended in a traceback."""
+        for args, message in ((["--tol", "nan"], "--tol must be a finite number and > 0, got nan"),
+                              (["--tol", "inf"], "--tol must be a finite number and > 0, got inf"),
+                              (["--tol", "0"], "--tol must be a finite number and > 0"),
+                              (["--tol", "small"], "--tol must be a number, got 'small'"),
+                              (["--seed", "-1"], "--seed must be a whole number and >= 0 and "
+                                                 "< 4294967296, got -1"),
+                              (["--seed", str(2**32)], "--seed must be a whole number"),
+                              (["--seed", "1.5"], "--seed must be a whole number, got '1.5'")):
+            with self.subTest(args=args):
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit:
+                    run_main(*args)
+                self.assertEqual(exit.exception.code, 2)
+                self.assertIn(message, stderr.getvalue())
+        code, out = run_main("--seed", "3", "--tol", "1e-6")
+        self.assertEqual(code, 0)
+
 
 class TestHelpers(unittest.TestCase):
     def test_away_from_zero(self):

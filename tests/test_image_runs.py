@@ -72,6 +72,47 @@ NeuralNetwork.update = update
 runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
+# ``python -c`` program: ``<moment> <script> <args...>`` runs the script as ``__main__``
+# and sends the process a signal at the moment named (no hook in the library: the
+# program wraps what the run calls). ``<moment>`` is
+#   step:<n>:<signal>           right after update step number n (from 1)
+#   before:<file>:<n>:<signal>  when the n-th write of the file named <file> (a base
+#                               name) is whole but not yet renamed into place
+#   after:<file>:<n>:<signal>   right after the n-th write of <file> is in place
+# Every file the library writes is renamed into place with os.replace, so wrapping it
+# reaches each write. SIGKILL ends the process there and then, with nothing cleaned
+# up; SIGINT is what Ctrl-C sends.
+KILL_AT = """
+import os, runpy, signal, sys
+from neural_networks.models import NeuralNetwork
+when, *name, count, signame = sys.argv[1].split(":")
+count, signum, sys.argv = int(count), getattr(signal, signame), sys.argv[2:]
+seen = []
+
+def moment():
+    seen.append(1)
+    if len(seen) == count:
+        os.kill(os.getpid(), signum)
+
+if when == "step":
+    update = NeuralNetwork.update
+    def counted(self, epoch):
+        update(self, epoch)
+        moment()
+    NeuralNetwork.update = counted
+else:
+    replace = os.replace
+    def counted(source, target, *args, **kwargs):
+        ours = os.path.basename(target) == name[0]
+        if ours and when == "before":
+            moment()
+        replace(source, target, *args, **kwargs)
+        if ours and when == "after":
+            moment()
+    os.replace = counted
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
 
 def script_env():
     """The caller's environment without the data folders' variables; stdout unbuffered,
@@ -324,6 +365,67 @@ class TestFashionMnistMlp(RunChecks):
         resumed = run_script(*shlex.split(hint[0][len("Resume with: "):])[1:])
         self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
 
+    def kill(self, name, moment, status=-9):
+        """Run the reference's command in folder ``name`` until ``moment`` (``KILL_AT``);
+        return the CompletedProcess, which exited with ``status``."""
+        child = subprocess.run(
+            [sys.executable, "-c", KILL_AT, moment, FASHION, *map(str, self.args),
+             "--name", name], cwd=REPO_ROOT, env=script_env(), capture_output=True,
+            text=True, timeout=300)
+        self.assertEqual(child.returncode, status, f"{child.stdout}\n{child.stderr}")
+        return child
+
+    def assert_same_scoring(self, resumed, folder):
+        """The resumed run scored the reference's best model: same best.npz, predictions,
+        pictures and printed test accuracy."""
+        arrays, _ = checkpoint_arrays(folder / "best.npz")
+        reference, _ = checkpoint_arrays(self.folder / "best.npz")
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
+        for name in ("predictions.csv", "confusion_matrix.png", "misclassified.png"):
+            self.assertEqual((folder / name).read_bytes(), (self.folder / name).read_bytes(),
+                             name)
+        self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
+        self.assertEqual(sorted(p.name for p in folder.iterdir()),
+                         sorted(p.name for p in self.folder.iterdir()))
+
+    def resume(self, name):
+        return run_script(FASHION, "--resume", "--name", name, "--data-dir", self.data_dir,
+                          "--save-dir", self.save_dir)
+
+    def test_killed_between_the_two_checkpoint_writes(self):
+        """last.npz is in place at the end of the best epoch, best.npz not yet: the resumed
+        run writes best.npz from last.npz and scores the same model as the reference."""
+        _, best = checkpoint_arrays(self.folder / "best.npz")
+        self.kill("between", f"after:last.npz:{best['epoch']}:SIGKILL")
+        folder = self.save_dir / "between"
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual(last["epoch"], best["epoch"])
+        if (folder / "best.npz").exists():
+            self.assertLess(checkpoint_arrays(folder / "best.npz")[1]["epoch"], best["epoch"])
+        self.assert_same_scoring(self.resume("between"), folder)
+
+    def test_stopped_while_the_test_pictures_are_made(self):
+        """Killed, or stopped by Ctrl-C or SIGTERM, after training: the resumed run trains
+        nothing and makes the predictions and pictures. Ctrl-C and SIGTERM say so and print
+        the command."""
+        for signame, status in (("SIGKILL", -9), ("SIGINT", 130), ("SIGTERM", 143)):
+            with self.subTest(signal=signame):
+                name = f"pictures_{signame}"
+                child = self.kill(name, f"before:misclassified.png:1:{signame}", status)
+                folder = self.save_dir / name
+                self.assertFalse((folder / "misclassified.png").exists())
+                if signame != "SIGKILL":
+                    self.assertIn(f"Interrupted after training: {folder / 'last.npz'} holds "
+                                  f"the trained run, but its test predictions and pictures are "
+                                  f"not all written.\nResume with: python {FASHION} --resume "
+                                  f"--name {name}", child.stdout)
+                    self.assertNotIn("Traceback", child.stderr)
+                resumed = self.resume(name)
+                self.assertIn(f"{folder} is finished: it trained all {self.EPOCHS} of its "
+                              f"epochs; nothing to train, so it is scored again", resumed.stdout)
+                self.assert_same_scoring(resumed, folder)
+
     def test_resume_a_finished_run_with_more_epochs_or_too_few(self):
         copy = self.save_dir / "longer"
         shutil.copytree(self.folder, copy)
@@ -420,6 +522,53 @@ class TestFashionMnistMlp(RunChecks):
         self.assertEqual(status, 0, stdout.getvalue())
         self.assertEqual(len(read_csv(copy / "metrics.csv")[1]), self.EPOCHS + 1)
 
+    def test_a_hand_edited_args_json_is_refused_naming_the_key(self):
+        """The old code ended in a KeyError or TypeError traceback for some of these, and
+        resumed others (a seed of null) as if nothing were wrong."""
+        copy = self.save_dir / "edited"
+        shutil.copytree(self.folder, copy)
+        path = copy / "args.json"
+        saved = path.read_text()
+        resume = ["--resume", "--name", "edited", "--data-dir", str(self.data_dir),
+                  "--save-dir", str(self.save_dir)]
+        for edit, message in (
+                (lambda s: s.pop("batch_size"), "has no setting 'batch_size', which every run "
+                                                "saves"),
+                (lambda s: s.update(epochs="3"), "its setting 'epochs' must be a whole number "
+                                                 "and >= 1, got '3'"),
+                (lambda s: s.update(lr="0.002"), "its setting 'lr' must be a finite number and "
+                                                 "> 0, got '0.002'"),
+                (lambda s: s.update(seed=None), "its setting 'seed' must be a whole number and "
+                                                ">= 0 and < 4294967296, got None"),
+                (lambda s: s.update(model=5), "its setting 'model' must be one of 'mlp', "
+                                              "'cnn', got 5"),
+                (lambda s: s.update(validation_size=2.5), "its setting 'validation_size'"),
+                (lambda s: s.update(patience=0), "its setting 'patience' must be a whole "
+                                                 "number and >= 1, got 0"),
+                (lambda s: s.update(plot_format="gif"), "its setting 'plot_format' must be "
+                                                        "one of 'png', 'pdf', 'svg', got 'gif'")):
+            with self.subTest(message=message):
+                args = json.loads(saved)
+                edit(args["settings"])
+                path.write_text(json.dumps(args))
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr), \
+                        contextlib.redirect_stdout(io.StringIO()):
+                    status = image_main("fashion_mnist", FASHION, resume)
+                self.assertEqual(status, 2, stderr.getvalue())
+                self.assertEqual(len(stderr.getvalue().splitlines()), 1, stderr.getvalue())
+                self.assertIn(f"error: cannot resume: {path}", stderr.getvalue())
+                self.assertIn(message, stderr.getvalue())
+                self.assertFalse((copy / ".lock").exists())
+        for text, message in (('{"settings": ', "is not valid JSON"),
+                              ('{"settings": [1]}', "has no 'settings' of a run")):
+            with self.subTest(text=text):
+                path.write_text(text)
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr):
+                    self.assertEqual(image_main("fashion_mnist", FASHION, resume), 2)
+                self.assertIn(message, stderr.getvalue())
+
     def test_user_errors_are_one_line_and_leave_nothing(self):
         a_file = self.save_dir.parent / "a_file"
         a_file.write_text("not a folder")
@@ -438,6 +587,30 @@ class TestFashionMnistMlp(RunChecks):
                 self.assertTrue(proc.stderr.startswith("error: "), proc.stderr)
                 self.assertIn(message, proc.stderr)
                 self.assertEqual(sorted(os.listdir(self.save_dir)), before)
+
+    def test_a_run_folder_that_is_a_symbolic_link_is_refused_naming_it(self):
+        """The old code took the link, and when the run then could not start (no data
+        here) its only message was "cannot release the run folder ...: Not a directory"."""
+        save_dir = self.save_dir.parent / "linked"
+        target = self.save_dir.parent / "elsewhere"
+        target.mkdir()
+        save_dir.mkdir()
+        (save_dir / "run").symlink_to(target)
+        for data_dir in (self.save_dir.parent / "no_data", self.data_dir):
+            with self.subTest(data_dir=data_dir.name):
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr), \
+                        contextlib.redirect_stdout(io.StringIO()):
+                    status = image_main("fashion_mnist", FASHION, [
+                        "--model", "mlp", "--epochs", "1", *FASHION_ARGS, "--data-dir",
+                        str(data_dir), "--save-dir", str(save_dir), "--name", "run"])
+                self.assertEqual(status, 2)
+                self.assertEqual(stderr.getvalue(),
+                                 f"error: {save_dir / 'run'} is a symbolic link (to {target}), "
+                                 f"not a folder of its own; a run needs one there: choose "
+                                 f"another name or remove the link\n")
+                self.assertTrue((save_dir / "run").is_symlink())
+                self.assertEqual(os.listdir(target), [])
 
 
 class TestFashionMnistCnn(RunChecks):

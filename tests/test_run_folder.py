@@ -104,6 +104,16 @@ class TestClaim(FolderTest):
             with self.assertRaisesRegex(ValueError, f"{path} exists and is not a folder"):
                 claim(self.save_dir, "taken", overwrite=overwrite)
         self.assertTrue(os.path.isfile(path))
+        # Nor a symbolic link, even to an empty folder: a run needs a folder of its own.
+        target = os.path.join(self.save_dir, "elsewhere")
+        os.mkdir(target)
+        link = os.path.join(self.save_dir, "link")
+        os.symlink(target, link)
+        for overwrite in (False, True):
+            with self.assertRaisesRegex(ValueError, f"{link} is a symbolic link \\(to "
+                                                    f"{target}\\), not a folder of its own"):
+                claim(self.save_dir, "link", overwrite=overwrite)
+        self.assertEqual(os.readlink(link), target)
 
     def test_names_must_be_plain_folder_names(self):
         for bad in ("", ".", "..", "a/b", "../a", "/abs", "a\\b", None, 3):

@@ -31,6 +31,7 @@ import io
 import multiprocessing
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,7 @@ import types
 import unittest
 import unittest.mock
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -45,7 +47,10 @@ import numpy as np
 from neural_networks import image_runs, run_folder, runs, scripts
 from neural_networks.datasets import Dataset
 from neural_networks.models import load_model
+from neural_networks.utils import processes
 from tests.test_checkpoints import build_model as build_cnn
+from tests.test_image_runs import KILL_AT, checkpoint_arrays
+from tests.test_train_ffnn import last_line, read_csv, train_ffnn
 from tests.test_training import small_classifier, wandering_validation
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -142,7 +147,7 @@ class TestLock(unittest.TestCase):
             f.write(dead.stdout)
         run_folder.lock(self.folder)
         with open(lock) as f:
-            self.assertEqual(int(f.read()), os.getpid())
+            self.assertEqual(int(f.readline()), os.getpid())  # then its machine and start
         run_folder.lock(self.folder)  # taking it again is harmless
         run_folder.unlock(self.folder)
         self.assertEqual(os.listdir(self.folder), [])
@@ -160,6 +165,54 @@ class TestLock(unittest.TestCase):
                 with open(lock) as f:
                     self.assertEqual(f.read(), content)
                 os.remove(lock)
+
+    def live_process(self):
+        """The id of a live process that is no run (it ends with the test)."""
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        return holder.pid
+
+    def write_lock(self, text):
+        path = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    @unittest.skipUnless(os.path.exists("/proc/self/stat"), "process start times come "
+                         "from Linux's /proc")
+    def test_a_lock_whose_process_id_now_names_another_process_is_taken_over(self):
+        """A run killed long ago left its lock; its process id now belongs to an unrelated
+        live process. The old code refused the folder until that process ended."""
+        pid = self.live_process()
+        started = processes.start_mark(pid)
+        boot, ticks = started.rsplit(":", 1)
+        path = self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {boot}:"
+                               f"{int(ticks) - 1}\n")
+        run_folder.lock(self.folder)
+        with open(path) as f:
+            self.assertEqual(f.readline(), f"{os.getpid()}\n")
+        run_folder.unlock(self.folder)
+        # The lock of that very process holds.
+        self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {started}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {pid}\\)"):
+            run_folder.lock(self.folder)
+
+    def test_the_refusal_says_how_to_clear_a_stale_lock(self):
+        pid = self.live_process()
+        for text, where in ((f"{pid}\n", ""),  # an older version's lock: the id alone
+                            # Another machine's process cannot be asked: it holds.
+                            (f"{pid}\nhost {int(processes.host_tag(), 16) ^ 1:08x}\n",
+                             " on another machine")):
+            with self.subTest(where=where):
+                path = self.write_lock(text)
+                with self.assertRaises(FileExistsError) as refused:
+                    run_folder.lock(self.folder)
+                self.assertEqual(str(refused.exception), (
+                    f"{self.folder} is in use by another run (process {pid}{where}); wait for "
+                    f"it to finish or choose another name. If no run uses the folder (a lock "
+                    f"left by a run that was killed), delete {path}"))
 
     def test_many_processes_locking_at_once(self):
         for trial in range(10):
@@ -222,6 +275,180 @@ NeuralNetwork.update = update
 sys.argv = ["neural_networks.train_ffnn", *sys.argv[1:]]
 runpy.run_module("neural_networks.train_ffnn", run_name="__main__", alter_sys=True)
 """
+
+
+class TestKilledAtAnyMoment(unittest.TestCase):
+    """An Iris run of 6 epochs (5 steps each) killed with SIGKILL at each moment of a
+    run, and resumed with ``--resume --name``, ends exactly as the uninterrupted run:
+    the same checkpoints (parameters, optimizer state, generator, history), metrics,
+    predictions and printed test accuracy, and no file of the killed process left."""
+
+    ARGS = ("--epochs", "6")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.save_dir = Path(cls.tmp.name)
+        cls.reference = train_ffnn("--save-dir", cls.tmp.name, *cls.ARGS, "--name", "reference")
+        cls.folder = cls.save_dir / "reference"
+        _, best = checkpoint_arrays(cls.folder / "best.npz")
+        cls.best_epoch = best["epoch"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def kill_then_resume(self, name, moment):
+        """Run until ``moment`` (see ``KILL_AT``) kills the process; resume; check that the
+        run ends as the reference. Returns the folder as the killed process left it."""
+        child = subprocess.run(
+            [sys.executable, "-c", KILL_AT, moment, "train_ffnn.py", "--save-dir",
+             self.tmp.name, *self.ARGS, "--name", name],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        self.assertEqual(child.returncode, -signal.SIGKILL, child.stdout + child.stderr)
+        folder = self.save_dir / name
+        left = sorted(p.name for p in folder.iterdir())
+        resumed = train_ffnn("--save-dir", self.tmp.name, "--resume", "--name", name)
+        self.assertEqual(last_line(resumed.stdout), last_line(self.reference.stdout))
+        self.assertEqual(sorted(p.name for p in folder.iterdir()),
+                         sorted(p.name for p in self.folder.iterdir()))
+        for checkpoint in ("last.npz", "best.npz"):
+            arrays, meta = checkpoint_arrays(folder / checkpoint)
+            reference, reference_meta = checkpoint_arrays(self.folder / checkpoint)
+            self.assertEqual(sorted(arrays), sorted(reference))
+            for key in reference:
+                np.testing.assert_array_equal(arrays[key], reference[key],
+                                              err_msg=f"{checkpoint} {key}")
+            for record in (*meta["history"]["epochs"], *reference_meta["history"]["epochs"]):
+                del record["seconds"]
+            self.assertEqual(meta["history"], reference_meta["history"], checkpoint)
+        self.assertEqual((folder / "predictions.csv").read_bytes(),
+                         (self.folder / "predictions.csv").read_bytes())
+        self.assertEqual([{k: v for k, v in row.items() if k != "seconds"}
+                          for row in read_csv(folder / "metrics.csv")],
+                         [{k: v for k, v in row.items() if k != "seconds"}
+                          for row in read_csv(self.folder / "metrics.csv")])
+        return left
+
+    def test_during_a_step_of_the_first_epoch(self):
+        # Before any checkpoint: the resumed run starts again from its settings.
+        left = self.kill_then_resume("first_epoch", "step:2:SIGKILL")
+        self.assertEqual(left, [".lock", "args.json"])
+
+    def test_during_a_step(self):
+        left = self.kill_then_resume("step", "step:13:SIGKILL")  # epoch 3, step 3
+        self.assertIn("last.npz", left)
+
+    def test_during_a_checkpoint_write(self):
+        left = self.kill_then_resume("writing", "before:last.npz:3:SIGKILL")
+        self.assertEqual(len([name for name in left if name.startswith(".last.npz.")]), 1,
+                         left)  # the whole temporary file the process was about to rename
+
+    def test_between_the_two_checkpoint_writes(self):
+        # At the end of the best epoch last.npz is in place, best.npz not yet.
+        left = self.kill_then_resume("between", f"after:last.npz:{self.best_epoch}:SIGKILL")
+        self.assertIn("last.npz", left)
+
+    def test_during_the_test_predictions(self):
+        left = self.kill_then_resume("predicting", "before:predictions.csv:1:SIGKILL")
+        self.assertNotIn("predictions.csv", left)
+
+    def test_ctrl_c_or_sigterm_during_the_test_predictions(self):
+        """The old code printed only "Interrupted." (or "Terminated."): no resume command,
+        and the README promises one."""
+        for signame, status in (("SIGINT", 130), ("SIGTERM", 143)):
+            with self.subTest(signal=signame):
+                name = f"predicting_{signame}"
+                child = subprocess.run(
+                    [sys.executable, "-c", KILL_AT, f"before:predictions.csv:1:{signame}",
+                     "train_ffnn.py", "--save-dir", self.tmp.name, *self.ARGS, "--name", name],
+                    cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+                self.assertEqual(child.returncode, status, child.stderr)
+                self.assertNotIn("Traceback", child.stderr)
+                folder = self.save_dir / name
+                self.assertEqual(child.stdout.splitlines()[-2:], [
+                    f"Interrupted after training: {folder / 'last.npz'} holds the trained run, "
+                    f"but its test predictions and pictures are not all written.",
+                    f"Resume with: python train_ffnn.py --resume --name {name} --save-dir "
+                    f"{self.tmp.name}"])
+                resumed = train_ffnn(*child.stdout.splitlines()[-1].split()[4:])
+                self.assertEqual(last_line(resumed.stdout), last_line(self.reference.stdout))
+                self.assertEqual((folder / "predictions.csv").read_bytes(),
+                                 (self.folder / "predictions.csv").read_bytes())
+
+
+class TestOverwrite(unittest.TestCase):
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.save_dir = tmp.name
+        self.folder = os.path.join(tmp.name, "run")
+        os.mkdir(self.folder)
+        for name in ("args.json", "last.npz"):
+            with open(os.path.join(self.folder, name), "w") as f:
+                f.write(f"the earlier run's {name}")
+
+    def contents(self, folder=None):
+        folder = Path(folder or self.folder)
+        return {path.name: path.read_text() for path in folder.iterdir()}
+
+    def test_a_run_that_cannot_start_leaves_the_earlier_run_in_place(self):
+        earlier = self.contents()
+
+        def prepare():
+            raise ValueError("no data")
+
+        with self.assertRaisesRegex(ValueError, "no data"):
+            scripts.start(self.save_dir, "run", "run", True, prepare)
+        self.assertEqual(self.contents(), earlier)
+        self.assertEqual(os.listdir(self.save_dir), ["run"])
+
+    def test_the_new_run_starts_empty_and_the_earlier_goes_once_it_has_a_checkpoint(self):
+        earlier = self.contents()
+        out = io.StringIO()
+        folder, _ = scripts.start(self.save_dir, "run", "run", True,
+                                  lambda: (None, {"settings": "new"}), out)
+        aside = self.folder + ".overwritten"
+        self.assertEqual(sorted(os.listdir(folder)), [".lock", "args.json"])
+        self.assertEqual({k: v for k, v in self.contents(aside).items() if k != ".lock"},
+                         earlier)
+        self.assertIn(f"its earlier run waits in {aside}", out.getvalue())
+        # Given back before its first checkpoint: the earlier run is back, whole.
+        self.assertTrue(scripts.give_back(folder))
+        self.assertEqual(self.contents(), earlier)
+        self.assertFalse(os.path.exists(aside))
+        # Under way (a checkpoint): the earlier run is deleted.
+        folder, _ = scripts.start(self.save_dir, "run", "run", True,
+                                  lambda: (None, {"settings": "new"}), io.StringIO())
+        with open(os.path.join(folder, "last.npz"), "w") as f:
+            f.write("the new run's")
+        self.assertFalse(scripts.give_back(folder))
+        run_folder.drop_set_aside(folder)
+        self.assertEqual(sorted(os.listdir(self.save_dir)), ["run"])
+        run_folder.unlock(folder)
+
+
+class TestCheckBest(unittest.TestCase):
+    def test_a_best_npz_that_last_npz_cannot_restore_is_refused(self):
+        with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
+            folder, _, _ = runs.train_and_save(tmp, "run", epochs=20, lr=0.1, verbose=False)
+            model = runs.iris_model(10, 0.1, 0.9, 0).load(os.path.join(folder, "last.npz"))
+            best = scripts.best_epoch(model.history)
+            self.assertLess(best, model.epoch)
+            scripts.check_best(folder, model)  # they agree
+            # best.npz of another epoch than the best, which last.npz (a later one) cannot
+            # give back: refused, saying what each holds.
+            with open(os.path.join(folder, "last.npz"), "rb") as f:
+                later = f.read()
+            with open(os.path.join(folder, "best.npz"), "wb") as f:
+                f.write(later)
+            with self.assertRaisesRegex(ValueError, f"cannot resume {folder}: its best "
+                                                    f"validation error was at epoch {best}, but "
+                                                    f"best.npz holds epoch 20, and last.npz "
+                                                    f"\\(epoch 20\\) cannot restore it"):
+                scripts.check_best(folder, model)
+            with open(os.path.join(folder, "best.npz"), "rb") as f:
+                self.assertEqual(f.read(), later)
 
 
 class TestResumeCommand(unittest.TestCase):

@@ -11,19 +11,22 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
+import unittest.mock
 from pathlib import Path
 
 import numpy as np
 
 from neural_networks import runs
 from neural_networks.datasets import IRIS_DIR as IRIS
-from tests.test_image_runs import INTERRUPT_AFTER_STEPS, checkpoint_arrays
+from neural_networks.models import NeuralNetwork
+from tests.test_image_runs import INTERRUPT_AFTER_STEPS, KILL_AT, checkpoint_arrays
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = REPO_ROOT / "train_ffnn.py"
@@ -225,6 +228,91 @@ class TestRunFolders(unittest.TestCase):
         self.main("--epochs", "2", "--name", "mine", "--overwrite")
         self.assertEqual(len(read_csv(self.save_dir / "mine" / "metrics.csv")), 2)
 
+    def test_overwrite_starts_from_an_empty_folder(self):
+        """The old code wrote the new run over the old one's files: its last.npz,
+        best.npz and metrics.csv stayed until overwritten, its PNGs for good."""
+        self.main("--epochs", "3", "--name", "mine")
+        stdout = self.main("--epochs", "2", "--name", "mine", "--overwrite", "--plot-format",
+                           "pdf")
+        folder = self.save_dir / "mine"
+        self.assertIn(f"Overwriting {folder}: its earlier run waits in {folder}.overwritten "
+                      f"until this run's first checkpoint, then is deleted", stdout)
+        self.assertEqual(sorted(os.listdir(folder)), sorted(
+            name.replace(".png", ".pdf") for name in RUN_FILES))
+        self.assertEqual(os.listdir(self.save_dir), ["mine"])
+        self.assertEqual(len(read_csv(folder / "metrics.csv")), 2)
+
+    def test_overwrite_killed_in_its_first_epoch_loses_nothing(self):
+        """Killed before its first checkpoint, the overwriting run leaves its own args.json
+        alone in the folder and the earlier run whole beside it; resuming it finishes
+        the new run, as if never stopped, and only then is the earlier run deleted."""
+        self.main("--epochs", "3", "--name", "mine")
+        earlier = self.snapshot(self.save_dir / "mine")
+        new = ("--save-dir", str(self.save_dir), "--epochs", "2", "--plot-format", "pdf")
+        child = subprocess.run([sys.executable, "-c", KILL_AT, "step:2:SIGKILL", str(SCRIPT),
+                                *new, "--name", "mine", "--overwrite"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+        self.assertEqual(child.returncode, -signal.SIGKILL, child.stderr)
+        folder, aside = self.save_dir / "mine", self.save_dir / "mine.overwritten"
+        self.assertEqual(sorted(os.listdir(folder)), [".lock", "args.json"])
+        with open(folder / "args.json") as f:
+            self.assertEqual(json.load(f)["settings"]["epochs"], 2)
+        self.assertEqual({k: v for k, v in self.snapshot(aside).items() if k != ".lock"},
+                         earlier)
+        # A second overwrite would lose track of it: refused, naming it.
+        proc = train_ffnn(*new, "--name", "mine", "--overwrite", check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertEqual(len(proc.stderr.strip().splitlines()), 1, proc.stderr)
+        self.assertIn(f"{aside} holds the run that an earlier --overwrite of it set aside",
+                      proc.stderr)
+        self.assertEqual([name for name in os.listdir(folder) if name != ".lock"],
+                         ["args.json"])
+        self.assertEqual({k: v for k, v in self.snapshot(aside).items() if k != ".lock"},
+                         earlier)
+        resumed = train_ffnn("--save-dir", str(self.save_dir), "--resume", "--name", "mine")
+        self.assertIn(f"Resuming {folder} from its start: it stopped before its first "
+                      f"checkpoint", resumed.stdout)
+        self.assertFalse(aside.exists())
+        self.assertEqual(sorted(os.listdir(folder)), sorted(
+            name.replace(".png", ".pdf") for name in RUN_FILES))
+        fresh = train_ffnn(*new, "--name", "fresh")
+        self.assertEqual(last_line(resumed.stdout), last_line(fresh.stdout))
+        self.assertEqual((folder / "predictions.csv").read_bytes(),
+                         (self.save_dir / "fresh" / "predictions.csv").read_bytes())
+
+    def test_an_overwrite_without_a_checkpoint_puts_the_earlier_run_back(self):
+        self.main("--epochs", "3", "--name", "mine")
+        earlier = self.snapshot(self.save_dir / "mine")
+        # Diverges in its first epoch: it never writes a checkpoint.
+        stdout = self.main("--epochs", "2", "--name", "mine", "--overwrite", "--lr", "1e300",
+                           "--hidden", "5")
+        self.assertIn("no checkpoint was written yet", stdout)
+        self.assertIn("holds its earlier run again: this run, which was to overwrite it, "
+                      "wrote no checkpoint", stdout)
+        self.assertEqual(self.snapshot(self.save_dir / "mine"), earlier)
+        self.assertEqual(os.listdir(self.save_dir), ["mine"])
+        # One that runs out of memory before its first checkpoint: the same, and one line.
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()), \
+                unittest.mock.patch.object(NeuralNetwork, "forward", side_effect=MemoryError(
+                    "Unable to allocate 28.4 PiB for an array")):
+            status = script.main(["--save-dir", str(self.save_dir), "--name", "mine",
+                                  "--overwrite"])
+        self.assertEqual(status, 2)
+        self.assertEqual(stderr.getvalue().splitlines()[-1],
+                         f"error: out of memory training the run in {self.save_dir / 'mine'} "
+                         f"(Unable to allocate 28.4 PiB for an array); a smaller network or "
+                         f"batch size needs less")
+        self.assertEqual(self.snapshot(self.save_dir / "mine"), earlier)
+        self.assertEqual(os.listdir(self.save_dir), ["mine"])
+        # Without an earlier run, the folder goes.
+        with contextlib.redirect_stderr(io.StringIO()), \
+                contextlib.redirect_stdout(io.StringIO()), \
+                unittest.mock.patch.object(NeuralNetwork, "forward", side_effect=MemoryError):
+            status = script.main(["--save-dir", str(self.save_dir), "--name", "new"])
+        self.assertEqual(status, 2)
+        self.assertEqual(os.listdir(self.save_dir), ["mine"])
+
     def test_user_errors_are_one_line_and_leave_nothing(self):
         a_file = self.save_dir / "a_file"
         a_file.write_text("not a folder")
@@ -234,6 +322,12 @@ class TestRunFolders(unittest.TestCase):
             (["--save-dir", str(self.save_dir), "--name", "x" * 300], "too long"),
             (["--save-dir", str(self.save_dir), "--resume", "--name", "nothing"],
              "holds no last.npz"),
+            # 7 x 10**11 weights: more memory than any machine has (--hidden 1000000000 needs
+            # 179 GiB). The old code ended in a MemoryError traceback and left a folder
+            # holding args.json alone.
+            (["--save-dir", str(self.save_dir), "--hidden", str(10**11)],
+             "a hidden layer of 100,000,000,000 units needs 17,881.4 GiB for its weights, "
+             "their gradients and the momentum, more than this machine's"),
         ]
         for args, message in cases:
             with self.subTest(args=args[:2]):
@@ -350,6 +444,33 @@ class TestStopAndResume(unittest.TestCase):
                                                      lr=0.01, verbose=False)
         self.assertEqual(status, 0)
         self.assertEqual(round(summary["test_error"], 4), last_line(self.reference.stdout)[1])
+
+    def test_a_hand_edited_args_json_is_refused_naming_the_key(self):
+        folder = self.save_dir / "edited"
+        train_ffnn(*self.args, "--name", "edited")
+        path, saved = folder / "args.json", (folder / "args.json").read_text()
+        for key, value, message in (
+                ("hidden", "10", "its setting 'hidden' must be a whole number and >= 1, got '10'"),
+                ("momentum", 1.5, "its setting 'momentum' must be a finite number and >= 0 and "
+                                  "< 1, got 1.5"),
+                ("epochs", None, "its setting 'epochs' must be a whole number and >= 1, got None"),
+                ("seed", -1, "its setting 'seed' must be a whole number and >= 0"),
+                ("batch_size", None, "has no setting 'batch_size'")):
+            with self.subTest(key=key):
+                args = json.loads(saved)
+                if key == "batch_size":
+                    del args["settings"][key]
+                else:
+                    args["settings"][key] = value
+                path.write_text(json.dumps(args))
+                stderr = io.StringIO()
+                with contextlib.redirect_stderr(stderr):
+                    status = script.main(["--save-dir", str(self.save_dir), "--resume",
+                                          "--name", "edited"])
+                self.assertEqual(status, 2)
+                self.assertIn(f"error: cannot resume: {path}", stderr.getvalue())
+                self.assertIn(message, stderr.getvalue())
+                self.assertEqual(len(stderr.getvalue().splitlines()), 1)
 
     def test_a_finished_run_says_so_and_how_to_train_on(self):
         folder = self.save_dir / "finished"
@@ -638,6 +759,45 @@ class TestSweep(unittest.TestCase):
             self.assertEqual(proc.returncode, 2)
             self.assertIn(f"{folder} holds a sweep; resume it with --sweep --resume",
                           proc.stderr)
+
+    def test_a_hand_edited_grid_is_refused_naming_the_key(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "edited"
+            shutil.copytree(self.folder, folder)
+            saved = (folder / "args.json").read_text()
+            for grid, message in (({"lrs": ["0.1"], "hiddens": [5]},
+                                   "its setting 'sweep'['lrs'][0] must be a finite number and "
+                                   "> 0, got '0.1'"),
+                                  ({"lrs": [0.1]}, "its setting 'sweep' must be {'lrs': [...], "
+                                                   "'hiddens': [...]}"),
+                                  ({"lrs": [0.1, 0.1], "hiddens": [5]},
+                                   "its setting 'sweep'['lrs'] must list different values")):
+                with self.subTest(grid=grid):
+                    args = json.loads(saved)
+                    args["settings"]["sweep"] = grid
+                    (folder / "args.json").write_text(json.dumps(args))
+                    stderr = io.StringIO()
+                    with contextlib.redirect_stderr(stderr):
+                        status = script.main(["--sweep", "--resume", "--name", "edited",
+                                              "--save-dir", tmp])
+                    self.assertEqual(status, 2)
+                    self.assertTrue(stderr.getvalue().startswith(
+                        f"error: cannot resume: {folder / 'args.json'}: {message}"),
+                        stderr.getvalue())
+                    self.assertEqual(len(stderr.getvalue().splitlines()), 1)
+
+    def test_an_overwritten_sweep_starts_from_an_empty_folder(self):
+        """The old code wrote the new sweep into the old one's folder: the pairs of the old
+        grid that the new one lacks stayed there."""
+        with tempfile.TemporaryDirectory() as tmp:
+            small = ("--sweep", "--lrs", "0.1", "--epochs", "2", "--save-dir", tmp)
+            train_ffnn(*small, "--hiddens", "5,10")
+            proc = train_ffnn(*small, "--hiddens", "5", "--overwrite")
+            folder = Path(tmp) / runs.DEFAULT_SWEEP_NAME
+            self.assertIn(f"Overwriting {folder}: its earlier run waits in", proc.stdout)
+            self.assertEqual(sorted(p.name for p in folder.iterdir()),
+                             sorted(["args.json", "lr0.1_hidden5", *self.RESULT_FILES]))
+            self.assertEqual(os.listdir(tmp), [runs.DEFAULT_SWEEP_NAME])
 
     def test_a_second_sweep_does_not_replace_the_first(self):
         before = (self.folder / "results.csv").read_bytes()

@@ -230,6 +230,7 @@ class TestNonFiniteLoss(TempDirTestCase):
         message = str(raised.exception)
         self.assertIn("epoch 2", message)
         self.assertIn("iteration 1", message)
+        self.assertIn(f"; the last checkpoint ({self.path()}) is kept", message)
         self.assertIn("lower learning rate", message)
         self.assertIsInstance(raised.exception, FloatingPointError)
         self.assertEqual(self.read(self.path()), good_bytes)
@@ -281,6 +282,9 @@ class TestNonFiniteLoss(TempDirTestCase):
                 model.train(self.regression_data(scale=1e200), 1, verbose=False,
                             checkpoint=self.path())
         self.assertIn("epoch 1, iteration 1", str(raised.exception))
+        # The old message said "the last checkpoint (...) is kept" of a file never written.
+        self.assertIn(f"; no checkpoint was written yet ({self.path()})", str(raised.exception))
+        self.assertNotIn("is kept", str(raised.exception))
         self.assertEqual(os.listdir(self.folder), [])
 
 

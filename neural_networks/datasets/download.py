@@ -2,13 +2,16 @@
 
 ``fetch`` is what ``load_<name>(download=True)`` calls when no place holds
 the files. It uses pooch (``pooch.retrieve``): each file is streamed into a
-temporary file in the folder it is meant for, its MD5 is checked, and only
-then is it renamed to its official name, one rename on one file system, so a
-reader never sees part of a file. A file whose MD5 differs is deleted and is
-a ValueError. The bytes are those the server sent, never decoded on the way
-(``Content-Encoding``), so the MD5 is that of the file as published. A failed
-download leaves nothing of its own behind: no temporary file, and no folder
-it made that holds nothing (files it did finish and check stay).
+temporary folder of this process inside the folder it is meant for, its MD5
+is checked, and only then is it renamed to its official name, one rename on
+one file system, so a reader never sees part of a file. A file whose MD5
+differs is deleted and is a ValueError. The bytes are those the server sent,
+never decoded on the way (``Content-Encoding``), so the MD5 is that of the
+file as published. A failed download leaves nothing of its own behind: no
+temporary file, and no folder it made that holds nothing (files it did
+finish and check stay). What a download killed on the way left (its
+temporary folder names its process) is removed by the next ``fetch`` into
+that folder.
 
 Errors say what went wrong in words (no network connection, an HTTP status,
 a host that refused the connection) and name ``$NEURAL_NETWORKS_MIRROR``.
@@ -33,6 +36,7 @@ import errno
 import functools
 import os
 import re
+import shutil
 import socket
 import ssl
 import sys
@@ -41,6 +45,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from ..utils.files import remove_dead_temporaries, temporary_name
 from ..utils.registry import lookup
 
 DATA_ENV = "NEURAL_NETWORKS_DATA"
@@ -284,9 +289,12 @@ def _undo(written, made):
     """Remove what a failed ``fetch`` left: the temporary files it wrote (pooch removes
     its own when it can) and the folders it made, while they are empty. Files that
     were finished and checked stay, so the next try fetches only the rest."""
-    for path in written:
+    for path in reversed(written):  # a temporary folder after the files in it
         with contextlib.suppress(OSError):
-            os.remove(path)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
     for path in made:
         try:
             path.rmdir()
@@ -324,13 +332,20 @@ def fetch(name, folder, progress=None):
     elif progress and not _tqdm_installed():
         raise ValueError("progress=True needs the package tqdm: pip install tqdm")
     made, written, fetched = _folders_to_make(folder), [], []
+    remove_dead_temporaries(folder)
     try:
         for file, url in urls.items():
             if (folder / file).is_file():
                 continue
+            # pooch's temporary file goes into a folder named after this process, so
+            # that what a killed download leaves can be told from a live one's.
+            partial = folder / temporary_name(file)
+            written.append(partial)
             try:
-                pooch.retrieve(redact(url), f"md5:{source.md5[file]}", fname=file, path=folder,
+                pooch.retrieve(redact(url), f"md5:{source.md5[file]}", fname=file, path=partial,
                                downloader=_downloader(url, file, progress, written))
+                os.replace(partial / file, folder / file)
+                os.rmdir(partial)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
                 raise ValueError(_cannot_download(url, file, err, source)) from None
             except OSError as err:

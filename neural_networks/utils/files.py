@@ -3,16 +3,22 @@
 ``write_atomic`` writes into a temporary file beside the target and moves it
 over the target with ``os.replace``, so a reader (or a process killed while
 writing) only ever sees the previous file or the complete new one. Every
-file this package writes goes through it.
+file this package writes goes through it. The temporary file's name says
+which process wrote it, so the next write into the folder removes what a
+writer that was killed left (``remove_dead_temporaries``).
 """
 
 import errno
 import json
 import os
+import re
 import secrets
+import shutil
 import stat
 
 import numpy as np
+
+from . import processes
 
 # What os.stat calls the things that are not regular files, for error messages.
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -45,12 +51,56 @@ def _check_target(path, target):
     return mode
 
 
+def temporary_name(name):
+    """A name for a temporary file or folder beside ``name``, unique to this process and
+    this call: ``.<name>.<process id>.<machine tag><random>.tmp``, which tells
+    ``remove_dead_temporaries`` whose it is."""
+    # Cut long names: the suffix must not push the name past NAME_MAX.
+    return f".{name[:100]}.{os.getpid()}.{processes.host_tag()}{secrets.token_hex(4)}.tmp"
+
+
+# What temporary_name makes: the writer's process id, then its machine's tag.
+_TEMPORARY = re.compile(r"\..*\.([0-9]+)\.([0-9a-f]{8})[0-9a-f]{8}\.tmp", re.DOTALL)
+
+
+def remove_dead_temporaries(folder):
+    """Remove from ``folder`` the temporary files (and folders) of ``temporary_name``
+    left by writers of this machine that are no longer running (a process killed
+    while it wrote); those of live processes, and of other machines sharing the
+    folder, stay.
+
+    Returns
+    -------
+    the paths removed
+    """
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        match = _TEMPORARY.fullmatch(entry)
+        if match is None or processes.alive(int(match.group(1)), host=match.group(2)):
+            continue
+        path = os.path.join(folder, entry)
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except FileNotFoundError:
+            continue  # another process cleaned it first
+        except OSError:
+            continue  # not ours to remove (permissions): harmless to leave
+        removed.append(path)
+    return removed
+
+
 def _open_temporary(folder, name):
     """Create and open a new file in ``folder`` whose name is unique to this
     process and this call; returns (fd, temporary path)."""
     while True:
-        # Cut long names: the suffix must not push the name past NAME_MAX.
-        tmp = os.path.join(folder, f".{name[:100]}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        tmp = os.path.join(folder, temporary_name(name))
         try:
             # 0o666 less the umask, like open(); mkstemp's 0o600 would hide results.
             return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
@@ -109,6 +159,7 @@ def write_atomic(path, write, binary=True):
     target = os.path.realpath(path)
     old_mode = _check_target(path, target)
     folder, name = os.path.split(target)
+    remove_dead_temporaries(folder)
     try:
         fd, tmp = _open_temporary(folder, name)
     except OSError as error:

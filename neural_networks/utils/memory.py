@@ -9,10 +9,14 @@ keep freed memory for reuse instead. Over 40 training steps of the
 Fashion-MNIST CNN (batch 128) it removed about 85% of the page faults and
 about a tenth of the time per step. The price: the process holds on to its
 peak memory until it ends, which is what a training script wants anyway.
+
+``physical_memory`` says how much memory the machine has, so that a network
+that cannot fit is refused before it is built.
 """
 
 import ctypes
 import ctypes.util
+import os
 
 from .checks import check_number
 
@@ -22,6 +26,14 @@ _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 
 MiB = 1 << 20
+
+
+def physical_memory():
+    """This machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def keep_freed_memory(trim_threshold=1024 * MiB, top_pad=64 * MiB, mmap_threshold=32 * MiB):
