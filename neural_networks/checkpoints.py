@@ -36,12 +36,12 @@ import zlib
 
 import numpy as np
 
+from .optimizers import OPTIMIZERS
+from .training_state import TrainingState
+from .utils.checks import is_count
 from .utils.files import to_json, write_atomic
 
 FORMAT_VERSION = 2
-
-#: The fields of an optimizer's per-parameter state, by optimizer name.
-OPTIMIZER_FIELDS = {"SGD": {"delta"}, "Adam": {"m", "v", "t"}, "AdamW": {"m", "v", "t"}}
 
 
 class Checkpoint:
@@ -49,16 +49,18 @@ class Checkpoint:
 
     Attributes
     ----------
-    path     the file it came from
-    arrays   name -> ndarray ("param/<layer>/<name>", "buffer/<layer>/<name>",
-             "optimizer/<layer>.<name>/<field>", "rng/keys", "data/order")
-    meta     the JSON document (see ``save``)
+    path            the file it came from
+    arrays          name -> ndarray ("param/<layer>/<name>", "buffer/<layer>/<name>",
+                    "optimizer/<layer>.<name>/<field>", "rng/keys", "data/order")
+    meta            the JSON document (see ``save``)
+    training_state  the progress it holds, a ``TrainingState`` (set by ``read``)
     """
 
     def __init__(self, path, arrays, meta):
         self.path = path
         self.arrays = arrays
         self.meta = meta
+        self.training_state = None
 
     def fail(self, problem):
         """A ValueError naming this checkpoint's file and the problem."""
@@ -68,6 +70,23 @@ class Checkpoint:
         """{rest of the name: array} of the entries whose names start with ``prefix``."""
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
+    def model_state(self):
+        """The parameters and buffers, each as {"<layer>.<name>": array} (``state_dict``'s keys)."""
+        def by_layer(prefix):
+            return {key.replace("/", ".", 1): value for key, value in self.entries(prefix).items()}
+
+        return by_layer("param/"), by_layer("buffer/")
+
+    def optimizer_state(self):
+        """The optimizer's state, as its ``state_dict`` gives it."""
+        return self.entries("optimizer/")
+
+    def restore_generator(self):
+        """Set numpy's global generator to the state saved in this checkpoint."""
+        rng = self.meta["rng"]
+        np.random.set_state((rng["name"], self.arrays["rng/keys"], rng["pos"],
+                             rng["has_gauss"], rng["cached_gaussian"]))
+
 
 def _crc32(array):
     """CRC-32 of an array's dtype, shape and bytes."""
@@ -75,17 +94,10 @@ def _crc32(array):
     return zlib.crc32(np.ascontiguousarray(array).view(np.uint8).reshape(-1), zlib.crc32(header))
 
 
-def _jsonable_n_in(n_in):
-    if isinstance(n_in, tuple):
-        return [int(v) for v in n_in]
-    return None if n_in is None else int(n_in)
-
-
 def check_finite_parameters(model):
     """The name of the first parameter or buffer holding NaN or infinity, or None."""
     for i, layer in enumerate(model.layers):
-        for kind, values in (("parameter", layer.parameters),
-                             ("buffer", getattr(layer, "buffers", {}))):
+        for kind, values in (("parameter", layer.parameters), ("buffer", layer.buffers)):
             for name, value in values.items():
                 if not np.isfinite(value).all():
                     return f"layer {i} {kind} {name}"
@@ -112,19 +124,18 @@ def save(path, model, batch_size=None):
     bad = check_finite_parameters(model)
     if bad is not None:
         raise ValueError(f"refusing to save {path}: {bad} holds NaN or infinity")
+    try:
+        progress, progress_arrays = model.training_state.to_json(batch_size)
+    except ValueError as error:
+        raise ValueError(f"cannot save {path}: {error}") from None
     name, keys, pos, has_gauss, cached = np.random.get_state()
     arrays = {"rng/keys": keys}
-    for key, value in model.state_dict().items():
-        kind = "buffer" if key in model.buffer_names() else "param"
-        i, entry = key.split(".", 1)
-        arrays[f"{kind}/{i}/{entry}"] = value
+    for i, layer in enumerate(model.layers):
+        for kind, values in (("param", layer.parameters), ("buffer", layer.buffers)):
+            arrays.update((f"{kind}/{i}/{entry}", value) for entry, value in values.items())
     for key, value in model.optimizer.state_dict().items():
         arrays[f"optimizer/{key}"] = np.asarray(value)
-    if model.iteration:
-        if model.data_order is None or not batch_size:
-            raise ValueError(f"cannot save {path} in the middle of an epoch without the "
-                             f"training split's order and batch size")
-        arrays["data/order"] = np.asarray(model.data_order)
+    arrays.update(progress_arrays)
     meta = {
         "format": FORMAT_VERSION,
         "loss": model.loss.name,
@@ -132,13 +143,10 @@ def save(path, model, batch_size=None):
         "optimizer_args": model.optimizer_args,
         "seed": model.seed,
         "layers": model.architecture(),
-        "n_in": [_jsonable_n_in(layer.n_in) for layer in model.layers],
+        "n_in": [list(layer.n_in) if isinstance(layer.n_in, tuple) else layer.n_in
+                 for layer in model.layers],
         "input_shape": None if model.input_shape is None else list(model.input_shape),
-        "epoch": model.epoch,
-        "iteration": model.iteration,
-        "batch_size": batch_size if model.iteration else None,
-        "partial": model.epoch_totals,
-        "history": model.history,
+        **progress,
         "rng": {"name": name, "pos": int(pos), "has_gauss": int(has_gauss),
                 "cached_gaussian": float(cached)},
         "crc32": {k: _crc32(v) for k, v in arrays.items()},
@@ -180,7 +188,8 @@ def read(path):
         _check_parameters(checkpoint)
         _check_optimizer(checkpoint)
         _check_input_shape(checkpoint)
-        _check_progress(checkpoint)
+        _check_generator(checkpoint)
+        checkpoint.training_state = _read_progress(checkpoint)
     except (KeyError, TypeError, AttributeError) as error:
         raise checkpoint.fail(f"malformed description ({type(error).__name__}: {error})") \
             from None
@@ -382,11 +391,13 @@ def _check_array(checkpoint, key, shape):
 
 
 def _check_optimizer(checkpoint):
-    meta = checkpoint.meta
-    name = meta["optimizer_args"]["name"]
-    fields = OPTIMIZER_FIELDS.get(name)
-    if fields is None:
+    """Each entry a field the optimizer declares (``state_arrays``, ``state_counts``) of a
+    parameter the checkpoint holds: an array of its shape, or a step count >= 1."""
+    name = checkpoint.meta["optimizer_args"]["name"]
+    optimizer = OPTIMIZERS.get(name)
+    if optimizer is None:
         raise checkpoint.fail(f"unknown optimizer {name!r}")
+    fields = {*optimizer.state_arrays, *optimizer.state_counts}
     for key, value in checkpoint.entries("optimizer/").items():
         param, _, field = key.rpartition("/")
         if field not in fields:
@@ -396,7 +407,7 @@ def _check_optimizer(checkpoint):
         target = f"param/{i}/{pname}"
         if target not in checkpoint.arrays:
             raise checkpoint.fail(f"optimizer entry {key} belongs to no parameter")
-        if field == "t":
+        if field in optimizer.state_counts:
             if value.shape != () or not np.issubdtype(value.dtype, np.integer) or value < 1:
                 raise checkpoint.fail(f"optimizer entry {key} must be a step count >= 1")
             continue
@@ -425,10 +436,6 @@ def _take_parameter_dtype(checkpoint):
             checkpoint.arrays[key] = value.astype(dtype, copy=False)
 
 
-def _is_count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _check_input_shape(checkpoint):
     meta = checkpoint.meta
     n_in = meta["n_in"]
@@ -438,7 +445,7 @@ def _check_input_shape(checkpoint):
     if shape is None:
         return
     if not isinstance(shape, list) or not shape or \
-            not all(_is_count(d) and d >= 1 for d in shape):
+            not all(is_count(d) and d >= 1 for d in shape):
         raise checkpoint.fail(f"expected input_shape to be the shape of one example (whole "
                               f"numbers >= 1, e.g. [28, 28, 1]), got {shape!r}")
     if math.prod(shape) > MAX_EXAMPLE_VALUES:
@@ -452,43 +459,19 @@ def _check_input_shape(checkpoint):
                               f"n_in {first}")
 
 
-def _check_progress(checkpoint):
-    meta = checkpoint.meta
-    for what in ("epoch", "iteration"):
-        if not _is_count(meta[what]):
-            raise checkpoint.fail(f"{what} must be a whole number >= 0, got {meta[what]!r}")
-    history = meta["history"]
-    if not isinstance(history.get("epochs"), list) or \
-            not isinstance(history.get("iteration_loss"), list):
-        raise checkpoint.fail("its history is malformed")
-    if len(history["epochs"]) != meta["epoch"]:
-        raise checkpoint.fail(f"it records {len(history['epochs'])} epochs of history but "
-                              f"says {meta['epoch']} were done")
-    stop = history.get("stopped_early")
-    if stop is not None:
-        fields = ("epoch", "best_epoch", "patience")
-        if not isinstance(stop, dict) or not all(_is_count(stop.get(k)) for k in fields) \
-                or stop["epoch"] != meta["epoch"] or meta["iteration"] or stop["patience"] < 1 \
-                or not 1 <= stop["best_epoch"] <= stop["epoch"] - stop["patience"]:
-            raise checkpoint.fail(f"its early-stop record {stop!r} does not fit: expected "
-                                  f"{{'epoch': {meta['epoch']}, 'best_epoch': b, 'patience': p}} "
-                                  f"with 1 <= b <= epoch - p, saved between epochs")
-    keys, rng = checkpoint.arrays.get("rng/keys"), meta["rng"]
+def _read_progress(checkpoint):
+    """The checkpoint's ``TrainingState``, or ValueError naming the file and the problem."""
+    try:
+        return TrainingState.from_json(checkpoint.meta, checkpoint.arrays)
+    except ValueError as error:
+        raise checkpoint.fail(str(error)) from None
+
+
+def _check_generator(checkpoint):
+    keys, rng = checkpoint.arrays.get("rng/keys"), checkpoint.meta["rng"]
     if keys is None or keys.dtype != np.uint32 or keys.shape != (624,) \
             or rng.get("name") != "MT19937" or not 0 <= rng.get("pos", -1) <= 624:
         raise checkpoint.fail("its random generator state is malformed")
-    order = checkpoint.arrays.get("data/order")
-    if meta["iteration"]:
-        if order is None:
-            raise checkpoint.fail("saved in the middle of an epoch, but the data order is missing")
-        if order.ndim != 1 or not np.issubdtype(order.dtype, np.integer) \
-                or not np.array_equal(np.sort(order), np.arange(order.size)):
-            raise checkpoint.fail("its data order is not a permutation of the training examples")
-        if not _is_count(meta.get("batch_size")) or meta["batch_size"] < 1:
-            raise checkpoint.fail("saved in the middle of an epoch, but without its batch size")
-        partial = meta["partial"]
-        if not all(isinstance(partial.get(k), (int, float)) for k in ("loss", "error", "count")):
-            raise checkpoint.fail("its running totals of the unfinished epoch are malformed")
 
 
 # --------------------------------------------------------------- restoring
@@ -532,19 +515,3 @@ def check_fits(checkpoint, model, architecture):
     if problems:
         raise ValueError(f"checkpoint {checkpoint.path} does not fit this model:\n  "
                          + "\n  ".join(problems))
-
-
-def model_state(checkpoint):
-    """The checkpoint's parameters and buffers, each as {"<layer>.<name>": array}."""
-    def by_layer(prefix):
-        return {key.replace("/", ".", 1): value
-                for key, value in checkpoint.entries(prefix).items()}
-
-    return by_layer("param/"), by_layer("buffer/")
-
-
-def restore_generator(checkpoint):
-    """Set numpy's global generator to the state saved in ``checkpoint``."""
-    rng = checkpoint.meta["rng"]
-    np.random.set_state((rng["name"], checkpoint.arrays["rng/keys"], rng["pos"],
-                         rng["has_gauss"], rng["cached_gaussian"]))

@@ -52,3 +52,8 @@ def check_flag(what, value):
     if value is not True and value is not False:
         raise ValueError(f"{what} must be True or False, got {value!r}")
     return value
+
+
+def is_count(value):
+    """True for a Python int >= 0 that is not a bool: a count as JSON gives it."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
