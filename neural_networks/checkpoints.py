@@ -27,15 +27,14 @@ before changing anything: a bad checkpoint is always a ``ValueError``
 naming the file and the problem, and the model is untouched.
 """
 
-import contextlib
 import json
 import math
 import os
-import zipfile
 import zlib
 
 import numpy as np
 
+from .checkpoint_archive import open_archive
 from .optimizers import OPTIMIZERS
 from .training_state import TrainingState
 from .utils.checks import is_count
@@ -197,7 +196,7 @@ def read(path):
     return checkpoint
 
 
-# ------------------------------------------------------- the archive itself
+# ------------------------------------------------------- the description
 
 #: Digits of the longest integer a description may hold: every number this
 #: library writes fits in 64 bits (20 digits).
@@ -209,93 +208,21 @@ MAX_DIGITS = 20
 #: does) would exhaust memory.
 MAX_EXAMPLE_VALUES = 2**26
 
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                   (2, 0): np.lib.format.read_array_header_2_0}
-
-
-@contextlib.contextmanager
-def _unreadable(path):
-    """Turn what zipfile, zlib and numpy raise on a damaged file into one ValueError."""
-    try:
-        yield
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
-            NotImplementedError) as error:
-        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
-                         f"{error}") from None
-
-
 def _read_archive(path):
-    """The arrays and description of the archive at ``path``, as a Checkpoint.
+    """The description and arrays of the archive at ``path``, as a Checkpoint.
 
-    Nothing is read on trust. The zip directory comes first: every entry a
-    ``.npy`` array, no name twice, stored uncompressed (as ``save`` writes
-    them), and the sizes declared all within the file. Then the description
-    (``meta``), and only the entries it lists; each entry's npy header must
-    declare exactly the bytes the directory gives it before the array is read.
-    Memory is thus bounded by the file's size, whatever its headers claim.
+    The archive's directory and each entry's header are checked before any
+    entry is read (``checkpoint_archive``); the description (``meta``) is read
+    first, then only the entries its CRC table lists.
     """
-    with _unreadable(path):
-        f = open(path, "rb")
-    with f:
-        with _unreadable(path):
-            archive = zipfile.ZipFile(f)
-            infos = archive.infolist()
-        with archive:
-            entries = _check_directory(path, infos, os.fstat(f.fileno()).st_size)
-            if "meta" not in entries:
-                raise ValueError(f"{path} is not a checkpoint of this library (no 'meta' "
-                                 f"entry)")
-            text = str(_read_entry(path, archive, "meta", entries.pop("meta")))
-            checkpoint = Checkpoint(path, {}, _parse_description(path, text))
-            _check_listing(checkpoint, entries)
-            checkpoint.arrays = {name: _read_entry(path, archive, name, info)
-                                 for name, info in entries.items()}
+    with open_archive(path) as (entries, read):
+        if "meta" not in entries:
+            raise ValueError(f"{path} is not a checkpoint of this library (no 'meta' entry)")
+        checkpoint = Checkpoint(path, {}, _parse_description(path, str(read("meta"))))
+        names = [name for name in entries if name != "meta"]
+        _check_listing(checkpoint, names)
+        checkpoint.arrays = {name: read(name) for name in names}
     return checkpoint
-
-
-def _check_directory(path, infos, file_size):
-    """{entry name: ZipInfo} from the zip directory, or ValueError before anything is read."""
-    entries = {}
-    for info in infos:
-        name = info.filename.removesuffix(".npy")
-        if name == info.filename:
-            raise ValueError(f"checkpoint {path}: its member {info.filename!r} is not a .npy "
-                             f"array")
-        if name in entries:
-            raise ValueError(f"checkpoint {path}: entry {name} appears twice")
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise ValueError(f"checkpoint {path}: entry {name} is compressed; save writes "
-                             f"every entry uncompressed, so it is refused rather than "
-                             f"inflated")
-        if info.file_size != info.compress_size:
-            raise ValueError(f"checkpoint {path}: entry {name} declares {info.file_size:,} "
-                             f"bytes but stores {info.compress_size:,}")
-        entries[name] = info
-    declared = sum(info.file_size for info in infos)
-    if declared > file_size:
-        raise ValueError(f"checkpoint {path}: its entries declare {declared:,} bytes, more "
-                         f"than the whole file's {file_size:,}")
-    return entries
-
-
-def _read_entry(path, archive, name, info):
-    """One entry's array, read once its npy header declares exactly the entry's size."""
-    with _unreadable(path), archive.open(info) as stream:
-        version = np.lib.format.read_magic(stream)
-        if version not in _HEADER_READERS:
-            raise ValueError(f"entry {name} is in npy format {version}")
-        shape, _, dtype = _HEADER_READERS[version](stream)
-        offset = stream.tell()
-    if dtype.hasobject:
-        raise ValueError(f"checkpoint {path}: entry {name} holds Python objects, which a "
-                         f"checkpoint never does (they would be unpickled)")
-    size = math.prod(shape) * dtype.itemsize
-    if offset + size != info.file_size:
-        raise ValueError(f"checkpoint {path}: entry {name} declares a {dtype} array of shape "
-                         f"{shape} ({size:,} bytes) but holds {info.file_size - offset:,} "
-                         f"bytes")
-    with _unreadable(path), archive.open(info) as stream:
-        return np.lib.format.read_array(stream, allow_pickle=False)
 
 
 def _whole_number(text):

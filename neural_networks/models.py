@@ -10,19 +10,18 @@ in ``scoring``. ``load_model`` rebuilds a network from a checkpoint file alone.
 
 import contextlib
 import numbers
-import os
 from collections.abc import Mapping
 
 import numpy as np
 
-from . import checkpoints, parallel, scoring, summary
+from . import checkpoints, network_state, parallel, scoring, summary
 from .layers import initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
 from .training_state import TrainingState
+from .utils.checks import check_example_shape, is_float_dtype
 from .utils.data_structures import AttrDict
-from .utils.files import write_atomic
 from .utils.registry import factory, lookup
 
 __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model",
@@ -34,39 +33,6 @@ __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initia
 #: 10,000 images in chunks of 128 took 3.5 s and 650 MB less peak memory than
 #: chunks of 1000 (6-7 s); an MLP is as fast either way.
 PREDICT_BATCH = 128
-
-
-def _is_float_dtype(dtype):
-    """Whether ``dtype`` names float32 or float64 (a bool, not a TypeError, for junk)."""
-    try:
-        return np.dtype(dtype) in (np.float32, np.float64)
-    except TypeError:
-        return False
-
-
-def _example_shape(input_shape):
-    """``input_shape`` as a tuple of ints >= 1 (numpy integers too, never bools), or
-    ValueError."""
-    # dtype=object keeps each entry as it came: a plain array would turn True into 1.
-    dims = np.atleast_1d(np.asarray(input_shape, dtype=object)).tolist()
-    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                           and d >= 1 for d in dims):
-        raise ValueError(f"input_shape must be the shape of one example, whole numbers "
-                         f">= 1 such as (28, 28, 1), got {input_shape!r}")
-    return tuple(int(d) for d in dims)
-
-
-def _check_layer_args(layer_args):
-    if isinstance(layer_args, (str, bytes, Mapping)) or not hasattr(layer_args, "__iter__"):
-        raise ValueError(f"layer_args must be a list of dicts for initialize_layer, got "
-                         f"{type(layer_args).__name__}")
-    layer_args = list(layer_args)
-    if not layer_args:
-        raise ValueError("layer_args must list at least one layer")
-    for i, args in enumerate(layer_args):
-        if not isinstance(args, Mapping) or "name" not in args:
-            raise ValueError(f"layer_args[{i}] must be a dict with a 'name', got {args!r}")
-    return layer_args
 
 
 def _check_arguments(layer_args, optimizer_args, seed):
@@ -150,13 +116,14 @@ class NeuralNetwork:
         self.layers = [initialize_layer(**dict(args)) for args in layer_args[:-1]]
         # Build the output layer once now, so a bad argument fails here, not
         # when training starts (building takes nothing from the generator).
-        self._output_layer(layer_args[-1].get("n_out") or 1)
+        self.make_output_layer(layer_args[-1].get("n_out") or 1)
         self.training = True
         self.input_shape = None
 
     # ------------------------------------------------------------- building
 
-    def _output_layer(self, n_out):
+    def make_output_layer(self, n_out):
+        """A new output layer of ``n_out`` units (None: its ``layer_args``'), not added."""
         args = dict(self.layer_args[-1])
         if n_out is not None:
             args["n_out"] = n_out
@@ -184,9 +151,9 @@ class NeuralNetwork:
         -------
         self
         """
-        if not _is_float_dtype(dtype):
+        if not is_float_dtype(dtype):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-        shape = None if input_shape is None else _example_shape(input_shape)
+        shape = None if input_shape is None else check_example_shape(input_shape)
         if self.built:
             current = getattr(self.layers[-1], "n_out", None)
             if n_out is not None and current is not None and current != n_out:
@@ -201,7 +168,7 @@ class NeuralNetwork:
                 raise ValueError(f"the output layer asks for n_out={configured} but the data "
                                  f"has {n_out} outputs (classes); give n_out={n_out}, or "
                                  f"n_out=None to take it from the data")
-            self.layers.append(self._output_layer(n_out))
+            self.layers.append(self.make_output_layer(n_out))
             self.layers[-1].training = self.training
         if shape is not None:
             with self.evaluating():
@@ -235,7 +202,7 @@ class NeuralNetwork:
         layers = list(self.layers)
         if not self.built:
             # Only to describe it: the output layer's n_out comes from the data.
-            layers.append(self._output_layer(self.layer_args[-1].get("n_out") or 1))
+            layers.append(self.make_output_layer(self.layer_args[-1].get("n_out") or 1))
         return summary.summary_text(self, layers)
 
     # ---------------------------------------------------------------- modes
@@ -357,17 +324,8 @@ class NeuralNetwork:
             layer.clear_gradients()
 
     def error(self, target, out):
-        """1 - accuracy for cross-entropy, mean squared error for l2."""
-        target = np.asarray(target)
-        out = np.asarray(out)
-        if target.shape != out.shape:
-            raise ValueError(
-                f"labels and predictions must have the same shape, got {target.shape} "
-                f"and {out.shape}"
-            )
-        if self.loss.name == "cross_entropy":
-            return float(1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1)))
-        return float(np.mean((target - out) ** 2))
+        """1 - accuracy for cross-entropy, mean squared error for l2 (``scoring.error``)."""
+        return scoring.error(self, target, out)
 
     def train(self, dataset, epochs, verbose=True, progress="epochs", checkpoint=None,
               best_checkpoint=None, on_epoch_end=None, patience=None):
@@ -449,71 +407,24 @@ class NeuralNetwork:
         return scoring.test_kaggle(self, dataset, path)
 
     def save_parameters(self, epoch):
-        """Save every layer's parameters to ``<logger dir>/parameters_epoch{epoch}.npz``.
-
-        The archive holds one array per parameter, named "<layer>.<name>"
-        (read it with ``np.load``).
-
-        Returns
-        -------
-        the path written
-        """
-        if self.logger is None:
-            raise ValueError("save_parameters needs a logger (it saves in the logger's folder)")
-        parameters = {f"{i}.{name}": value for i, layer in enumerate(self.layers)
-                      for name, value in layer.parameters.items()}
-        os.makedirs(self.logger.save_dir, exist_ok=True)
-        path = os.path.join(self.logger.save_dir, f"parameters_epoch{epoch}.npz")
-        return write_atomic(path, lambda f: np.savez(f, **parameters))
+        """Save every layer's parameters to ``<logger dir>/parameters_epoch{epoch}.npz``
+        (``network_state.save_parameters``); returns the path written."""
+        return network_state.save_parameters(self, epoch)
 
     # ------------------------------------------------------------- state
 
     def buffer_names(self):
         """The "<layer>.<name>" keys of ``state_dict`` that are buffers, not parameters."""
-        return {f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.buffers}
+        return network_state.buffer_names(self)
 
     def state_dict(self):
         """Copies of every parameter and buffer, keyed "<layer index>.<name>"."""
-        return {f"{i}.{name}": value.copy() for i, layer in enumerate(self.layers)
-                for values in (layer.parameters, layer.buffers) for name, value in values.items()}
+        return network_state.state_dict(self)
 
     def load_state_dict(self, state):
-        """Set parameters and buffers from ``state`` (as ``state_dict`` returns).
-
-        Every entry must name an existing parameter or buffer and match its
-        shape and dtype, and every value must be finite; otherwise ValueError,
-        and nothing is changed.
-        """
-        current = self.state_dict()
-        if not current:
-            raise ValueError("this model has no parameters yet: build(input_shape, n_out) "
-                             "or train it first")
-        missing = sorted(set(current) - set(state))
-        unknown = sorted(set(state) - set(current))
-        if missing or unknown:
-            raise ValueError(f"state does not fit this model: missing {missing}, unknown {unknown}")
-        for key, value in state.items():
-            value = np.asarray(value)
-            if value.shape != current[key].shape or value.dtype != current[key].dtype:
-                raise ValueError(f"state entry {key} is {value.dtype} {value.shape}; the model "
-                                 f"has {current[key].dtype} {current[key].shape}")
-            if not np.isfinite(value).all():
-                raise ValueError(f"state entry {key} holds NaN or infinity")
-        buffers = self.buffer_names()
-        self._assign({k: v for k, v in state.items() if k not in buffers},
-                     {k: v for k, v in state.items() if k in buffers})
-
-    def _assign(self, parameters, buffers):
-        """Set parameters and buffers, {"<layer>.<name>": array} each, as copies."""
-        for key, value in parameters.items():
-            i, name = key.split(".", 1)
-            layer = self.layers[int(i)]
-            layer.parameters[name] = np.array(value, copy=True)
-            layer.gradients[name] = np.zeros_like(layer.parameters[name])
-        for key, value in buffers.items():
-            i, name = key.split(".", 1)
-            self.layers[int(i)].buffers[name] = np.array(value, copy=True)
-        self.clear_gradients()
+        """Set parameters and buffers from ``state`` (as ``state_dict`` returns), each
+        checked first (``network_state.load_state_dict``)."""
+        network_state.load_state_dict(self, state)
 
     # ----------------------------------------------------------- checkpoints
 
@@ -539,29 +450,7 @@ class NeuralNetwork:
         -------
         self
         """
-        return self._restore(checkpoints.read(path))
-
-    def _restore(self, checkpoint):
-        """Restore a checkpoint already read (and checked on its own) into this model."""
-        meta = checkpoint.meta
-        layers = list(self.layers)
-        if not self.built and len(meta["layers"]) == self.n_layers:
-            layers.append(self._output_layer(meta["layers"][-1].get("n_out")))
-        checkpoints.check_fits(checkpoint, self, [layer.describe() for layer in layers])
-        parameters, buffers = checkpoint.model_state()
-        self.layers = layers
-        for layer, n_in in zip(self.layers, meta["n_in"], strict=True):
-            layer.training = self.training
-            layer.n_in = n_in
-        self._assign(parameters, buffers)
-        self.optimizer.load_state_dict(checkpoint.optimizer_state())
-        checkpoint.restore_generator()
-        # The course's epoch log is the Logger's, not the checkpoint's: it stays.
-        checkpoint.training_state.epoch_log = self.epoch_log
-        self.training_state = checkpoint.training_state
-        if meta.get("input_shape") is not None:
-            self.input_shape = tuple(meta["input_shape"])
-        return self
+        return network_state.restore(self, checkpoints.read(path))
 
 
 MODELS = {"feed_forward": NeuralNetwork}
@@ -587,7 +476,7 @@ def load_model(path):
                               AttrDict(meta["optimizer_args"]), seed=meta.get("seed"))
     except ValueError as error:
         raise checkpoint.fail(f"its arguments do not build a network: {error}") from None
-    return model._restore(checkpoint)
+    return network_state.restore(model, checkpoint)
 
 
 @factory(MODELS, "model")

@@ -1,6 +1,6 @@
 """How well a network's outputs fit their targets, and its predictions file.
 
-The network's methods ``score``, ``evaluate``, ``classify``,
+The network's methods ``error``, ``score``, ``evaluate``, ``classify``,
 ``predict_proba``, ``test`` and ``test_kaggle`` call the functions here, which
 take the network first. scikit-learn is imported by ``score`` only, when a
 metric is made: importing the library does not load it.
@@ -13,6 +13,21 @@ import pickle
 import numpy as np
 
 from .utils.files import write_atomic, write_text
+
+
+def error(model, target, out):
+    """1 - accuracy (the argmax of each row) for cross-entropy, the mean squared
+    error for l2; ``target`` and ``out`` of one shape, (n, classes)."""
+    target = np.asarray(target)
+    out = np.asarray(out)
+    if target.shape != out.shape:
+        raise ValueError(
+            f"labels and predictions must have the same shape, got {target.shape} "
+            f"and {out.shape}"
+        )
+    if model.loss.name == "cross_entropy":
+        return float(1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1)))
+    return float(np.mean((target - out) ** 2))
 
 
 def score(model, Y, Y_hat):

@@ -9,6 +9,8 @@ import math
 import numbers
 import operator
 
+import numpy as np
+
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
@@ -57,3 +59,23 @@ def check_flag(what, value):
 def is_count(value):
     """True for a Python int >= 0 that is not a bool: a count as JSON gives it."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def is_float_dtype(dtype):
+    """Whether ``dtype`` names float32 or float64 (a bool, not a TypeError, for junk)."""
+    try:
+        return np.dtype(dtype) in (np.float32, np.float64)
+    except TypeError:
+        return False
+
+
+def check_example_shape(input_shape):
+    """``input_shape`` as a tuple of ints >= 1 (numpy integers too, never bools), or
+    ValueError."""
+    # dtype=object keeps each entry as it came: a plain array would turn True into 1.
+    dims = np.atleast_1d(np.asarray(input_shape, dtype=object)).tolist()
+    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                           and d >= 1 for d in dims):
+        raise ValueError(f"input_shape must be the shape of one example, whole numbers "
+                         f">= 1 such as (28, 28, 1), got {input_shape!r}")
+    return tuple(int(d) for d in dims)
