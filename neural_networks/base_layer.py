@@ -185,9 +185,10 @@ class Layer(ABC):
     # ------------------------------------------------------- declarations
 
     def settle(self, name, value):
-        """Record ``value`` as the canonical form of constructor argument ``name``
-        (in ``config``) and return it."""
-        self.config[name] = value
+        """Record ``value`` in ``config`` as the canonical form of constructor argument
+        ``name`` (unless the class being made takes no such argument); return it."""
+        if name in self.config:
+            self.config[name] = value
         return value
 
     def describe(self):

@@ -6,6 +6,7 @@ including the checkpoint ``python train_ffnn.py`` writes, whose evaluation must
 give the test accuracy the script printed. Scores are in test_scoring.py, the
 summary table in test_summary.py, state dicts in test_network_state.py."""
 
+import contextlib
 import json
 import os
 import re
@@ -199,6 +200,68 @@ class TestBuild(unittest.TestCase):
                                                         "example"):
                     model.build(input_shape=shape, n_out=3)
                 self.assertFalse(model.built)
+
+
+class TestBackward(unittest.TestCase):
+    """The first layer with parameters computes no dL/dX, and the layers before it
+    run no backward: nothing of theirs is trained. The parameter gradients are
+    those of a backward through every layer, bit for bit."""
+
+    def network(self, layer_args):
+        return NeuralNetwork("cross_entropy", [AttrDict(args) for args in layer_args],
+                             AttrDict(name="SGD", lr=0.1), seed=0)
+
+    def full_gradients(self, model, X, Y):
+        """Every layer's gradients from a backward through every layer, dL/dX included."""
+        out = model.forward(X)
+        dLdY = model.loss.backward(Y, out)
+        for layer in reversed(model.layers):
+            dLdY = layer.backward(dLdY)
+        return [{k: v.copy() for k, v in layer.gradients.items()} for layer in model.layers]
+
+    def check(self, layer_args, X, first):
+        model = self.network(layer_args).build(X.shape[1:], n_out=3)
+        Y = np.eye(3)[np.arange(len(X)) % 3]
+        np.random.seed(5)  # the same dropout masks in both passes
+        expected = self.full_gradients(model, X, Y)
+        calls = []
+        for i, layer in enumerate(model.layers):
+            def record(dLdY, input_gradient=True, i=i, backward=layer.backward):
+                calls.append((i, input_gradient))
+                return backward(dLdY, input_gradient=input_gradient)
+            layer.backward = record
+        np.random.seed(5)
+        model.backward(Y, model.forward(X))
+        last = len(model.layers) - 1
+        self.assertEqual(calls, [(i, True) for i in range(last, first, -1)] + [(first, False)])
+        for layer, gradients in zip(model.layers, expected, strict=True):
+            for name, value in gradients.items():
+                np.testing.assert_array_equal(layer.gradients[name], value, err_msg=name)
+
+    def test_an_mlp_skips_the_first_layers_input_gradient(self):
+        X = np.random.default_rng(0).standard_normal((6, 5))
+        self.check([{"name": "fully_connected", "n_out": 4, "activation": "relu"},
+                    {"name": "fully_connected", "n_out": None, "activation": "softmax"}], X, 0)
+
+    def test_layers_before_the_first_parameter_layer_run_no_backward(self):
+        X = np.random.default_rng(1).standard_normal((6, 4, 4, 2))
+        self.check([{"name": "pool2d", "kernel_shape": 2, "stride": 2},
+                    {"name": "flatten"}, {"name": "dropout", "p": 0.2},
+                    {"name": "batchnorm", "activation": "relu"},
+                    {"name": "fully_connected", "n_out": None, "activation": "softmax"}], X, 3)
+
+
+class TestSession(unittest.TestCase):
+    """A network runs in a parallel session when one of its layers declares that its
+    math runs on the thread pool (conv, pooling), whatever the layer's class."""
+
+    def test_from_what_the_layers_declare(self):
+        model = build(seed=0).build((4,), n_out=3)
+        self.assertIsInstance(model.session(), contextlib.nullcontext)
+        model.layers[0].runs_on_threads = True
+        self.assertNotIsInstance(model.session(), contextlib.nullcontext)
+        cnn = build_cnn(seed=0).build((8, 8, 2), n_out=3)
+        self.assertNotIsInstance(cnn.session(), contextlib.nullcontext)
 
 
 class TestLoadModel(unittest.TestCase):

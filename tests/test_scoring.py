@@ -8,8 +8,11 @@ import csv
 import io
 import os
 import pickle
+import subprocess
+import sys
 import tempfile
 import unittest
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix
@@ -20,6 +23,8 @@ from neural_networks.models import NeuralNetwork
 from neural_networks.scoring import write_predictions
 from neural_networks.utils import AttrDict
 from tests.test_models import build, two_layer_args
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class TestError(unittest.TestCase):
@@ -279,6 +284,26 @@ class TestClassifyAndTest(unittest.TestCase):
                              os.path.abspath(os.path.join(tmp, "run", "kaggle_predictions.csv")))
             with open(path) as f:
                 self.assertEqual(len(f.read().splitlines()), 31)
+
+
+class TestNoPicturesToScore(unittest.TestCase):
+    def test_kaggle_predictions_are_written_without_matplotlib(self):
+        code = """
+import os, sys, tempfile
+from neural_networks.datasets import initialize_dataset
+from tests.test_models import build
+model = build(seed=0)
+dataset = initialize_dataset("iris", batch_size=35)
+model.train(dataset, 1, verbose=False)
+with tempfile.TemporaryDirectory() as tmp:
+    path = model.test_kaggle(dataset, path=os.path.join(tmp, "k.csv"))
+    rows = len(open(path).read().splitlines())
+print(rows, "matplotlib" in sys.modules)
+"""
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.split(), ["31", "False"])
 
 
 class TestPredictions(unittest.TestCase):

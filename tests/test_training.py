@@ -386,6 +386,21 @@ class TestBatchOfOne(unittest.TestCase):
         self.assertEqual(sum(sizes), 2 * 21)  # every example, every epoch
 
 
+    def test_the_last_batch_is_as_large_as_a_layer_declares_it_needs(self):
+        rng = np.random.default_rng(0)
+        dataset = Dataset(rng.normal(size=(22, 4)), np.eye(3)[rng.integers(0, 3, size=22)],
+                          batch_size=10)  # batches of 10, 10 and 2
+        model = NeuralNetwork(
+            "cross_entropy",
+            [AttrDict(name="fully_connected", n_out=6, activation="relu"),
+             AttrDict(name="fully_connected", n_out=None, activation="softmax")],
+            dict(name="SGD", lr=0.1), seed=0).build((4,), n_out=3)
+        model.layers[0].min_train_batch = 3
+        model.train(dataset, 1, verbose=False)
+        self.assertEqual(dataset.train.min_last_batch, 3)
+        self.assertEqual(len(model.history["iteration_loss"]), 2)  # 10 and 12
+
+
 def wandering_validation(seed=0):
     """A learnable training split and a validation split with random labels, so the
     validation error wanders and stops improving after a few epochs."""
