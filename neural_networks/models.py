@@ -1,11 +1,12 @@
 """The network: a stack of layers, a loss and an optimizer.
 
-``NeuralNetwork`` builds, runs and updates the network and hands out its
-state. The rest lives beside it, and its methods are thin calls into it: the
-training loop in ``training.Trainer`` and its progress in
-``training_state.TrainingState``, the checkpoint format in ``checkpoints``,
-the table of layers in ``summary``, and the scores and the predictions file
-in ``scoring``. ``load_model`` rebuilds a network from a checkpoint file alone.
+``NeuralNetwork`` builds, runs and updates the network. The rest lives
+beside it, and its methods are thin calls into it: the training loop in
+``training.Trainer`` and its progress in ``training_state.TrainingState``, the
+parameters and buffers in and out (state dicts, a checkpoint restored) in
+``network_state``, the checkpoint format in ``checkpoints``, the table of
+layers in ``summary``, and the scores and the predictions file in
+``scoring``. ``load_model`` rebuilds a network from a checkpoint file alone.
 """
 
 import contextlib
@@ -261,7 +262,8 @@ class NeuralNetwork:
         return X.astype(dtype)
 
     def backward(self, target, out):
-        """Compute the loss and backpropagate it through every layer.
+        """Compute the loss and backpropagate it through every layer that is trained
+        or comes after one (the first layer with parameters computes no dL/dX).
 
         Parameters
         ----------
@@ -303,7 +305,7 @@ class NeuralNetwork:
     def session(self):
         """The context this network's forward, backward, update and predict run in.
 
-        A ``parallel.session()`` when the network has image layers (conv or
+        A ``parallel.session()`` when a layer declares ``runs_on_threads`` (conv,
         pooling): their passes over memory gain from a thread per core. A
         network of fully connected layers spends its time in matrix products,
         which OpenBLAS already runs on every core, faster than one thread per

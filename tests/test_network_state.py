@@ -9,24 +9,17 @@ import unittest
 
 import numpy as np
 
-from neural_networks.datasets import Dataset, initialize_dataset
+from neural_networks.datasets import initialize_dataset
 from neural_networks.logs import Logger
-from neural_networks.models import NeuralNetwork
-from neural_networks.utils import AttrDict
 from tests.test_checkpoints import build_model as build_cnn
 from tests.test_models import build
+from tests.test_training_state import small_dataset, small_network
 
 
 class TestStateDict(unittest.TestCase):
     def setUp(self):
-        self.model = NeuralNetwork(
-            "cross_entropy",
-            [AttrDict(name="fully_connected", n_out=4, activation="relu"),
-             AttrDict(name="fully_connected", n_out=None, activation="softmax")],
-            dict(name="SGD", lr=0.1), seed=0)
-        rng = np.random.default_rng(0)
-        self.dataset = Dataset(rng.normal(size=(12, 3)), np.eye(2)[rng.integers(0, 2, size=12)],
-                               batch_size=4)
+        self.model = small_network()
+        self.dataset = small_dataset()
 
     def test_every_parameter_and_buffer_as_a_copy(self):
         model = build_cnn(seed=0).build((8, 8, 2), n_out=3)
