@@ -9,8 +9,6 @@ import math
 import numbers
 import operator
 
-import numpy as np
-
 _COMPARE = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 
 
@@ -61,19 +59,13 @@ def is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def is_float_dtype(dtype):
-    """Whether ``dtype`` names float32 or float64 (a bool, not a TypeError, for junk)."""
-    try:
-        return np.dtype(dtype) in (np.float32, np.float64)
-    except TypeError:
-        return False
-
-
 def check_example_shape(input_shape):
-    """``input_shape`` as a tuple of ints >= 1 (numpy integers too, never bools), or
-    ValueError."""
-    # dtype=object keeps each entry as it came: a plain array would turn True into 1.
-    dims = np.atleast_1d(np.asarray(input_shape, dtype=object)).tolist()
+    """``input_shape`` as a tuple of ints >= 1, or ValueError. numpy integers and
+    arrays of them count (an int alone is a shape of one axis); bools never do."""
+    # numpy's tolist() gives Python numbers, and keeps a float a float.
+    dims = input_shape.tolist() if hasattr(input_shape, "tolist") else input_shape
+    dims = [dims] if isinstance(dims, numbers.Integral) else dims
+    dims = list(dims) if isinstance(dims, (list, tuple, range)) else []
     if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
                            and d >= 1 for d in dims):
         raise ValueError(f"input_shape must be the shape of one example, whole numbers "
