@@ -27,21 +27,20 @@ before changing anything: a bad checkpoint is always a ``ValueError``
 naming the file and the problem, and the model is untouched.
 """
 
-import contextlib
 import json
 import math
 import os
-import zipfile
 import zlib
 
 import numpy as np
 
+from .checkpoint_archive import open_archive
+from .optimizers import OPTIMIZERS
+from .training_state import TrainingState
+from .utils.checks import is_count
 from .utils.files import to_json, write_atomic
 
 FORMAT_VERSION = 2
-
-#: The fields of an optimizer's per-parameter state, by optimizer name.
-OPTIMIZER_FIELDS = {"SGD": {"delta"}, "Adam": {"m", "v", "t"}, "AdamW": {"m", "v", "t"}}
 
 
 class Checkpoint:
@@ -49,16 +48,18 @@ class Checkpoint:
 
     Attributes
     ----------
-    path     the file it came from
-    arrays   name -> ndarray ("param/<layer>/<name>", "buffer/<layer>/<name>",
-             "optimizer/<layer>.<name>/<field>", "rng/keys", "data/order")
-    meta     the JSON document (see ``save``)
+    path            the file it came from
+    arrays          name -> ndarray ("param/<layer>/<name>", "buffer/<layer>/<name>",
+                    "optimizer/<layer>.<name>/<field>", "rng/keys", "data/order")
+    meta            the JSON document (see ``save``)
+    training_state  the progress it holds, a ``TrainingState`` (set by ``read``)
     """
 
     def __init__(self, path, arrays, meta):
         self.path = path
         self.arrays = arrays
         self.meta = meta
+        self.training_state = None
 
     def fail(self, problem):
         """A ValueError naming this checkpoint's file and the problem."""
@@ -68,6 +69,23 @@ class Checkpoint:
         """{rest of the name: array} of the entries whose names start with ``prefix``."""
         return {k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)}
 
+    def model_state(self):
+        """The parameters and buffers, each as {"<layer>.<name>": array} (``state_dict``'s keys)."""
+        def by_layer(prefix):
+            return {key.replace("/", ".", 1): value for key, value in self.entries(prefix).items()}
+
+        return by_layer("param/"), by_layer("buffer/")
+
+    def optimizer_state(self):
+        """The optimizer's state, as its ``state_dict`` gives it."""
+        return self.entries("optimizer/")
+
+    def restore_generator(self):
+        """Set numpy's global generator to the state saved in this checkpoint."""
+        rng = self.meta["rng"]
+        np.random.set_state((rng["name"], self.arrays["rng/keys"], rng["pos"],
+                             rng["has_gauss"], rng["cached_gaussian"]))
+
 
 def _crc32(array):
     """CRC-32 of an array's dtype, shape and bytes."""
@@ -75,17 +93,10 @@ def _crc32(array):
     return zlib.crc32(np.ascontiguousarray(array).view(np.uint8).reshape(-1), zlib.crc32(header))
 
 
-def _jsonable_n_in(n_in):
-    if isinstance(n_in, tuple):
-        return [int(v) for v in n_in]
-    return None if n_in is None else int(n_in)
-
-
 def check_finite_parameters(model):
     """The name of the first parameter or buffer holding NaN or infinity, or None."""
     for i, layer in enumerate(model.layers):
-        for kind, values in (("parameter", layer.parameters),
-                             ("buffer", getattr(layer, "buffers", {}))):
+        for kind, values in (("parameter", layer.parameters), ("buffer", layer.buffers)):
             for name, value in values.items():
                 if not np.isfinite(value).all():
                     return f"layer {i} {kind} {name}"
@@ -112,19 +123,18 @@ def save(path, model, batch_size=None):
     bad = check_finite_parameters(model)
     if bad is not None:
         raise ValueError(f"refusing to save {path}: {bad} holds NaN or infinity")
+    try:
+        progress, progress_arrays = model.training_state.to_json(batch_size)
+    except ValueError as error:
+        raise ValueError(f"cannot save {path}: {error}") from None
     name, keys, pos, has_gauss, cached = np.random.get_state()
     arrays = {"rng/keys": keys}
-    for key, value in model.state_dict().items():
-        kind = "buffer" if key in model.buffer_names() else "param"
-        i, entry = key.split(".", 1)
-        arrays[f"{kind}/{i}/{entry}"] = value
+    for i, layer in enumerate(model.layers):
+        for kind, values in (("param", layer.parameters), ("buffer", layer.buffers)):
+            arrays.update((f"{kind}/{i}/{entry}", value) for entry, value in values.items())
     for key, value in model.optimizer.state_dict().items():
         arrays[f"optimizer/{key}"] = np.asarray(value)
-    if model.iteration:
-        if model.data_order is None or not batch_size:
-            raise ValueError(f"cannot save {path} in the middle of an epoch without the "
-                             f"training split's order and batch size")
-        arrays["data/order"] = np.asarray(model.data_order)
+    arrays.update(progress_arrays)
     meta = {
         "format": FORMAT_VERSION,
         "loss": model.loss.name,
@@ -132,13 +142,10 @@ def save(path, model, batch_size=None):
         "optimizer_args": model.optimizer_args,
         "seed": model.seed,
         "layers": model.architecture(),
-        "n_in": [_jsonable_n_in(layer.n_in) for layer in model.layers],
+        "n_in": [list(layer.n_in) if isinstance(layer.n_in, tuple) else layer.n_in
+                 for layer in model.layers],
         "input_shape": None if model.input_shape is None else list(model.input_shape),
-        "epoch": model.epoch,
-        "iteration": model.iteration,
-        "batch_size": batch_size if model.iteration else None,
-        "partial": model.epoch_totals,
-        "history": model.history,
+        **progress,
         "rng": {"name": name, "pos": int(pos), "has_gauss": int(has_gauss),
                 "cached_gaussian": float(cached)},
         "crc32": {k: _crc32(v) for k, v in arrays.items()},
@@ -180,7 +187,8 @@ def read(path):
         _check_parameters(checkpoint)
         _check_optimizer(checkpoint)
         _check_input_shape(checkpoint)
-        _check_progress(checkpoint)
+        _check_generator(checkpoint)
+        checkpoint.training_state = _read_progress(checkpoint)
     except (KeyError, TypeError, AttributeError) as error:
         raise checkpoint.fail(f"malformed description ({type(error).__name__}: {error})") \
             from None
@@ -188,7 +196,7 @@ def read(path):
     return checkpoint
 
 
-# ------------------------------------------------------- the archive itself
+# ------------------------------------------------------- the description
 
 #: Digits of the longest integer a description may hold: every number this
 #: library writes fits in 64 bits (20 digits).
@@ -200,93 +208,21 @@ MAX_DIGITS = 20
 #: does) would exhaust memory.
 MAX_EXAMPLE_VALUES = 2**26
 
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0,
-                   (2, 0): np.lib.format.read_array_header_2_0}
-
-
-@contextlib.contextmanager
-def _unreadable(path):
-    """Turn what zipfile, zlib and numpy raise on a damaged file into one ValueError."""
-    try:
-        yield
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError,
-            NotImplementedError) as error:
-        raise ValueError(f"{path} is not a readable checkpoint (truncated or corrupt?): "
-                         f"{error}") from None
-
-
 def _read_archive(path):
-    """The arrays and description of the archive at ``path``, as a Checkpoint.
+    """The description and arrays of the archive at ``path``, as a Checkpoint.
 
-    Nothing is read on trust. The zip directory comes first: every entry a
-    ``.npy`` array, no name twice, stored uncompressed (as ``save`` writes
-    them), and the sizes declared all within the file. Then the description
-    (``meta``), and only the entries it lists; each entry's npy header must
-    declare exactly the bytes the directory gives it before the array is read.
-    Memory is thus bounded by the file's size, whatever its headers claim.
+    The archive's directory and each entry's header are checked before any
+    entry is read (``checkpoint_archive``); the description (``meta``) is read
+    first, then only the entries its CRC table lists.
     """
-    with _unreadable(path):
-        f = open(path, "rb")
-    with f:
-        with _unreadable(path):
-            archive = zipfile.ZipFile(f)
-            infos = archive.infolist()
-        with archive:
-            entries = _check_directory(path, infos, os.fstat(f.fileno()).st_size)
-            if "meta" not in entries:
-                raise ValueError(f"{path} is not a checkpoint of this library (no 'meta' "
-                                 f"entry)")
-            text = str(_read_entry(path, archive, "meta", entries.pop("meta")))
-            checkpoint = Checkpoint(path, {}, _parse_description(path, text))
-            _check_listing(checkpoint, entries)
-            checkpoint.arrays = {name: _read_entry(path, archive, name, info)
-                                 for name, info in entries.items()}
+    with open_archive(path) as (entries, read):
+        if "meta" not in entries:
+            raise ValueError(f"{path} is not a checkpoint of this library (no 'meta' entry)")
+        checkpoint = Checkpoint(path, {}, _parse_description(path, str(read("meta"))))
+        names = [name for name in entries if name != "meta"]
+        _check_listing(checkpoint, names)
+        checkpoint.arrays = {name: read(name) for name in names}
     return checkpoint
-
-
-def _check_directory(path, infos, file_size):
-    """{entry name: ZipInfo} from the zip directory, or ValueError before anything is read."""
-    entries = {}
-    for info in infos:
-        name = info.filename.removesuffix(".npy")
-        if name == info.filename:
-            raise ValueError(f"checkpoint {path}: its member {info.filename!r} is not a .npy "
-                             f"array")
-        if name in entries:
-            raise ValueError(f"checkpoint {path}: entry {name} appears twice")
-        if info.compress_type != zipfile.ZIP_STORED:
-            raise ValueError(f"checkpoint {path}: entry {name} is compressed; save writes "
-                             f"every entry uncompressed, so it is refused rather than "
-                             f"inflated")
-        if info.file_size != info.compress_size:
-            raise ValueError(f"checkpoint {path}: entry {name} declares {info.file_size:,} "
-                             f"bytes but stores {info.compress_size:,}")
-        entries[name] = info
-    declared = sum(info.file_size for info in infos)
-    if declared > file_size:
-        raise ValueError(f"checkpoint {path}: its entries declare {declared:,} bytes, more "
-                         f"than the whole file's {file_size:,}")
-    return entries
-
-
-def _read_entry(path, archive, name, info):
-    """One entry's array, read once its npy header declares exactly the entry's size."""
-    with _unreadable(path), archive.open(info) as stream:
-        version = np.lib.format.read_magic(stream)
-        if version not in _HEADER_READERS:
-            raise ValueError(f"entry {name} is in npy format {version}")
-        shape, _, dtype = _HEADER_READERS[version](stream)
-        offset = stream.tell()
-    if dtype.hasobject:
-        raise ValueError(f"checkpoint {path}: entry {name} holds Python objects, which a "
-                         f"checkpoint never does (they would be unpickled)")
-    size = math.prod(shape) * dtype.itemsize
-    if offset + size != info.file_size:
-        raise ValueError(f"checkpoint {path}: entry {name} declares a {dtype} array of shape "
-                         f"{shape} ({size:,} bytes) but holds {info.file_size - offset:,} "
-                         f"bytes")
-    with _unreadable(path), archive.open(info) as stream:
-        return np.lib.format.read_array(stream, allow_pickle=False)
 
 
 def _whole_number(text):
@@ -382,11 +318,13 @@ def _check_array(checkpoint, key, shape):
 
 
 def _check_optimizer(checkpoint):
-    meta = checkpoint.meta
-    name = meta["optimizer_args"]["name"]
-    fields = OPTIMIZER_FIELDS.get(name)
-    if fields is None:
+    """Each entry a field the optimizer declares (``state_arrays``, ``state_counts``) of a
+    parameter the checkpoint holds: an array of its shape, or a step count >= 1."""
+    name = checkpoint.meta["optimizer_args"]["name"]
+    optimizer = OPTIMIZERS.get(name)
+    if optimizer is None:
         raise checkpoint.fail(f"unknown optimizer {name!r}")
+    fields = {*optimizer.state_arrays, *optimizer.state_counts}
     for key, value in checkpoint.entries("optimizer/").items():
         param, _, field = key.rpartition("/")
         if field not in fields:
@@ -396,7 +334,7 @@ def _check_optimizer(checkpoint):
         target = f"param/{i}/{pname}"
         if target not in checkpoint.arrays:
             raise checkpoint.fail(f"optimizer entry {key} belongs to no parameter")
-        if field == "t":
+        if field in optimizer.state_counts:
             if value.shape != () or not np.issubdtype(value.dtype, np.integer) or value < 1:
                 raise checkpoint.fail(f"optimizer entry {key} must be a step count >= 1")
             continue
@@ -425,10 +363,6 @@ def _take_parameter_dtype(checkpoint):
             checkpoint.arrays[key] = value.astype(dtype, copy=False)
 
 
-def _is_count(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
 def _check_input_shape(checkpoint):
     meta = checkpoint.meta
     n_in = meta["n_in"]
@@ -438,7 +372,7 @@ def _check_input_shape(checkpoint):
     if shape is None:
         return
     if not isinstance(shape, list) or not shape or \
-            not all(_is_count(d) and d >= 1 for d in shape):
+            not all(is_count(d) and d >= 1 for d in shape):
         raise checkpoint.fail(f"expected input_shape to be the shape of one example (whole "
                               f"numbers >= 1, e.g. [28, 28, 1]), got {shape!r}")
     if math.prod(shape) > MAX_EXAMPLE_VALUES:
@@ -452,43 +386,19 @@ def _check_input_shape(checkpoint):
                               f"n_in {first}")
 
 
-def _check_progress(checkpoint):
-    meta = checkpoint.meta
-    for what in ("epoch", "iteration"):
-        if not _is_count(meta[what]):
-            raise checkpoint.fail(f"{what} must be a whole number >= 0, got {meta[what]!r}")
-    history = meta["history"]
-    if not isinstance(history.get("epochs"), list) or \
-            not isinstance(history.get("iteration_loss"), list):
-        raise checkpoint.fail("its history is malformed")
-    if len(history["epochs"]) != meta["epoch"]:
-        raise checkpoint.fail(f"it records {len(history['epochs'])} epochs of history but "
-                              f"says {meta['epoch']} were done")
-    stop = history.get("stopped_early")
-    if stop is not None:
-        fields = ("epoch", "best_epoch", "patience")
-        if not isinstance(stop, dict) or not all(_is_count(stop.get(k)) for k in fields) \
-                or stop["epoch"] != meta["epoch"] or meta["iteration"] or stop["patience"] < 1 \
-                or not 1 <= stop["best_epoch"] <= stop["epoch"] - stop["patience"]:
-            raise checkpoint.fail(f"its early-stop record {stop!r} does not fit: expected "
-                                  f"{{'epoch': {meta['epoch']}, 'best_epoch': b, 'patience': p}} "
-                                  f"with 1 <= b <= epoch - p, saved between epochs")
-    keys, rng = checkpoint.arrays.get("rng/keys"), meta["rng"]
+def _read_progress(checkpoint):
+    """The checkpoint's ``TrainingState``, or ValueError naming the file and the problem."""
+    try:
+        return TrainingState.from_json(checkpoint.meta, checkpoint.arrays)
+    except ValueError as error:
+        raise checkpoint.fail(str(error)) from None
+
+
+def _check_generator(checkpoint):
+    keys, rng = checkpoint.arrays.get("rng/keys"), checkpoint.meta["rng"]
     if keys is None or keys.dtype != np.uint32 or keys.shape != (624,) \
             or rng.get("name") != "MT19937" or not 0 <= rng.get("pos", -1) <= 624:
         raise checkpoint.fail("its random generator state is malformed")
-    order = checkpoint.arrays.get("data/order")
-    if meta["iteration"]:
-        if order is None:
-            raise checkpoint.fail("saved in the middle of an epoch, but the data order is missing")
-        if order.ndim != 1 or not np.issubdtype(order.dtype, np.integer) \
-                or not np.array_equal(np.sort(order), np.arange(order.size)):
-            raise checkpoint.fail("its data order is not a permutation of the training examples")
-        if not _is_count(meta.get("batch_size")) or meta["batch_size"] < 1:
-            raise checkpoint.fail("saved in the middle of an epoch, but without its batch size")
-        partial = meta["partial"]
-        if not all(isinstance(partial.get(k), (int, float)) for k in ("loss", "error", "count")):
-            raise checkpoint.fail("its running totals of the unfinished epoch are malformed")
 
 
 # --------------------------------------------------------------- restoring
@@ -532,19 +442,3 @@ def check_fits(checkpoint, model, architecture):
     if problems:
         raise ValueError(f"checkpoint {checkpoint.path} does not fit this model:\n  "
                          + "\n  ".join(problems))
-
-
-def model_state(checkpoint):
-    """The checkpoint's parameters and buffers, each as {"<layer>.<name>": array}."""
-    def by_layer(prefix):
-        return {key.replace("/", ".", 1): value
-                for key, value in checkpoint.entries(prefix).items()}
-
-    return by_layer("param/"), by_layer("buffer/")
-
-
-def restore_generator(checkpoint):
-    """Set numpy's global generator to the state saved in ``checkpoint``."""
-    rng = checkpoint.meta["rng"]
-    np.random.set_state((rng["name"], checkpoint.arrays["rng/keys"], rng["pos"],
-                         rng["has_gauss"], rng["cached_gaussian"]))

@@ -1,13 +1,14 @@
 """Layers of a network.
 
-Every layer keeps three OrderedDicts: ``parameters``, ``gradients`` (same
-keys and shapes) and ``cache`` (what forward saves for backward). Parameters
-are created lazily on the first ``forward`` and take the dtype of that input.
-A layer holds state only; its array math is one call into ``functional``
-each way, as in PyTorch's ``nn.Module`` and ``nn.functional``.
+Every layer keeps four OrderedDicts: ``parameters``, ``gradients`` (same
+keys and shapes), ``buffers`` (saved but not trained) and ``cache`` (what
+forward saves for backward). Parameters are created lazily on the first
+``forward`` and take the dtype of that input. A layer holds state only; its
+array math is one call into ``functional`` each way, as in PyTorch's
+``nn.Module`` and ``nn.functional``. What every layer shares, and declares
+about itself to the network, checkpoints and summary, is ``base_layer.Layer``'s.
 """
 
-from abc import ABC, abstractmethod
 from collections import OrderedDict
 import math
 import numbers
@@ -16,8 +17,12 @@ import numpy as np
 
 from . import functional as F
 from .activations import Linear, ReLU, canonical_name, initialize_activation
+from .base_layer import Layer
 from .utils.registry import accepted_keywords, check_keywords, check_required, factory, lookup
 from .weights import initialize_weights
+
+__all__ = ["LAYERS", "BatchNorm", "Conv2D", "Dropout", "Flatten", "FullyConnected", "Layer",
+           "Pool2D", "initialize_layer"]
 
 
 def _as_batch(X, layer_name, layout, rank=None, min_rank=1):
@@ -70,112 +75,6 @@ def _check_finite_number(value, what):
     return value
 
 
-class Layer(ABC):
-    """Base class of every layer."""
-
-    def __init__(self):
-        self.activation = None
-        self.n_in = None
-        self.n_out = None
-        self.parameters = OrderedDict()
-        self.cache = OrderedDict()
-        self.gradients = OrderedDict()
-        self.training = True
-
-    @abstractmethod
-    def forward(self, X):
-        """Compute the layer's output for a batch X (batch first)."""
-
-    @abstractmethod
-    def backward(self, dLdY):
-        """Given dL/dY, fill ``gradients`` and return dL/dX."""
-
-    def __call__(self, X):
-        return self.forward(X)
-
-    def clear_gradients(self):
-        """Reset the cache and set every gradient to zeros."""
-        self.cache = OrderedDict()
-        self.gradients = OrderedDict(
-            (name, np.zeros_like(grad)) for name, grad in self.gradients.items()
-        )
-
-    def forward_with_param(self, param_name, X):
-        """Return f(value) = forward(X) with parameter ``param_name`` set to value.
-
-        Used by the gradient checker to perturb one parameter at a time.
-        """
-        if self.n_in is None:
-            self.forward(X)
-        if param_name not in self.parameters:
-            raise ValueError(
-                f"{type(self).__name__} has no parameter {param_name!r}; "
-                f"it has {list(self.parameters)}"
-            )
-
-        def inner_forward(param):
-            self.parameters[param_name] = param
-            return self.forward(X)
-
-        return inner_forward
-
-    def _get_parameters(self):
-        return list(self.parameters.values())
-
-    def _get_cache(self):
-        return list(self.cache.values())
-
-    def _get_gradients(self):
-        return list(self.gradients.values())
-
-    def _set_parameter_dtype(self, dtype):
-        """Cast parameters and gradients to ``dtype`` (called at initialisation)."""
-        for name in self.parameters:
-            self.parameters[name] = self.parameters[name].astype(dtype, copy=False)
-            self.gradients[name] = np.zeros_like(self.parameters[name])
-
-    def _keep_Z(self, Z):
-        """Cache Z for the activation's backward, or None when it never reads Z (the
-        identity), so that an output the caller drops is freed at once."""
-        self.cache["Z"] = Z if self.activation.backward_reads_Z else None
-
-    def _activation_gradient(self, dLdY):
-        """dL/dZ from dL/dY through the activation, given the Z that forward kept.
-
-        forward keeps Z only when the activation's backward reads it (not for
-        the identity), so an activation swapped in between is refused here.
-        """
-        Z = self.cache.get("Z")
-        if Z is None and self.activation.backward_reads_Z:
-            raise ValueError(
-                f"{type(self).__name__}.backward: the activation is now "
-                f"{type(self.activation).__name__}, which needs Z, but the last forward pass "
-                f"ran with one that does not keep it; run forward again"
-            )
-        return self.activation.backward(Z, dLdY)
-
-    def _checked_dLdY(self, dLdY):
-        """dLdY as an array, checked against the shape of the last forward's output.
-
-        ``forward`` saves that shape in the cache as "out_shape"; an empty
-        cache means no forward pass since the layer was made or cleared.
-        """
-        out_shape = self.cache.get("out_shape")
-        if out_shape is None:
-            raise ValueError(
-                f"{type(self).__name__}.backward: expected a forward pass first (backward "
-                f"needs its cache, which is empty before the first forward and after "
-                f"clear_gradients)"
-            )
-        dLdY = np.asarray(dLdY)
-        if dLdY.shape != out_shape:
-            raise ValueError(
-                f"{type(self).__name__}.backward: expected dLdY of the last output's shape "
-                f"{out_shape}, got {dLdY.shape}"
-            )
-        return dLdY
-
-
 class FullyConnected(Layer):
     """Affine map Z = X W + b followed by an activation.
 
@@ -189,8 +88,7 @@ class FullyConnected(Layer):
     def __init__(self, n_out, activation, weight_init="xavier_uniform"):
         super().__init__()
         self.n_out = _check_positive_int(n_out, "FullyConnected n_out")
-        self.activation_name = canonical_name(activation)
-        self.activation = initialize_activation(self.activation_name)
+        self.set_activation(activation)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
 
     def _init_parameters(self, X_shape, dtype=np.float64):
@@ -200,7 +98,7 @@ class FullyConnected(Layer):
         b = np.zeros((1, self.n_out))
         self.parameters = OrderedDict([("W", W), ("b", b)])
         self.cache = OrderedDict()
-        self._set_parameter_dtype(dtype)
+        self.set_parameter_dtype(dtype)
 
     def forward(self, X):
         """Parameters: X (batch, n_in). Returns: activation(X W + b), (batch, n_out)."""
@@ -214,16 +112,15 @@ class FullyConnected(Layer):
             )
         Z = F.affine_forward(X, self.parameters["W"], self.parameters["b"])
         self.cache["X"] = X
-        self._keep_Z(Z)
-        self.cache["out_shape"] = Z.shape
+        self.keep_Z(Z)
         return self.activation(Z)
 
-    def backward(self, dLdY):
-        """Parameters: dLdY (batch, n_out). Returns: dL/dX (batch, n_in)."""
-        dLdY = self._checked_dLdY(dLdY)
-        dZ = self._activation_gradient(dLdY)
+    def backward(self, dLdY, input_gradient=True):
+        """Parameters: dLdY (batch, n_out); input_gradient=False skips dL/dX.
+        Returns: dL/dX (batch, n_in), or None without input_gradient."""
+        dZ = self.activation_gradient(dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.affine_backward(
-            dZ, self.cache["X"], self.parameters["W"])
+            dZ, self.cache["X"], self.parameters["W"], input_gradient=input_gradient)
         return dX
 
 
@@ -240,18 +137,20 @@ class Conv2D(Layer):
     weight_init   name of the initializer for W
     """
 
+    runs_on_threads = True
+
     def __init__(self, n_out, kernel_shape, activation, stride=1, pad="same",
                  weight_init="xavier_uniform"):
         super().__init__()
         self.n_out = _check_positive_int(n_out, "Conv2D n_out")
-        self.kernel_shape = F.as_pair(kernel_shape, "Conv2D kernel_shape")
+        self.kernel_shape = self.settle("kernel_shape",
+                                        F.as_pair(kernel_shape, "Conv2D kernel_shape"))
         if min(self.kernel_shape) < 1:
             raise ValueError(f"Conv2D kernel_shape must be >= 1, got {kernel_shape!r}")
         self.stride = _check_positive_int(stride, "Conv2D stride")
         self.pad = pad
         self.pads = F.pad_amounts(pad, self.kernel_shape)
-        self.activation_name = canonical_name(activation)
-        self.activation = initialize_activation(self.activation_name)
+        self.set_activation(activation)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
         # The im2col matrix and its gradient, reused from one training step to the next.
         self.workspace = {}
@@ -263,7 +162,7 @@ class Conv2D(Layer):
         b = np.zeros((1, self.n_out))
         self.parameters = OrderedDict([("W", W), ("b", b)])
         self.cache = OrderedDict()
-        self._set_parameter_dtype(dtype)
+        self.set_parameter_dtype(dtype)
 
     def forward(self, X):
         """Parameters: X (batch, rows, cols, n_in).
@@ -284,24 +183,23 @@ class Conv2D(Layer):
         )
         self.cache["X_shape"] = X.shape
         self.cache["saved"] = saved  # X, or the im2col matrix (see F.conv2d_forward)
-        self._keep_Z(Z)
-        self.cache["out_shape"] = Z.shape
+        self.keep_Z(Z)
         return self.activation(Z)
 
     def backward(self, dLdY, input_gradient=True):
         """Parameters: dLdY (batch, out_rows, out_cols, n_out); input_gradient=False
         skips dL/dX (a network's first layer needs none).
         Returns: dL/dX (batch, rows, cols, n_in), or None without input_gradient."""
-        if input_gradient is not True and input_gradient is not False:
-            raise ValueError(f"Conv2D.backward: input_gradient must be True or False, got "
-                             f"{input_gradient!r}")
-        dLdY = self._checked_dLdY(dLdY)
-        dZ = self._activation_gradient(dLdY)
+        dZ = self.activation_gradient(dLdY)
         dX, self.gradients["W"], self.gradients["b"] = F.conv2d_backward(
             dZ, self.cache["saved"], self.cache["X_shape"], self.parameters["W"],
             self.stride, self.pads, workspace=self.workspace, input_gradient=input_gradient,
         )
         return dX
+
+    def image_filters(self):
+        """The kernels W, (kernel_rows, kernel_cols, n_in, n_out); None before they exist."""
+        return self.parameters.get("W")
 
 
 class Pool2D(Layer):
@@ -316,10 +214,12 @@ class Pool2D(Layer):
     """
 
     MODES = ("max", "average")
+    runs_on_threads = True
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
         super().__init__()
-        self.kernel_shape = F.as_pair(kernel_shape, "Pool2D kernel_shape")
+        self.kernel_shape = self.settle("kernel_shape",
+                                        F.as_pair(kernel_shape, "Pool2D kernel_shape"))
         if min(self.kernel_shape) < 1:
             raise ValueError(f"Pool2D kernel_shape must be >= 1, got {kernel_shape!r}")
         if mode not in self.MODES:
@@ -347,13 +247,11 @@ class Pool2D(Layer):
                 X, self.kernel_shape, self.stride, self.pads)
         else:
             Z = F.avgpool2d_forward(X, self.kernel_shape, self.stride, self.pads)
-        self.cache["out_shape"] = Z.shape
         return Z
 
     def backward(self, dLdY):
         """Parameters: dLdY (batch, out_rows, out_cols, channels).
         Returns: dL/dX (batch, rows, cols, channels)."""
-        dLdY = self._checked_dLdY(dLdY)
         X_shape = self.cache["X_shape"]
         if self.mode == "max":
             return F.maxpool2d_backward(
@@ -379,13 +277,12 @@ class Flatten(Layer):
         X = _as_batch(X, "Flatten", "(batch, ...)")
         Y = F.flatten_forward(X, self.keep_dim)
         self.cache["in_dims"] = X.shape
-        self.cache["out_shape"] = Y.shape
         self.n_in, self.n_out = X.shape[1:], Y.shape[1]
         return Y
 
     def backward(self, dLdY):
         """Parameters: dLdY (batch, prod(rest)). Returns: dL/dX of the input's shape."""
-        return F.flatten_backward(self._checked_dLdY(dLdY), self.cache["in_dims"])
+        return F.flatten_backward(dLdY, self.cache["in_dims"])
 
 
 class BatchNorm(Layer):
@@ -410,6 +307,9 @@ class BatchNorm(Layer):
     buffers     "running_mean", "running_var": shape (1, channels), not trained
     """
 
+    # The batch statistics need two values per channel at least.
+    min_train_batch = 2
+
     def __init__(self, momentum=0.1, eps=1e-5, activation="linear"):
         super().__init__()
         _check_finite_number(momentum, "BatchNorm momentum")
@@ -420,9 +320,7 @@ class BatchNorm(Layer):
             raise ValueError(f"BatchNorm eps must be > 0, got {eps!r}")
         self.momentum = momentum
         self.eps = eps
-        self.activation_name = canonical_name(activation)
-        self.activation = initialize_activation(self.activation_name)
-        self.buffers = OrderedDict()
+        self.set_activation(activation)
 
     def _init_parameters(self, X_shape, dtype=np.float64):
         """Set n_in = n_out = X_shape[-1]; gamma ones, beta zeros, running mean 0, var 1."""
@@ -430,7 +328,7 @@ class BatchNorm(Layer):
         self.parameters = OrderedDict(
             [("gamma", np.ones((1, self.n_in))), ("beta", np.zeros((1, self.n_in)))]
         )
-        self._set_parameter_dtype(dtype)
+        self.set_parameter_dtype(dtype)
         self.buffers = OrderedDict(
             [("running_mean", np.zeros((1, self.n_in), dtype=dtype)),
              ("running_var", np.ones((1, self.n_in), dtype=dtype))]
@@ -472,13 +370,12 @@ class BatchNorm(Layer):
         # was, so ReLU.backward reads the same mask from it.
         self.cache["Z"] = Z
         self.cache["training"] = self.training
-        self.cache["out_shape"] = X.shape
         Z = Z.reshape(X.shape)
         return Z if fused else self.activation(Z)
 
-    def backward(self, dLdY):
-        """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
-        dLdY = self._checked_dLdY(dLdY)
+    def backward(self, dLdY, input_gradient=True):
+        """Parameters: dLdY, the output's shape; input_gradient=False skips dL/dX.
+        Returns: dL/dX, same shape, or None without input_gradient."""
         Z, training = self.cache["Z"], self.cache["training"]
         relu_output = None
         if type(self.activation) is ReLU:
@@ -491,9 +388,9 @@ class BatchNorm(Layer):
         dX, self.gradients["gamma"], self.gradients["beta"] = F.batchnorm_backward(
             dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
             self.parameters["gamma"], training, overwrite_dZ=not np.shares_memory(dZ, dLdY),
-            relu_output=relu_output,
+            relu_output=relu_output, input_gradient=input_gradient,
         )
-        return dX.reshape(dLdY.shape)
+        return None if dX is None else dX.reshape(dLdY.shape)
 
 
 class Dropout(Layer):
@@ -518,12 +415,11 @@ class Dropout(Layer):
         X = _as_batch(X, "Dropout", "(batch, ...)")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else None
         Y, self.cache["mask"] = F.dropout_forward(X, self.p, self.training)
-        self.cache["out_shape"] = Y.shape
         return Y
 
     def backward(self, dLdY):
         """Parameters: dLdY, the output's shape. Returns: dL/dX, same shape."""
-        return F.dropout_backward(self._checked_dLdY(dLdY), self.cache["mask"])
+        return F.dropout_backward(dLdY, self.cache["mask"])
 
 
 LAYERS = {

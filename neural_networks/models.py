@@ -1,29 +1,28 @@
 """The network: a stack of layers, a loss and an optimizer.
 
-``NeuralNetwork`` builds, runs and updates the network and hands out its
-state; the training loop lives in ``training.Trainer`` and the checkpoint
-format in ``checkpoints``. The course's methods (``train``, ``test``,
-``test_kaggle``, ``save_parameters``) stay and delegate to them.
-``load_model`` rebuilds a network from a checkpoint file alone.
+``NeuralNetwork`` builds, runs and updates the network. The rest lives
+beside it, and its methods are thin calls into it: the training loop in
+``training.Trainer`` and its progress in ``training_state.TrainingState``, the
+parameters and buffers in and out (state dicts, a checkpoint restored) in
+``network_state``, the checkpoint format in ``checkpoints``, the table of
+layers in ``summary``, and the scores and the predictions file in
+``scoring``. ``load_model`` rebuilds a network from a checkpoint file alone.
 """
 
 import contextlib
-import inspect
 import numbers
-import os
-import pickle
-from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
 
-from . import checkpoints, parallel, run_folder
-from .layers import BatchNorm, Conv2D, Pool2D, initialize_layer
+from . import checkpoints, network_state, parallel, scoring, summary
+from .layers import initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
+from .training_state import TrainingState
+from .utils.checks import check_example_shape
 from .utils.data_structures import AttrDict
-from .utils.files import write_atomic
 from .utils.registry import factory, lookup
 
 __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model",
@@ -37,49 +36,6 @@ __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initia
 PREDICT_BATCH = 128
 
 
-def describe_layer(layer):
-    """The layer's type, constructor settings and parameter shapes (JSON-able)."""
-    description = {"type": type(layer).__name__}
-    for name in inspect.signature(type(layer)).parameters:
-        if name == "weight_init":
-            continue
-        value = getattr(layer, "activation_name" if name == "activation" else name, None)
-        description[name] = list(value) if isinstance(value, tuple) else value
-    description["parameters"] = {k: list(v.shape) for k, v in layer.parameters.items()}
-    return description
-
-
-def layer_title(description):
-    """A layer's type and key settings in a few words, from ``describe_layer``'s
-    description: "Conv2D 3x3 s1 same, relu", "Pool2D max 2x2 s2", "Dropout p=0.3"."""
-    words = [description["type"]]
-    if "kernel_shape" in description:
-        if description.get("mode"):
-            words.append(description["mode"])
-        words += ["x".join(map(str, description["kernel_shape"])), f"s{description['stride']}"]
-        pad = description["pad"]
-        if isinstance(pad, str):
-            words.append(pad)
-        elif pad:
-            words.append(f"pad {pad}")
-    if "p" in description:
-        words.append(f"p={description['p']:g}")
-    if description.get("keep_dim") == "last":
-        words.append("keep last")
-    title = " ".join(words)
-    activation = description.get("activation")
-    return title if activation in (None, "linear") else f"{title}, {activation}"
-
-
-def _table(rows):
-    """Rows of text cells as aligned columns: numbers (the last column) to the right."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    last = len(widths) - 1
-    return ["  ".join(cell.rjust(w) if i == last else cell.ljust(w)
-                      for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-            for row in rows]
-
-
 def _is_float_dtype(dtype):
     """Whether ``dtype`` names float32 or float64 (a bool, not a TypeError, for junk)."""
     try:
@@ -88,19 +44,8 @@ def _is_float_dtype(dtype):
         return False
 
 
-def _example_shape(input_shape):
-    """``input_shape`` as a tuple of ints >= 1 (numpy integers too, never bools), or
-    ValueError."""
-    # dtype=object keeps each entry as it came: a plain array would turn True into 1.
-    dims = np.atleast_1d(np.asarray(input_shape, dtype=object)).tolist()
-    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                           and d >= 1 for d in dims):
-        raise ValueError(f"input_shape must be the shape of one example, whole numbers "
-                         f">= 1 such as (28, 28, 1), got {input_shape!r}")
-    return tuple(int(d) for d in dims)
-
-
-def _check_layer_args(layer_args):
+def _check_arguments(layer_args, optimizer_args, seed):
+    """``layer_args`` as a list of dicts with a 'name', or ValueError (for the others too)."""
     if isinstance(layer_args, (str, bytes, Mapping)) or not hasattr(layer_args, "__iter__"):
         raise ValueError(f"layer_args must be a list of dicts for initialize_layer, got "
                          f"{type(layer_args).__name__}")
@@ -110,7 +55,21 @@ def _check_layer_args(layer_args):
     for i, args in enumerate(layer_args):
         if not isinstance(args, Mapping) or "name" not in args:
             raise ValueError(f"layer_args[{i}] must be a dict with a 'name', got {args!r}")
+    if not isinstance(optimizer_args, Mapping) or "name" not in optimizer_args:
+        raise ValueError(f"optimizer_args must be a dict with a 'name' for "
+                         f"initialize_optimizer, got {optimizer_args!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
+                             or not 0 <= seed < 2**32):
+        raise ValueError(f"seed must be None or a whole number in [0, 2**32), got {seed!r}")
     return layer_args
+
+
+def _progress(name):
+    """``model.<name>``, the course's name for ``model.training_state.<name>``: it reads
+    and writes that field."""
+    return property(lambda model: getattr(model.training_state, name),
+                    lambda model, value: setattr(model.training_state, name, value),
+                    doc=f"``training_state.{name}`` (see ``TrainingState``)")
 
 
 class NeuralNetwork:
@@ -132,22 +91,21 @@ class NeuralNetwork:
     layers          the layers built so far (the output layer once built)
     input_shape     shape of one example (no batch axis), recorded from the first
                     batch the network sees (or ``build``); None before
-    epoch           epochs completed
-    iteration       steps done in the current, unfinished epoch (0 between epochs)
-    history         {"iteration_loss": [...], "epochs": [per-epoch metrics dicts]}
-    epoch_totals    running sums of the unfinished epoch's loss and error
-    data_order      the training split's order in the unfinished epoch (or None)
-    data_batch_size the batch size of the unfinished epoch (or None)
+    training_state  the training progress, a ``TrainingState``; its fields are also
+                    the model's: ``epoch``, ``iteration``, ``history``,
+                    ``epoch_totals``, ``data_order``, ``data_batch_size``, ``epoch_log``
     """
 
+    epoch = _progress("epoch")
+    iteration = _progress("iteration")
+    history = _progress("history")
+    epoch_totals = _progress("epoch_totals")
+    data_order = _progress("data_order")
+    data_batch_size = _progress("data_batch_size")
+    epoch_log = _progress("epoch_log")
+
     def __init__(self, loss, layer_args, optimizer_args, logger=None, seed=None):
-        layer_args = _check_layer_args(layer_args)
-        if not isinstance(optimizer_args, Mapping) or "name" not in optimizer_args:
-            raise ValueError(f"optimizer_args must be a dict with a 'name' for "
-                             f"initialize_optimizer, got {optimizer_args!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                                 or not 0 <= seed < 2**32):
-            raise ValueError(f"seed must be None or a whole number in [0, 2**32), got {seed!r}")
+        layer_args = _check_arguments(layer_args, optimizer_args, seed)
         self.loss = initialize_loss(loss)
         output = layer_args[-1].get("activation")
         if self.loss.name == "cross_entropy" and output != "softmax":
@@ -162,24 +120,19 @@ class NeuralNetwork:
         self.optimizer_args = dict(optimizer_args)
         self.logger = logger
         self.seed = seed
-        self.epoch_log = {"loss": {}, "error": {}}
+        self.training_state = TrainingState()
         self.optimizer = initialize_optimizer(**self.optimizer_args)
         self.layers = [initialize_layer(**dict(args)) for args in layer_args[:-1]]
         # Build the output layer once now, so a bad argument fails here, not
         # when training starts (building takes nothing from the generator).
-        self._output_layer(layer_args[-1].get("n_out") or 1)
+        self.make_output_layer(layer_args[-1].get("n_out") or 1)
         self.training = True
         self.input_shape = None
-        self.epoch = 0
-        self.iteration = 0
-        self.history = {"iteration_loss": [], "epochs": []}
-        self.epoch_totals = {"loss": 0.0, "error": 0.0, "count": 0}
-        self.data_order = None
-        self.data_batch_size = None
 
     # ------------------------------------------------------------- building
 
-    def _output_layer(self, n_out):
+    def make_output_layer(self, n_out):
+        """A new output layer of ``n_out`` units (None: its ``layer_args``'), not added."""
         args = dict(self.layer_args[-1])
         if n_out is not None:
             args["n_out"] = n_out
@@ -209,7 +162,7 @@ class NeuralNetwork:
         """
         if not _is_float_dtype(dtype):
             raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
-        shape = None if input_shape is None else _example_shape(input_shape)
+        shape = None if input_shape is None else check_example_shape(input_shape)
         if self.built:
             current = getattr(self.layers[-1], "n_out", None)
             if n_out is not None and current is not None and current != n_out:
@@ -224,7 +177,7 @@ class NeuralNetwork:
                 raise ValueError(f"the output layer asks for n_out={configured} but the data "
                                  f"has {n_out} outputs (classes); give n_out={n_out}, or "
                                  f"n_out=None to take it from the data")
-            self.layers.append(self._output_layer(n_out))
+            self.layers.append(self.make_output_layer(n_out))
             self.layers[-1].training = self.training
         if shape is not None:
             with self.evaluating():
@@ -232,12 +185,13 @@ class NeuralNetwork:
             self.clear_gradients()
         return self
 
-    def has_batchnorm(self):
-        return any(isinstance(layer, BatchNorm) for layer in self.layers)
+    def min_train_batch(self):
+        """The fewest examples a training batch may hold: the most any layer needs."""
+        return max(layer.min_train_batch for layer in self.layers)
 
     def architecture(self):
         """One description per built layer: type, settings, parameter shapes."""
-        return [describe_layer(layer) for layer in self.layers]
+        return [layer.describe() for layer in self.layers]
 
     def parameter_dtype(self):
         """The parameters' dtype, or None before they exist."""
@@ -253,70 +207,12 @@ class NeuralNetwork:
         print(repr(self))
 
     def __repr__(self):
-        """The network as a table: one row per layer (index, type with its key
-        settings, output shape with None for the batch axis, parameter count),
-        then the total.
-
-        Shapes and counts need the input shape, known once the network has
-        seen a batch (or ``build(input_shape, n_out)``); before that they are
-        "?" and the table says so. Every parameter is trainable; buffers
-        (BatchNorm's running statistics) are not parameters and not counted.
-
-        Returns
-        -------
-        the table, a str
-        """
+        """The network as a table of its layers (``summary.summary_text``)."""
         layers = list(self.layers)
         if not self.built:
             # Only to describe it: the output layer's n_out comes from the data.
-            layers.append(self._output_layer(self.layer_args[-1].get("n_out") or 1))
-        # A checkpoint of the older format brings parameters but no input shape.
-        counted = self.built and self.parameter_dtype() is not None
-        shaped = counted and self.input_shape is not None
-        shapes = self._output_shapes() if shaped else [None] * len(layers)
-        counts = [sum(v.size for v in layer.parameters.values()) if counted else None
-                  for layer in layers]
-
-        def shape_text(shape):
-            return "?" if shape is None else f"({', '.join(map(str, ('None', *shape)))})"
-
-        rows = [["#", "layer", "output shape", "parameters"],
-                ["", "input", shape_text(self.input_shape), ""]]
-        rows += [[str(i), layer_title(describe_layer(layer)), shape_text(shape),
-                  "?" if count is None else f"{count:,}"]
-                 for i, (layer, shape, count) in enumerate(zip(layers, shapes, counts,
-                                                               strict=True))]
-        lines = [f"NeuralNetwork ({self.loss.name} loss, {self.optimizer_args['name']} "
-                 f"optimizer)", *_table(rows)]
-        if counted:
-            total = sum(counts)
-            lines.append(f"Total parameters: {total:,} (trainable: {total:,})")
-            n_buffers = sum(v.size for layer in self.layers
-                            for v in getattr(layer, "buffers", {}).values())
-            if n_buffers:
-                lines.append(f"Buffers (BatchNorm running statistics, not trained): "
-                             f"{n_buffers:,} values, not counted as parameters")
-        if not shaped:
-            lines.append(f"Output shapes{'' if counted else ' and parameters'} come with the "
-                         f"first batch, or with build(input_shape, n_out).")
-        return "\n".join(lines)
-
-    def _output_shapes(self):
-        """Each layer's output shape for one example (no batch axis), from a forward
-        pass of zeros in eval mode that leaves every layer's cache as it was."""
-        caches = [layer.cache for layer in self.layers]
-        X = np.zeros((1, *self.input_shape), dtype=self.parameter_dtype() or np.float64)
-        shapes = []
-        try:
-            with self.evaluating():
-                for layer in self.layers:
-                    layer.cache = OrderedDict()
-                    X = layer.forward(X)
-                    shapes.append(X.shape[1:])
-        finally:
-            for layer, cache in zip(self.layers, caches, strict=True):
-                layer.cache = cache
-        return shapes
+            layers.append(self.make_output_layer(self.layer_args[-1].get("n_out") or 1))
+        return summary.summary_text(self, layers)
 
     # ---------------------------------------------------------------- modes
 
@@ -374,7 +270,8 @@ class NeuralNetwork:
         return X.astype(dtype)
 
     def backward(self, target, out):
-        """Compute the loss and backpropagate it through every layer.
+        """Compute the loss and backpropagate it through every layer that is trained
+        or comes after one (the first layer with parameters computes no dL/dX).
 
         Parameters
         ----------
@@ -387,14 +284,15 @@ class NeuralNetwork:
         """
         L = self.loss.forward(target, out)
         dLdY = self.loss.backward(target, out)
+        # The first layer with parameters needs no dL/dX, and the layers before it
+        # (if any) no backward at all: nothing of theirs is trained.
+        first = next((i for i, layer in enumerate(self.layers) if layer.parameters), None)
+        if first is None:
+            return L
         with self.session():
-            for layer in reversed(self.layers[1:]):
+            for layer in reversed(self.layers[first + 1:]):
                 dLdY = layer.backward(dLdY)
-            first = self.layers[0]
-            if isinstance(first, Conv2D):  # the input needs no gradient
-                first.backward(dLdY, input_gradient=False)
-            else:
-                first.backward(dLdY)
+            self.layers[first].backward(dLdY, input_gradient=False)
         return L
 
     def update(self, epoch):
@@ -415,13 +313,13 @@ class NeuralNetwork:
     def session(self):
         """The context this network's forward, backward, update and predict run in.
 
-        A ``parallel.session()`` when the network has image layers (conv or
+        A ``parallel.session()`` when a layer declares ``runs_on_threads`` (conv,
         pooling): their passes over memory gain from a thread per core. A
         network of fully connected layers spends its time in matrix products,
         which OpenBLAS already runs on every core, faster than one thread per
         product: for it, a context that changes nothing.
         """
-        if any(isinstance(layer, (Conv2D, Pool2D)) for layer in self.layers):
+        if any(layer.runs_on_threads for layer in self.layers):
             return parallel.session()
         return contextlib.nullcontext()
 
@@ -436,17 +334,8 @@ class NeuralNetwork:
             layer.clear_gradients()
 
     def error(self, target, out):
-        """1 - accuracy for cross-entropy, mean squared error for l2."""
-        target = np.asarray(target)
-        out = np.asarray(out)
-        if target.shape != out.shape:
-            raise ValueError(
-                f"labels and predictions must have the same shape, got {target.shape} "
-                f"and {out.shape}"
-            )
-        if self.loss.name == "cross_entropy":
-            return float(1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1)))
-        return float(np.mean((target - out) ** 2))
+        """1 - accuracy for cross-entropy, mean squared error for l2 (``scoring.error``)."""
+        return scoring.error(self, target, out)
 
     def train(self, dataset, epochs, verbose=True, progress="epochs", checkpoint=None,
               best_checkpoint=None, on_epoch_end=None, patience=None):
@@ -501,285 +390,51 @@ class NeuralNetwork:
         return Y_hat, loss
 
     def classify(self, X, batch_size=PREDICT_BATCH):
-        """Class labels and class probabilities of the inputs ``X``, in one call (eval mode).
-
-        ``predict`` keeps the course's ``(Y_hat, loss)`` pair; this is what a
-        classifier's user wants from it (``labels, probabilities = model.classify(X)``).
-
-        Parameters
-        ----------
-        X           inputs, batch first (n, ...)
-        batch_size  examples per forward pass (bounds memory)
-
-        Returns
-        -------
-        (labels, probabilities): labels (n,) int64, each example's most probable
-        class; probabilities (n, classes), the softmax outputs (``predict_proba``)
-        """
-        probabilities = self.predict_proba(X, batch_size=batch_size)
-        return np.argmax(probabilities, axis=1).astype(np.int64), probabilities
+        """``(labels, probabilities)`` of the inputs ``X``: ``scoring.classify``."""
+        return scoring.classify(self, X, batch_size)
 
     def predict_proba(self, X, batch_size=PREDICT_BATCH):
-        """The class probabilities of the inputs ``X`` (scikit-learn's name), in eval mode.
-
-        Returns
-        -------
-        (n, classes) array, each row the softmax output for one example; a
-        ValueError for a network without the cross-entropy loss (its outputs are
-        not probabilities: use ``predict``)
-        """
-        if self.loss.name != "cross_entropy":
-            raise ValueError(f"class probabilities need a classifier (the cross_entropy "
-                             f"loss); this network's loss is {self.loss.name}: use "
-                             f"predict(X), which returns (outputs, loss)")
-        return self.predict(X, batch_size=batch_size)[0]
+        """The class probabilities of the inputs ``X``: ``scoring.predict_proba``."""
+        return scoring.predict_proba(self, X, batch_size)
 
     def evaluate(self, X, Y, batch_size=PREDICT_BATCH):
-        """The network's loss and metrics on ``(X, Y)``, in eval mode.
-
-        Parameters
-        ----------
-        X           inputs, batch first (n, ...)
-        Y           targets (n, classes): one-hot (or probability) rows, as everywhere
-                    in this library; with cross-entropy also integer class indices (n,)
-        batch_size  examples per forward pass (bounds memory)
-
-        Returns
-        -------
-        the dict of ``score``
-        """
-        Y_hat, _ = self.predict(X, batch_size=batch_size)
-        return self._score(Y, Y_hat)
+        """The loss and metrics on ``(X, Y)``, in eval mode: ``scoring.evaluate``."""
+        return scoring.evaluate(self, X, Y, batch_size)
 
     def score(self, Y, Y_hat):
-        """The loss and metrics of outputs ``Y_hat`` already computed, against ``Y``.
-
-        Note the order, the loss's: targets first, then outputs. To score inputs
-        ``X`` against their labels, call ``evaluate(X, Y)``; ``score(X, Y)`` is a
-        ValueError that says so.
-
-        Parameters
-        ----------
-        Y      targets as for ``evaluate``
-        Y_hat  the network's outputs, (n, classes)
-
-        Returns
-        -------
-        cross-entropy: {"loss": float, "accuracy": float,
-        "per_class_accuracy": (classes,) the fraction of each true class predicted
-        right (NaN for a class absent from Y), "confusion_matrix": (classes, classes)
-        ints, rows the true classes, columns the predicted ones} (scikit-learn's
-        ``accuracy_score`` and ``confusion_matrix``; a row's class is its argmax).
-        l2: {"loss": float, "mse": float}, the mean squared error as ``error`` gives
-        it (classes mean nothing to a regression).
-        """
-        try:
-            return self._score(Y, Y_hat)
-        except ValueError as error:
-            raise ValueError(f"{error}. {self._score_hint(Y, Y_hat)}") from None
-
-    def _score_hint(self, first, second):
-        """What to tell a ``score`` call that failed: its signature, and ``evaluate``
-        when ``first`` looks like a batch of inputs or ``second`` like labels."""
-        hint = "score(Y, Y_hat) takes the targets first, then the network's outputs"
-        first, second = np.asarray(first), np.asarray(second)
-        inputs = first.ndim > 2 or (self.input_shape is not None
-                                    and first.shape[1:] == self.input_shape)
-        labels = np.issubdtype(second.dtype, np.integer) or (
-            second.ndim == 2 and np.isin(second, (0, 1)).all()
-            and np.array_equal(second.sum(axis=1), np.ones(len(second))))
-        if inputs or labels:
-            looks = "inputs and labels" if inputs and labels else "inputs" if inputs else \
-                "labels, not outputs"
-            hint += (f"; these look like {looks}: evaluate(X, Y) predicts the inputs X "
-                     f"and scores the outputs against the labels Y")
-        return hint
-
-    def _score(self, Y, Y_hat):
-        """``score`` without the hint on a bad call (``evaluate`` calls it)."""
-        # Imported here: scikit-learn takes a second to import, and only scoring needs it.
-        from sklearn.metrics import accuracy_score, confusion_matrix
-
-        Y_hat = np.asarray(Y_hat)
-        if Y_hat.ndim != 2 or Y_hat.shape[0] == 0 or not np.issubdtype(Y_hat.dtype, np.floating):
-            raise ValueError(f"expected outputs of shape (n, classes) with n >= 1, floating, "
-                             f"got {Y_hat.dtype} {Y_hat.shape}")
-        if not np.isfinite(Y_hat).all():
-            raise ValueError("the outputs hold NaN or infinity")
-        Y = self._targets(Y, *Y_hat.shape)
-        loss = self.loss.forward(Y, Y_hat)
-        if self.loss.name != "cross_entropy":
-            return {"loss": loss, "mse": self.error(Y, Y_hat)}
-        k = Y_hat.shape[1]
-        true, predicted = np.argmax(Y, axis=1), np.argmax(Y_hat, axis=1)
-        matrix = confusion_matrix(true, predicted, labels=np.arange(k))
-        support = matrix.sum(axis=1)
-        per_class = np.full(k, np.nan)
-        np.divide(np.diag(matrix), support, out=per_class, where=support > 0)
-        return {"loss": loss, "accuracy": float(accuracy_score(true, predicted)),
-                "per_class_accuracy": per_class, "confusion_matrix": matrix}
-
-    def _targets(self, Y, n, k):
-        """``Y`` checked as (n, k) target rows; class indices (n,) become one-hot rows."""
-        Y = np.asarray(Y)
-        cross_entropy = self.loss.name == "cross_entropy"
-        if cross_entropy and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer) \
-                and Y.shape[0] == n:
-            if Y.min() < 0 or Y.max() >= k:
-                raise ValueError(f"class indices must be in [0, {k}), got values from "
-                                 f"{Y.min()} to {Y.max()}")
-            Y = np.eye(k)[Y]
-        if Y.shape != (n, k) or not np.issubdtype(Y.dtype, np.number):
-            indices = f" or integer class indices of shape ({n},)" if cross_entropy else ""
-            raise ValueError(f"expected targets of shape ({n}, {k}){indices} for {n} outputs "
-                             f"of {k} classes, got {Y.dtype} {Y.shape}")
-        if not np.isfinite(Y).all():
-            raise ValueError("the targets hold NaN or infinity")
-        if cross_entropy and (np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1, atol=1e-6)):
-            raise ValueError("cross-entropy targets must be one-hot (or probability) rows; "
-                             "these have negative entries or rows not summing to 1")
-        return Y
+        """The loss and metrics of outputs ``Y_hat`` against targets ``Y`` (that
+        order, the loss's): ``scoring.score``."""
+        return scoring.score(self, Y, Y_hat)
 
     def test(self, dataset, save_predictions=False, verbose=True):
-        """Loss and error on ``dataset.test`` (in eval mode): this library's
-        whole-split figures and the course's per-batch ones, in one dict.
-
-        Parameters
-        ----------
-        dataset           a ``Dataset`` with a labeled test split
-        save_predictions  also return the outputs, and pickle the returned dict to
-                          ``test_predictions.p`` in the logger's folder (when the
-                          model has a logger with a folder), as the course does
-        verbose           print the course's line ``Test Loss: <loss> Test Accuracy:
-                          <accuracy>``, each rounded to 4 places
-
-        Returns
-        -------
-        {"test_loss": float, "test_error": float,  the whole test split's
-         "loss": [float, ...], "error": [float, ...],  the course's: one per
-             consecutive batch of ``dataset.test.batch_size`` examples, in the
-             split's order
-         "prediction": (n, out_dim) outputs}  (only with ``save_predictions``)
-
-        The printed loss and accuracy are ``test_loss`` and ``1 - test_error``:
-        the means of the per-batch lists weighted by each batch's size (the
-        course printed their plain means, which count a short last batch as
-        much as a full one).
-        """
-        test = dataset.test
-        if test is None or test.labels is None:
-            raise ValueError("test() needs a dataset with a labeled test split")
-        Y = test.labels
-        Y_hat, _ = self.predict(test.data)
-        results = {"test_loss": self.loss.forward(Y, Y_hat), "test_error": self.error(Y, Y_hat),
-                   "loss": [], "error": []}
-        for low in range(0, len(Y), test.batch_size):
-            batch = slice(low, low + test.batch_size)
-            results["loss"].append(float(self.loss.forward(Y[batch], Y_hat[batch])))
-            results["error"].append(self.error(Y[batch], Y_hat[batch]))
-        if verbose:
-            print(f"Test Loss: {round(results['test_loss'], 4)} "
-                  f"Test Accuracy: {round(1 - results['test_error'], 4)}")
-        if save_predictions:
-            results["prediction"] = Y_hat
-            folder = getattr(self.logger, "save_dir", None)
-            if folder is not None and os.path.isdir(folder):
-                write_atomic(os.path.join(folder, "test_predictions.p"),
-                             lambda f: pickle.dump(results, f))
-        return results
+        """The course's test: loss and error on ``dataset.test``, per batch and whole,
+        the course's line printed (``scoring.test``)."""
+        return scoring.test(self, dataset, save_predictions, verbose)
 
     def test_kaggle(self, dataset, path=None):
-        """Write ``kaggle_predictions.csv`` (columns Id,Category) for ``dataset.test``.
-
-        Parameters
-        ----------
-        dataset  a ``Dataset`` whose test split may be unlabeled
-        path     where to write; defaults to the logger's folder (or the current one)
-
-        Returns
-        -------
-        the path written
-        """
-        if dataset.test is None:
-            raise ValueError("test_kaggle() needs a dataset with a test split")
-        Y_hat, _ = self.predict(dataset.test.data)
-        if path is None:
-            folder = self.logger.save_dir if self.logger is not None else "."
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, "kaggle_predictions.csv")
-        return run_folder.write_predictions(path, np.argmax(Y_hat, axis=1))
+        """Write ``kaggle_predictions.csv`` (columns Id,Category) for ``dataset.test``
+        (``scoring.test_kaggle``); returns the path written."""
+        return scoring.test_kaggle(self, dataset, path)
 
     def save_parameters(self, epoch):
-        """Save every layer's parameters to ``<logger dir>/parameters_epoch{epoch}.npz``.
-
-        The archive holds one array per parameter, named "<layer>.<name>"
-        (read it with ``np.load``).
-
-        Returns
-        -------
-        the path written
-        """
-        if self.logger is None:
-            raise ValueError("save_parameters needs a logger (it saves in the logger's folder)")
-        parameters = {f"{i}.{name}": value for i, layer in enumerate(self.layers)
-                      for name, value in layer.parameters.items()}
-        os.makedirs(self.logger.save_dir, exist_ok=True)
-        path = os.path.join(self.logger.save_dir, f"parameters_epoch{epoch}.npz")
-        return write_atomic(path, lambda f: np.savez(f, **parameters))
+        """Save every layer's parameters to ``<logger dir>/parameters_epoch{epoch}.npz``
+        (``network_state.save_parameters``); returns the path written."""
+        return network_state.save_parameters(self, epoch)
 
     # ------------------------------------------------------------- state
 
     def buffer_names(self):
         """The "<layer>.<name>" keys of ``state_dict`` that are buffers, not parameters."""
-        return {f"{i}.{name}" for i, layer in enumerate(self.layers)
-                for name in getattr(layer, "buffers", {})}
+        return network_state.buffer_names(self)
 
     def state_dict(self):
         """Copies of every parameter and buffer, keyed "<layer index>.<name>"."""
-        state = {}
-        for i, layer in enumerate(self.layers):
-            for name, value in layer.parameters.items():
-                state[f"{i}.{name}"] = value.copy()
-            for name, value in getattr(layer, "buffers", {}).items():
-                state[f"{i}.{name}"] = value.copy()
-        return state
+        return network_state.state_dict(self)
 
     def load_state_dict(self, state):
-        """Set parameters and buffers from ``state`` (as ``state_dict`` returns).
-
-        Every entry must name an existing parameter or buffer and match its
-        shape and dtype, and every value must be finite; otherwise ValueError,
-        and nothing is changed.
-        """
-        current = self.state_dict()
-        if not current:
-            raise ValueError("this model has no parameters yet: build(input_shape, n_out) "
-                             "or train it first")
-        missing = sorted(set(current) - set(state))
-        unknown = sorted(set(state) - set(current))
-        if missing or unknown:
-            raise ValueError(f"state does not fit this model: missing {missing}, unknown {unknown}")
-        for key, value in state.items():
-            value = np.asarray(value)
-            if value.shape != current[key].shape or value.dtype != current[key].dtype:
-                raise ValueError(f"state entry {key} is {value.dtype} {value.shape}; the model "
-                                 f"has {current[key].dtype} {current[key].shape}")
-            if not np.isfinite(value).all():
-                raise ValueError(f"state entry {key} holds NaN or infinity")
-        buffers = self.buffer_names()
-        self._assign({k: v for k, v in state.items() if k not in buffers},
-                     {k: v for k, v in state.items() if k in buffers})
-
-    def _assign(self, parameters, buffers):
-        for key, value in parameters.items():
-            i, name = key.split(".", 1)
-            layer = self.layers[int(i)]
-            layer.parameters[name] = np.array(value, copy=True)
-            layer.gradients[name] = np.zeros_like(layer.parameters[name])
-        for key, value in buffers.items():
-            i, name = key.split(".", 1)
-            self.layers[int(i)].buffers[name] = np.array(value, copy=True)
-        self.clear_gradients()
+        """Set parameters and buffers from ``state`` (as ``state_dict`` returns), each
+        checked first (``network_state.load_state_dict``)."""
+        network_state.load_state_dict(self, state)
 
     # ----------------------------------------------------------- checkpoints
 
@@ -805,35 +460,7 @@ class NeuralNetwork:
         -------
         self
         """
-        return self._restore(checkpoints.read(path))
-
-    def _restore(self, checkpoint):
-        """Restore a checkpoint already read (and checked on its own) into this model."""
-        meta = checkpoint.meta
-        saved = meta["layers"]
-        layers = list(self.layers)
-        if not self.built and len(saved) == self.n_layers:
-            layers.append(self._output_layer(saved[-1].get("n_out")))
-        checkpoints.check_fits(checkpoint, self, [describe_layer(layer) for layer in layers])
-        parameters, buffers = checkpoints.model_state(checkpoint)
-        self.layers = layers
-        for layer in self.layers:
-            layer.training = self.training
-        for i, layer in enumerate(self.layers):
-            n_in = meta["n_in"][i]
-            layer.n_in = tuple(n_in) if isinstance(n_in, list) else n_in
-        self._assign(parameters, buffers)
-        self.optimizer.load_state_dict(checkpoint.entries("optimizer/"))
-        checkpoints.restore_generator(checkpoint)
-        self.epoch = meta["epoch"]
-        self.iteration = meta["iteration"]
-        self.epoch_totals = meta["partial"]
-        self.history = meta["history"]
-        self.data_order = checkpoint.arrays.get("data/order")
-        self.data_batch_size = meta.get("batch_size")
-        if meta.get("input_shape") is not None:
-            self.input_shape = tuple(meta["input_shape"])
-        return self
+        return network_state.restore(self, checkpoints.read(path))
 
 
 MODELS = {"feed_forward": NeuralNetwork}
@@ -859,7 +486,7 @@ def load_model(path):
                               AttrDict(meta["optimizer_args"]), seed=meta.get("seed"))
     except ValueError as error:
         raise checkpoint.fail(f"its arguments do not build a network: {error}") from None
-    return model._restore(checkpoint)
+    return network_state.restore(model, checkpoint)
 
 
 @factory(MODELS, "model")

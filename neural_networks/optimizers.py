@@ -3,7 +3,9 @@ step ``delta`` that the model subtracts from the parameter.
 
 Per-parameter state (momentum buffers, Adam moments, step counts) lives in
 ``optimizer.cache[param_name]`` and is saved with a checkpoint through
-``state_dict()`` / ``load_state_dict()``.
+``state_dict()`` / ``load_state_dict()``. Each optimizer declares the fields
+of that state (``state_arrays``, ``state_counts``); checkpoints check a
+file's state against that declaration.
 """
 
 from abc import ABC, abstractmethod
@@ -32,6 +34,11 @@ class Optimizer(ABC):
     settings (see ``initialize_scheduler``); a setting left None takes the
     schedule's default, and one the schedule does not take is a ValueError.
     """
+
+    #: The fields of a parameter's state in ``cache[name]``: arrays of the
+    #: parameter's shape and dtype, and step counts (ints >= 1).
+    state_arrays = ()
+    state_counts = ()
 
     def __init__(self, lr, lr_scheduler="constant", clip_norm=None, weight_decay=0.0,
                  lr_decay=None, staircase=None, stage_length=None, milestones=None,
@@ -115,6 +122,8 @@ class SGD(Optimizer):
     (with a constant rate this is exactly torch.optim.SGD's step)
     """
 
+    state_arrays = ("delta",)  # with momentum only
+
     def __init__(self, lr, lr_scheduler="constant", momentum=0.0, clip_norm=None,
                  lr_decay=None, staircase=None, stage_length=None, weight_decay=0.0,
                  milestones=None, total_epochs=None, warmup_epochs=None, min_lr=None,
@@ -180,6 +189,8 @@ class Adam(Optimizer):
     """
 
     decoupled = False
+    state_arrays = ("m", "v")
+    state_counts = ("t",)
 
     def __init__(self, lr, lr_scheduler="constant", beta1=0.9, beta2=0.999, eps=1e-8,
                  weight_decay=0.0, clip_norm=None, lr_decay=None, staircase=None,

@@ -24,11 +24,12 @@ and image runs also the pictures of their test set:
 Every picture may be a PNG, PDF or SVG (``PLOT_FORMATS``); its file name ends
 with the format. Figures are drawn with matplotlib's object API (no pyplot
 state), so drawing is safe from any thread and leaves nothing open.
+matplotlib is imported when a picture is drawn (``_figure``), not with this
+module: importing the library does not load it.
 """
 
 import contextlib
 import errno
-import io
 import itertools
 import json
 import math
@@ -37,9 +38,8 @@ import secrets
 import shutil
 
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
+from .scoring import write_predictions  # noqa: F401 (a run's predictions.csv)
 from .utils import processes
 from .utils.files import write_atomic, write_json, write_text
 
@@ -470,6 +470,13 @@ def check_plot_format(fmt):
     return fmt
 
 
+def _figure(**settings):
+    """A new matplotlib Figure (``settings`` as for its constructor)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**settings)
+
+
 def save_figure(fig, path):
     """Write ``fig`` to ``path`` (atomically) in the format its extension names.
 
@@ -497,7 +504,9 @@ def plot_curves(path, curves, title, ylabel, xlabel="epoch", mark=None):
     -------
     the matplotlib Figure
     """
-    fig = Figure(figsize=(6, 4))
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for label, values in curves.items():
         if len(values):
@@ -591,7 +600,7 @@ def write_confusion_matrix(folder, matrix, class_names, fmt="png",
     names = _check_names(class_names, k)
     shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     side = max(4.0, 0.5 * k + 2.5)
-    fig = Figure(figsize=(side + 1.5, side))
+    fig = _figure(figsize=(side + 1.5, side))
     ax = fig.add_subplot()
     image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
@@ -679,7 +688,7 @@ def write_misclassified(folder, images, true, predicted, class_names, fmt="png",
         images = (images - low) / np.where(high > low, high - low, 1)
     n = images.shape[0]
     cols = max(1, min(5, n))
-    fig = Figure(figsize=(2.0 * cols, 2.3 * math.ceil(max(n, 1) / cols) + 0.6))
+    fig = _figure(figsize=(2.0 * cols, 2.3 * math.ceil(max(n, 1) / cols) + 0.6))
     for ax, image, t, p in zip(_image_axes(fig, n, cols), images, true, predicted, strict=True):
         _show(ax, image)
         ax.set_title(f"true: {names[t]}\npredicted: {names[p]}", fontsize=8)
@@ -716,38 +725,10 @@ def write_filters(folder, W, fmt="png", title="Filters of the first convolution"
     kernels = (kernels - low) / np.where(high > low, high - low, 1)
     n = kernels.shape[0]
     cols = min(8, n)
-    fig = Figure(figsize=(1.2 * cols + 0.4, 1.3 * math.ceil(n / cols) + 0.7))
+    fig = _figure(figsize=(1.2 * cols + 0.4, 1.3 * math.ceil(n / cols) + 0.7))
     for i, (ax, kernel) in enumerate(zip(_image_axes(fig, n, cols), kernels, strict=True)):
         _show(ax, kernel)
         ax.set_title(str(i + 1), fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     return save_figure(fig, os.path.join(folder, f"filters.{fmt}"))
-
-
-def write_predictions(folder_or_path, categories):
-    """Write a Kaggle submission: a header ``Id,Category``, then ``i,category`` per example.
-
-    Parameters
-    ----------
-    folder_or_path  a folder (the file is ``predictions.csv`` in it) or a file path
-    categories      (N,) integer class indices
-
-    Returns
-    -------
-    the path written
-    """
-    categories = np.asarray(categories)
-    whole = np.issubdtype(categories.dtype, np.integer) or (
-        np.issubdtype(categories.dtype, np.floating)
-        and bool(np.all(np.isfinite(categories) & (categories == np.round(categories)))))
-    if categories.ndim != 1 or not whole:
-        raise ValueError(f"expected (N,) integer categories, got an array of shape "
-                         f"{categories.shape} and dtype {categories.dtype}")
-    path = os.fspath(folder_or_path)
-    if os.path.isdir(path):
-        path = os.path.join(path, "predictions.csv")
-    out = io.StringIO()
-    out.write("Id,Category\n")
-    out.writelines(f"{i},{c}\n" for i, c in enumerate(categories.astype(np.int64).tolist()))
-    return write_text(path, out.getvalue())

@@ -43,7 +43,6 @@ import time
 import numpy as np
 
 from . import checkpoints, run_folder
-from .layers import Conv2D
 from .training import NonFiniteLossError, TrainingInterrupted, best_epoch, metrics_rows
 from .utils.checks import check_number
 from .utils.files import write_bytes
@@ -611,9 +610,10 @@ def write_test_pictures(model, dataset, Y_hat, folder, title, fmt="png"):
             predicted[wrong], names, fmt, title=f"{title}: misclassified test images",
             mean=getattr(dataset, "mean", None), std=getattr(dataset, "std", None)))
     first = next((layer for layer in model.layers if layer.parameters), None)
-    if isinstance(first, Conv2D):
+    filters = None if first is None else first.image_filters()
+    if filters is not None:
         paths.append(run_folder.write_filters(
-            folder, first.parameters["W"], fmt, title=f"{title}: first convolution's filters"))
+            folder, filters, fmt, title=f"{title}: first convolution's filters"))
     return paths
 
 

@@ -5,9 +5,10 @@ validation after every epoch, the history, the checkpoint schedule
 (``last`` after every epoch, ``best`` at every new best validation error),
 the guard against non-finite values, clean stops on Ctrl-C or SIGTERM, and
 early stopping (``patience``). It keeps no state of its own between runs:
-the progress (epoch, position in the epoch, history) lives on the model and
-in its checkpoints, so a model whose run raised, or that was loaded from a
-checkpoint, trains on from where it stopped.
+the progress (epoch, position in the epoch, history) is the model's
+``training_state``, which the Trainer alone writes and checkpoints save, so
+a model whose run raised, or that was loaded from a checkpoint, trains on
+from where it stopped.
 """
 
 import numbers
@@ -264,9 +265,10 @@ class Trainer:
         model, dataset = self.model, self.dataset
         model.build(n_out=dataset.out_dim)
         check_labels(model, dataset)
-        if model.has_batchnorm() and hasattr(dataset.train, "min_last_batch"):
+        needed = model.min_train_batch()
+        if needed > 1 and hasattr(dataset.train, "min_last_batch"):
             # Batch normalisation cannot train on a batch of one row.
-            dataset.train.min_last_batch = 2
+            dataset.train.min_last_batch = needed
         if self.patience is not None:
             self.best_state = self._state_of_best_epoch()
         first, last = model.epoch, model.epoch + epochs
@@ -310,13 +312,13 @@ class Trainer:
             return epoch, model.state_dict()
         path = self.best_checkpoint
         saved = checkpoints.read(path) if path is not None and os.path.isfile(path) else None
-        if saved is None or saved.meta["epoch"] != epoch:
-            held = "nothing" if saved is None else f"epoch {saved.meta['epoch']}"
+        if saved is None or saved.training_state.epoch != epoch:
+            held = "nothing" if saved is None else f"epoch {saved.training_state.epoch}"
             raise ValueError(
                 f"patience keeps the best epoch's parameters, but the best validation error "
                 f"so far is epoch {epoch}'s, the model has trained since, and best_checkpoint "
                 f"{path} holds {held}: pass the best_checkpoint written at epoch {epoch}")
-        parameters, buffers = checkpoints.model_state(saved)
+        parameters, buffers = saved.model_state()
         return epoch, {**parameters, **buffers}
 
     def _check_patience(self):
@@ -326,9 +328,7 @@ class Trainer:
         if best == model.epoch:
             self.best_state = (best, model.state_dict())
         elif model.epoch - best >= self.patience:
-            model.history["stopped_early"] = {"epoch": model.epoch, "best_epoch": best,
-                                              "patience": self.patience}
-            model.epoch_log["stopped_early"] = model.epoch
+            model.training_state.stop_early(best, self.patience)
 
     @staticmethod
     def _stop_line(stop):
@@ -341,33 +341,33 @@ class Trainer:
     def _train_epoch(self, epoch, last, signals):
         """Run the remaining steps of epoch ``epoch``; return its metrics."""
         model, data = self.model, self.dataset.train
+        state = model.training_state
         model.set_mode("train")
-        if model.iteration == 0:
+        if state.iteration == 0:
             data.reset()
-            model.epoch_totals = {"loss": 0.0, "error": 0.0, "count": 0}
+            state.start_epoch()
         else:
             self._restore_data_position(data)
         n_steps = data.samples_per_epoch
         start = time.perf_counter()
-        bar = tqdm(total=n_steps, initial=model.iteration, desc=f"epoch {epoch + 1}/{last}",
+        bar = tqdm(total=n_steps, initial=state.iteration, desc=f"epoch {epoch + 1}/{last}",
                    disable=not (self.verbose and self.progress == "iterations"), leave=False)
         try:
-            while model.iteration < n_steps:
+            while state.iteration < n_steps:
                 self._step(epoch, n_steps, data)
                 bar.update(1)
-                if signals.stopped and model.iteration < n_steps:
-                    model.data_order, model.data_batch_size = data.order.copy(), data.batch_size
+                if signals.stopped and state.iteration < n_steps:
+                    state.keep_position(data)
                     self._save(self.checkpoint)
                     raise TrainingInterrupted(
-                        f"stopped at epoch {epoch + 1}, iteration {model.iteration}; "
+                        f"stopped at epoch {epoch + 1}, iteration {state.iteration}; "
                         f"checkpoint saved to {self.checkpoint}", self.checkpoint, signals.signum,
                     )
         finally:
             bar.close()
             # Whatever stopped the epoch, the model can train on from here.
-            model.data_order = data.order.copy() if model.iteration else None
-            model.data_batch_size = data.batch_size if model.iteration else None
-        totals = model.epoch_totals
+            state.keep_position(data)
+        totals = state.epoch_totals
         return {
             "epoch": epoch + 1,
             "train_loss": totals["loss"] / totals["count"],
@@ -394,13 +394,7 @@ class Trainer:
                 f"{model.optimizer.lr(self._schedule_epoch(epoch, n_steps)):.3g})."
             )
         model.update(self._schedule_epoch(epoch, n_steps))
-        model.iteration += 1
-        n = X.shape[0]
-        totals = model.epoch_totals
-        totals["loss"] += L * n
-        totals["error"] += model.error(Y, Y_hat) * n
-        totals["count"] += n
-        model.history["iteration_loss"].append(L)
+        model.training_state.count_step(L, model.error(Y, Y_hat), X.shape[0])
 
     def _schedule_epoch(self, epoch, n_steps):
         """The epoch the learning-rate schedule is given at this step: the whole
@@ -412,8 +406,8 @@ class Trainer:
 
     def _restore_data_position(self, data):
         """Put the training split back where the unfinished epoch stopped."""
-        model = self.model
-        order = model.data_order
+        model, state = self.model, self.model.training_state
+        order = state.data_order
         if order is None or len(order) != data.n_samples:
             raise ValueError(
                 f"cannot continue in the middle of epoch {model.epoch + 1}: the model "
@@ -421,32 +415,32 @@ class Trainer:
                 f"{'unknown size' if order is None else len(order)} examples, this one has "
                 f"{data.n_samples}; train on the same training split"
             )
-        if model.data_batch_size != data.batch_size:
+        if state.data_batch_size != data.batch_size:
             raise ValueError(
                 f"cannot continue in the middle of epoch {model.epoch + 1}: it was run with "
-                f"batch size {model.data_batch_size}, this training split has "
+                f"batch size {state.data_batch_size}, this training split has "
                 f"{data.batch_size}; use the same batch size to finish the epoch"
             )
         data.order = order.copy()
-        data.iteration = model.iteration
+        data.iteration = state.iteration
 
     def _finish_epoch(self, record):
         """Validate, check for non-finite values, log, and write the checkpoints."""
         model, dataset = self.model, self.dataset
-        model.iteration = 0
-        model.data_order = None
-        model.data_batch_size = None
-        model.epoch_log["loss"] = {"train": record["train_loss"]}
-        model.epoch_log["error"] = {"train": record["train_error"]}
+        state = model.training_state
+        state.steps_done()
+        log = state.epoch_log
+        log["loss"] = {"train": record["train_loss"]}
+        log["error"] = {"train": record["train_error"]}
         # Once per epoch, not once per step: only the logger reads them.
-        model.epoch_log["params"] = model.parameter_norms()
+        log["params"] = model.parameter_norms()
         start = time.perf_counter()
         if dataset.validate is not None:
             Y_hat, val_loss = model.predict(dataset.validate.data, dataset.validate.labels)
             record["validate_loss"] = val_loss
             record["validate_error"] = model.error(dataset.validate.labels, Y_hat)
-            model.epoch_log["loss"]["validate"] = val_loss
-            model.epoch_log["error"]["validate"] = record["validate_error"]
+            log["loss"]["validate"] = val_loss
+            log["error"]["validate"] = record["validate_error"]
         record["seconds"] += time.perf_counter() - start
         bad = checkpoints.check_finite_parameters(model)
         if bad is None and not np.isfinite(record.get("validate_loss", 0.0)):
@@ -457,17 +451,13 @@ class Trainer:
                 f"{bad} became NaN or infinite during epoch {record['epoch']}{self._kept()}. Try a "
                 f"lower learning rate or gradient clipping (clip_norm)."
             )
-        previous_best = min((r["validate_error"] for r in model.history["epochs"]
+        previous_best = min((r["validate_error"] for r in state.history["epochs"]
                              if "validate_error" in r), default=np.inf)
-        model.epoch += 1
-        model.history["epochs"].append(record)
-        # A new epoch: the model is no longer where an early stop left it.
-        model.history.pop("stopped_early", None)
-        model.epoch_log.pop("stopped_early", None)
+        state.count_epoch(record)
         if self.patience is not None:
             self._check_patience()
         if model.logger is not None:
-            model.logger.push(model.epoch_log)
+            model.logger.push(state.epoch_log)
         # last.npz before best.npz: a kill between the two leaves best.npz behind, and
         # last.npz, saved at this very moment, can then rewrite it (scripts.check_best).
         # The other order could leave best.npz at an epoch a resumed run never reaches.
@@ -487,4 +477,4 @@ class Trainer:
 
     def _save(self, path):
         if path is not None:
-            checkpoints.save(path, self.model, self.model.data_batch_size)
+            checkpoints.save(path, self.model, self.model.training_state.data_batch_size)

@@ -62,7 +62,11 @@ from neural_networks import checkpoints
 from neural_networks.augmentation import RandomCropFlip
 from neural_networks.datasets import Dataset
 from neural_networks.models import NeuralNetwork, load_model
+from neural_networks.optimizers import OPTIMIZERS, SGD
 from neural_networks.utils import AttrDict
+from tests.make_checkpoint_fixtures import FIXTURES, fixture_dataset
+from tests.make_checkpoint_fixtures import FOLDER as FIXTURE_FOLDER
+from tests.make_checkpoint_fixtures import build as build_fixture
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -943,6 +947,80 @@ class TestCorruptCheckpoints(TempDirTestCase):
         resumed.train(make_dataset(), 1, verbose=False)  # the same batch size works
         self.assertEqual(resumed.epoch, 2)
 
+
+
+class TestCheckpointsOfEarlierVersions(unittest.TestCase):
+    """Checkpoints written by main at 532846c, before training progress became one
+    record and layers described themselves (tests/make_checkpoint_fixtures.py wrote
+    them there): they load with today's code, predict what that version predicted
+    from them, and train on to the same parameters, bit for bit."""
+
+    def test_each_loads_predicts_and_trains_on_as_it_did(self):
+        for name, fixture in FIXTURES.items():
+            with self.subTest(checkpoint=name):
+                path = os.path.join(FIXTURE_FOLDER, f"{name}.npz")
+                with np.load(os.path.join(FIXTURE_FOLDER, f"{name}.expected.npz")) as archive:
+                    expected = {key: archive[key] for key in archive.files}
+                model = load_model(path)
+                self.assertEqual((model.epoch, model.iteration),
+                                 (fixture["epochs"], fixture["stop_at"]))
+                self.assertEqual(model.data_batch_size, 8 if fixture["stop_at"] else None)
+                outputs = model.predict(expected["input"])[0]
+                np.testing.assert_array_equal(outputs, expected["output"])
+                model.train(fixture_dataset(fixture["shape"]), fixture["until"] - model.epoch,
+                            verbose=False)
+                self.assertEqual(model.epoch, fixture["until"])
+                trained = {k[len("trained/"):]: v for k, v in expected.items()
+                           if k.startswith("trained/")}
+                self.assertEqual(sorted(model.state_dict()), sorted(trained))
+                for key, value in model.state_dict().items():
+                    np.testing.assert_array_equal(value, trained[key], err_msg=key)
+
+    def test_each_loads_into_a_network_built_from_its_settings(self):
+        for name, fixture in FIXTURES.items():
+            with self.subTest(checkpoint=name):
+                model = build_fixture(fixture, seed=3).load(
+                    os.path.join(FIXTURE_FOLDER, f"{name}.npz"))
+                self.assertEqual(model.epoch, fixture["epochs"])
+                self.assertIn("(trainable:", repr(model))
+
+
+class Momentum(SGD):
+    """An optimizer of another name and state field, to register for a test."""
+
+    state_arrays = ("velocity",)
+
+    def update(self, param_name, param, param_grad, epoch):
+        velocity = 0.9 * self.cache.get(param_name, {}).get("velocity", 0) \
+            + self.lr(epoch) * param_grad
+        self.cache[param_name] = {"velocity": velocity}
+        return velocity
+
+
+class TestOptimizerDeclarations(TempDirTestCase):
+    """A checkpoint's optimizer state is checked against the fields its optimizer
+    declares (state_arrays, state_counts), so an optimizer added to the registry
+    saves and loads without checkpoints.py knowing it."""
+
+    def test_a_new_optimizer_round_trips(self):
+        with mock.patch.dict(OPTIMIZERS, {"Momentum": Momentum}):
+            args = dict(name="Momentum", lr=0.05)
+            model = build_model(seed=0, optimizer_args=args)
+            model.train(make_dataset(), 1, verbose=False, checkpoint=self.path())
+            loaded = build_model(seed=1, optimizer_args=args).load(self.path())
+            for key, entry in model.optimizer.cache.items():
+                np.testing.assert_array_equal(loaded.optimizer.cache[key]["velocity"],
+                                              entry["velocity"])
+            with np.load(self.path()) as archive:
+                arrays = {k: archive[k] for k in archive.files}
+            arrays["optimizer/0.W/delta"] = arrays.pop("optimizer/0.W/velocity")
+            meta = json.loads(str(arrays["meta"]))
+            meta["crc32"] = {k: crc32(v) for k, v in arrays.items() if k != "meta"}
+            arrays["meta"] = np.array(json.dumps(meta))
+            np.savez(self.path("renamed.npz"), **arrays)
+            with self.assertRaisesRegex(ValueError, r"optimizer entry 0.W/delta is not a field "
+                                                    r"of Momentum \(velocity\)"):
+                build_model(seed=1, optimizer_args=args).load(self.path("renamed.npz"))
 
 if __name__ == "__main__":
     unittest.main()

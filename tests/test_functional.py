@@ -226,6 +226,43 @@ class TestAffine(unittest.TestCase):
             self.assertEqual(grad.dtype, np.float32)
 
 
+class TestWithoutTheInputGradient(unittest.TestCase):
+    """input_gradient=False: dX is None, and dW, db (dgamma, dbeta) are those of the
+    whole backward, bit for bit (a network's first layer needs no dX)."""
+
+    def test_affine(self):
+        rng = np.random.default_rng(3)
+        for batch, n_in, n_out in ((4, 3, 2), (512, 128, 64)):  # the second on two threads
+            with self.subTest(batch=batch):
+                X, W, dZ = (rng.standard_normal(s) for s in ((batch, n_in), (n_in, n_out),
+                                                            (batch, n_out)))
+                with parallel.session():
+                    _, dW, db = functional.affine_backward(dZ, X, W)
+                    dX, dW_only, db_only = functional.affine_backward(dZ, X, W,
+                                                                      input_gradient=False)
+                self.assertIsNone(dX)
+                np.testing.assert_array_equal(dW_only, dW)
+                np.testing.assert_array_equal(db_only, db)
+
+    def test_batchnorm(self):
+        for relu in (False, True):
+            for training in (True, False):
+                with self.subTest(relu=relu, training=training):
+                    X, gamma, beta, mean, var = batchnorm_inputs((6, 4), 2)
+                    Z, used_mean, inv_std, _, _ = functional.batchnorm_forward(
+                        X, gamma, beta, mean, var, 0.1, 1e-5, training, relu=relu)
+                    dZ = np.random.default_rng(4).standard_normal(X.shape)
+                    relu_output = Z if relu else None
+                    _, dgamma, dbeta = functional.batchnorm_backward(
+                        dZ, X, used_mean, inv_std, gamma, training, relu_output=relu_output)
+                    dX, dgamma_only, dbeta_only = functional.batchnorm_backward(
+                        dZ, X, used_mean, inv_std, gamma, training, relu_output=relu_output,
+                        input_gradient=False)
+                    self.assertIsNone(dX)
+                    np.testing.assert_array_equal(dgamma_only, dgamma)
+                    np.testing.assert_array_equal(dbeta_only, dbeta)
+
+
 class TestConvInputGradientByRowShifts(unittest.TestCase):
     """The stride-1 input gradient built from shifted rows of dZ, against the
     definition dXpad[n, y + i, x + j] += W[i, j] dZ[n, y, x], summed in loops."""

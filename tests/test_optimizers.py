@@ -401,6 +401,29 @@ class TestStateDict(unittest.TestCase):
         self.assertGreater(max(np.abs(x - y).max() for x, y in zip(a, b, strict=True)), 1e-6)
 
 
+class TestStateDeclarations(unittest.TestCase):
+    """Each optimizer declares the fields of a parameter's state; after a few steps
+    its state holds exactly those fields: arrays of the parameter's shape, counts."""
+
+    def test_declared_fields_are_the_state(self):
+        for name, settings, arrays, counts in (("SGD", dict(lr=0.05, momentum=0.9), {"delta"},
+                                                set()),
+                                               ("Adam", dict(lr=0.01), {"m", "v"}, {"t"}),
+                                               ("AdamW", dict(lr=0.01), {"m", "v"}, {"t"})):
+            with self.subTest(optimizer=name):
+                optimizer = build(name, settings)
+                self.assertEqual((set(optimizer.state_arrays), set(optimizer.state_counts)),
+                                 (arrays, counts))
+                our_trajectory(optimizer, steps=2)
+                for k, shape in enumerate(SHAPES):
+                    entry = optimizer.cache[f"{k}.W"]
+                    self.assertEqual(set(entry), arrays | counts)
+                    for field in arrays:
+                        self.assertEqual(entry[field].shape, shape)
+                    for field in counts:
+                        self.assertEqual(entry[field], 2)
+
+
 class TestBadSettings(unittest.TestCase):
     def test_bad_values(self):
         bad = [

@@ -162,6 +162,19 @@ class TestDependencies(unittest.TestCase):
         self.assertEqual(PYPROJECT["tool"]["ruff"]["target-version"], "py310")
 
 
+class TestImportCost(unittest.TestCase):
+    """Importing the library is cheap: matplotlib loads where a picture is drawn, and
+    scikit-learn where a metric is made, not at ``import neural_networks``."""
+
+    def test_import_loads_neither_matplotlib_nor_scikit_learn(self):
+        code = ("import sys, neural_networks; "
+                "print(sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules))")
+        proc = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "[]")
+
+
 class TestPackageContents(unittest.TestCase):
     def test_every_package_is_found(self):
         include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]

@@ -16,8 +16,7 @@ from neural_networks import run_folder
 from neural_networks.run_folder import (LOCK_NAME, METRIC_COLUMNS, check_name, claim,
                                         plot_curves, read_args, release, take_over, unlock,
                                         write_args, write_confusion_matrix, write_curves,
-                                        write_filters, write_metrics, write_misclassified,
-                                        write_predictions)
+                                        write_filters, write_metrics, write_misclassified)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -445,29 +444,6 @@ class TestPictures(FolderTest):
                 with self.assertRaisesRegex(ValueError, fragment):
                     call()
         self.assertEqual(os.listdir(self.folder), [])
-
-
-class TestPredictions(FolderTest):
-    def read(self, path):
-        with open(path) as f:
-            return f.read()
-
-    def test_into_a_folder_or_a_file(self):
-        folder = claim(self.save_dir, "run")
-        path = write_predictions(folder, np.array([3, 0, 9]))
-        self.assertEqual(path, os.path.join(folder, "predictions.csv"))
-        self.assertEqual(self.read(path), "Id,Category\n0,3\n1,0\n2,9\n")
-        other = os.path.join(self.tmp, "kaggle.csv")
-        self.assertEqual(write_predictions(other, [1.0, 2.0]), other)
-        self.assertEqual(self.read(other), "Id,Category\n0,1\n1,2\n")
-
-    def test_anything_but_whole_numbers_in_one_row_is_refused(self):
-        path = os.path.join(self.tmp, "p.csv")
-        for bad in (np.zeros((2, 2), dtype=int), [0.5, 1.0], ["a", "b"], [np.nan]):
-            with self.subTest(categories=bad):
-                with self.assertRaisesRegex(ValueError, r"expected \(N,\) integer categories"):
-                    write_predictions(path, bad)
-        self.assertFalse(os.path.exists(path))
 
 
 class TestLayout(unittest.TestCase):

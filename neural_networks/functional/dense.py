@@ -49,38 +49,40 @@ def affine_forward(X, W, b):
     return Z
 
 
-def affine_backward(dZ, X, W):
+def affine_backward(dZ, X, W, input_gradient=True):
     """Gradients of Z = X W + b.
 
     Parameters
     ----------
-    dZ  (batch, n_out), dL/dZ
-    X   (batch, n_in), the input of the forward pass
-    W   (n_in, n_out)
+    dZ              (batch, n_out), dL/dZ
+    X               (batch, n_in), the input of the forward pass
+    W               (n_in, n_out)
+    input_gradient  False skips dX (a network's first layer needs none)
 
     Returns
     -------
-    dX  (batch, n_in) = dZ W^T
+    dX  (batch, n_in) = dZ W^T, or None without ``input_gradient``
     dW  (n_in, n_out) = X^T dZ
     db  (1, n_out), the column sums of dZ
 
     Large products (dX and dW) run on two threads inside a
     ``parallel.session()``, each as one whole product.
     """
-    dX = np.empty(X.shape, dtype=np.result_type(dZ, W))
+    dX = np.empty(X.shape, dtype=np.result_type(dZ, W)) if input_gradient else None
     dW = np.empty(W.shape, dtype=np.result_type(X, dZ))
 
     def product(k, slot):
         if k == 0:
-            np.matmul(dZ, W.T, out=dX)
-        else:
             np.matmul(X.T, dZ, out=dW)
+        else:
+            np.matmul(dZ, W.T, out=dX)
 
-    if _large_product(X, W):
-        parallel.for_each(product, 2)
-    else:  # too small to gain from a second thread
-        product(0, 0)
-        product(1, 0)
+    products = 2 if input_gradient else 1
+    if products == 2 and _large_product(X, W):
+        parallel.for_each(product, products)
+    else:  # one product, or too small to gain from a second thread
+        for k in range(products):
+            product(k, 0)
     return dX, dW, dZ.sum(axis=0, keepdims=True)
 
 

@@ -99,7 +99,7 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
 
 
 def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False,
-                       relu_output=None):
+                       relu_output=None, input_gradient=True):
     """Gradients of batchnorm_forward.
 
     Parameters
@@ -115,10 +115,11 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
                   of the batch less); its values are then lost
     relu_output   None, or the output of batchnorm_forward(..., relu=True):
                   dZ is then first masked where it is 0 (the ReLU's backward)
+    input_gradient  False skips dX (the second pass): a network's first layer needs none
 
     Returns
     -------
-    dX      (n, channels)
+    dX      (n, channels), or None without ``input_gradient``
     dgamma  (1, channels) = sum over rows of dZ * X_hat, X_hat = (X - mean) * inv_std
     dbeta   (1, channels) = sum over rows of dZ
 
@@ -144,6 +145,8 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     parallel.for_each(block_sums, len(blocks))
     dbeta = blocking.sum_in_order([s for s, _ in sums])[None, :]
     dgamma = inv_std * (blocking.sum_in_order([sx for _, sx in sums])[None, :] - mean * dbeta)
+    if not input_gradient:
+        return None, dgamma, dbeta
     source = dZ if relu_output is None else dX
     if not training:
         np.multiply(source, scale, out=dX)

@@ -52,3 +52,22 @@ def check_flag(what, value):
     if value is not True and value is not False:
         raise ValueError(f"{what} must be True or False, got {value!r}")
     return value
+
+
+def is_count(value):
+    """True for a Python int >= 0 that is not a bool: a count as JSON gives it."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_example_shape(input_shape):
+    """``input_shape`` as a tuple of ints >= 1, or ValueError. numpy integers and
+    arrays of them count (an int alone is a shape of one axis); bools never do."""
+    # numpy's tolist() gives Python numbers, and keeps a float a float.
+    dims = input_shape.tolist() if hasattr(input_shape, "tolist") else input_shape
+    dims = [dims] if isinstance(dims, numbers.Integral) else dims
+    dims = list(dims) if isinstance(dims, (list, tuple, range)) else []
+    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                           and d >= 1 for d in dims):
+        raise ValueError(f"input_shape must be the shape of one example, whole numbers "
+                         f">= 1 such as (28, 28, 1), got {input_shape!r}")
+    return tuple(int(d) for d in dims)

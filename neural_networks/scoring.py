@@ -1,0 +1,269 @@
+"""How well a network's outputs fit their targets, and its predictions file.
+
+The network's methods ``error``, ``score``, ``evaluate``, ``classify``,
+``predict_proba``, ``test`` and ``test_kaggle`` call the functions here, which
+take the network first. scikit-learn is imported by ``score`` only, when a
+metric is made: importing the library does not load it.
+"""
+
+import io
+import os
+import pickle
+
+import numpy as np
+
+from .utils.files import write_atomic, write_text
+
+
+def error(model, target, out):
+    """1 - accuracy (the argmax of each row) for cross-entropy, the mean squared
+    error for l2; ``target`` and ``out`` of one shape, (n, classes)."""
+    target = np.asarray(target)
+    out = np.asarray(out)
+    if target.shape != out.shape:
+        raise ValueError(
+            f"labels and predictions must have the same shape, got {target.shape} "
+            f"and {out.shape}"
+        )
+    if model.loss.name == "cross_entropy":
+        return float(1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1)))
+    return float(np.mean((target - out) ** 2))
+
+
+def score(model, Y, Y_hat):
+    """The loss and metrics of outputs ``Y_hat`` already computed, against ``Y``.
+
+    Note the order, the loss's: targets first, then outputs. To score inputs
+    ``X`` against their labels, call ``evaluate(X, Y)``; ``score(X, Y)`` is a
+    ValueError that says so.
+
+    Parameters
+    ----------
+    model  the network (its loss)
+    Y      targets (n, classes): one-hot (or probability) rows, as everywhere in
+           this library; with cross-entropy also integer class indices (n,)
+    Y_hat  the network's outputs, (n, classes)
+
+    Returns
+    -------
+    cross-entropy: {"loss": float, "accuracy": float,
+    "per_class_accuracy": (classes,) the fraction of each true class predicted
+    right (NaN for a class absent from Y), "confusion_matrix": (classes, classes)
+    ints, rows the true classes, columns the predicted ones} (scikit-learn's
+    ``accuracy_score`` and ``confusion_matrix``; a row's class is its argmax).
+    l2: {"loss": float, "mse": float}, the mean squared error as ``error`` gives
+    it (classes mean nothing to a regression).
+    """
+    try:
+        return _score(model, Y, Y_hat)
+    except ValueError as error:
+        raise ValueError(f"{error}. {_score_hint(model, Y, Y_hat)}") from None
+
+
+def evaluate(model, X, Y, batch_size):
+    """The network's loss and metrics on ``(X, Y)``, in eval mode.
+
+    Parameters
+    ----------
+    X           inputs, batch first (n, ...)
+    Y           targets as for ``score``
+    batch_size  examples per forward pass (bounds memory)
+
+    Returns
+    -------
+    the dict of ``score``
+    """
+    Y_hat, _ = model.predict(X, batch_size=batch_size)
+    return _score(model, Y, Y_hat)
+
+
+def predict_proba(model, X, batch_size):
+    """The class probabilities of the inputs ``X`` (scikit-learn's name), in eval mode.
+
+    Returns
+    -------
+    (n, classes) array, each row the softmax output for one example; a
+    ValueError for a network without the cross-entropy loss (its outputs are
+    not probabilities: use ``predict``)
+    """
+    if model.loss.name != "cross_entropy":
+        raise ValueError(f"class probabilities need a classifier (the cross_entropy "
+                         f"loss); this network's loss is {model.loss.name}: use "
+                         f"predict(X), which returns (outputs, loss)")
+    return model.predict(X, batch_size=batch_size)[0]
+
+
+def classify(model, X, batch_size):
+    """Class labels and class probabilities of the inputs ``X``, in one call (eval mode).
+
+    Returns
+    -------
+    (labels, probabilities): labels (n,) int64, each example's most probable
+    class; probabilities (n, classes), the softmax outputs (``predict_proba``)
+    """
+    probabilities = predict_proba(model, X, batch_size)
+    return np.argmax(probabilities, axis=1).astype(np.int64), probabilities
+
+
+def _score_hint(model, first, second):
+    """What to tell a ``score`` call that failed: its signature, and ``evaluate``
+    when ``first`` looks like a batch of inputs or ``second`` like labels."""
+    hint = "score(Y, Y_hat) takes the targets first, then the network's outputs"
+    first, second = np.asarray(first), np.asarray(second)
+    inputs = first.ndim > 2 or (model.input_shape is not None
+                                and first.shape[1:] == model.input_shape)
+    labels = np.issubdtype(second.dtype, np.integer) or (
+        second.ndim == 2 and np.isin(second, (0, 1)).all()
+        and np.array_equal(second.sum(axis=1), np.ones(len(second))))
+    if inputs or labels:
+        looks = "inputs and labels" if inputs and labels else "inputs" if inputs else \
+            "labels, not outputs"
+        hint += (f"; these look like {looks}: evaluate(X, Y) predicts the inputs X "
+                 f"and scores the outputs against the labels Y")
+    return hint
+
+
+def _score(model, Y, Y_hat):
+    """``score`` without the hint on a bad call (``evaluate`` calls it)."""
+    # Imported here: scikit-learn takes a second to import, and only scoring needs it.
+    from sklearn.metrics import accuracy_score, confusion_matrix
+
+    Y_hat = np.asarray(Y_hat)
+    if Y_hat.ndim != 2 or Y_hat.shape[0] == 0 or not np.issubdtype(Y_hat.dtype, np.floating):
+        raise ValueError(f"expected outputs of shape (n, classes) with n >= 1, floating, "
+                         f"got {Y_hat.dtype} {Y_hat.shape}")
+    if not np.isfinite(Y_hat).all():
+        raise ValueError("the outputs hold NaN or infinity")
+    Y = _targets(model, Y, *Y_hat.shape)
+    loss = model.loss.forward(Y, Y_hat)
+    if model.loss.name != "cross_entropy":
+        return {"loss": loss, "mse": model.error(Y, Y_hat)}
+    k = Y_hat.shape[1]
+    true, predicted = np.argmax(Y, axis=1), np.argmax(Y_hat, axis=1)
+    matrix = confusion_matrix(true, predicted, labels=np.arange(k))
+    support = matrix.sum(axis=1)
+    per_class = np.full(k, np.nan)
+    np.divide(np.diag(matrix), support, out=per_class, where=support > 0)
+    return {"loss": loss, "accuracy": float(accuracy_score(true, predicted)),
+            "per_class_accuracy": per_class, "confusion_matrix": matrix}
+
+
+def _targets(model, Y, n, k):
+    """``Y`` checked as (n, k) target rows; class indices (n,) become one-hot rows."""
+    Y = np.asarray(Y)
+    cross_entropy = model.loss.name == "cross_entropy"
+    if cross_entropy and Y.ndim == 1 and np.issubdtype(Y.dtype, np.integer) \
+            and Y.shape[0] == n:
+        if Y.min() < 0 or Y.max() >= k:
+            raise ValueError(f"class indices must be in [0, {k}), got values from "
+                             f"{Y.min()} to {Y.max()}")
+        Y = np.eye(k)[Y]
+    if Y.shape != (n, k) or not np.issubdtype(Y.dtype, np.number):
+        indices = f" or integer class indices of shape ({n},)" if cross_entropy else ""
+        raise ValueError(f"expected targets of shape ({n}, {k}){indices} for {n} outputs "
+                         f"of {k} classes, got {Y.dtype} {Y.shape}")
+    if not np.isfinite(Y).all():
+        raise ValueError("the targets hold NaN or infinity")
+    if cross_entropy and (np.any(Y < 0) or not np.allclose(Y.sum(axis=1), 1, atol=1e-6)):
+        raise ValueError("cross-entropy targets must be one-hot (or probability) rows; "
+                         "these have negative entries or rows not summing to 1")
+    return Y
+
+
+def test(model, dataset, save_predictions=False, verbose=True):
+    """Loss and error on ``dataset.test`` (in eval mode): this library's
+    whole-split figures and the course's per-batch ones, in one dict.
+
+    Parameters
+    ----------
+    dataset           a ``Dataset`` with a labeled test split
+    save_predictions  also return the outputs, and pickle the returned dict to
+                      ``test_predictions.p`` in the logger's folder (when the
+                      model has a logger with a folder), as the course does
+    verbose           print the course's line ``Test Loss: <loss> Test Accuracy:
+                      <accuracy>``, each rounded to 4 places
+
+    Returns
+    -------
+    {"test_loss": float, "test_error": float,  the whole test split's
+     "loss": [float, ...], "error": [float, ...],  the course's: one per
+         consecutive batch of ``dataset.test.batch_size`` examples, in the
+         split's order
+     "prediction": (n, out_dim) outputs}  (only with ``save_predictions``)
+
+    The printed loss and accuracy are ``test_loss`` and ``1 - test_error``:
+    the means of the per-batch lists weighted by each batch's size (the
+    course printed their plain means, which count a short last batch as
+    much as a full one).
+    """
+    split = dataset.test
+    if split is None or split.labels is None:
+        raise ValueError("test() needs a dataset with a labeled test split")
+    Y = split.labels
+    Y_hat, _ = model.predict(split.data)
+    results = {"test_loss": model.loss.forward(Y, Y_hat), "test_error": model.error(Y, Y_hat),
+               "loss": [], "error": []}
+    for low in range(0, len(Y), split.batch_size):
+        batch = slice(low, low + split.batch_size)
+        results["loss"].append(float(model.loss.forward(Y[batch], Y_hat[batch])))
+        results["error"].append(model.error(Y[batch], Y_hat[batch]))
+    if verbose:
+        print(f"Test Loss: {round(results['test_loss'], 4)} "
+              f"Test Accuracy: {round(1 - results['test_error'], 4)}")
+    if save_predictions:
+        results["prediction"] = Y_hat
+        folder = getattr(model.logger, "save_dir", None)
+        if folder is not None and os.path.isdir(folder):
+            write_atomic(os.path.join(folder, "test_predictions.p"),
+                         lambda f: pickle.dump(results, f))
+    return results
+
+
+def test_kaggle(model, dataset, path=None):
+    """Write ``kaggle_predictions.csv`` (columns Id,Category) for ``dataset.test``.
+
+    Parameters
+    ----------
+    dataset  a ``Dataset`` whose test split may be unlabeled
+    path     where to write; defaults to the logger's folder (or the current one)
+
+    Returns
+    -------
+    the path written
+    """
+    if dataset.test is None:
+        raise ValueError("test_kaggle() needs a dataset with a test split")
+    Y_hat, _ = model.predict(dataset.test.data)
+    if path is None:
+        folder = model.logger.save_dir if model.logger is not None else "."
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, "kaggle_predictions.csv")
+    return write_predictions(path, np.argmax(Y_hat, axis=1))
+
+
+def write_predictions(folder_or_path, categories):
+    """Write a Kaggle submission: a header ``Id,Category``, then ``i,category`` per example.
+
+    Parameters
+    ----------
+    folder_or_path  a folder (the file is ``predictions.csv`` in it) or a file path
+    categories      (N,) integer class indices
+
+    Returns
+    -------
+    the path written
+    """
+    categories = np.asarray(categories)
+    whole = np.issubdtype(categories.dtype, np.integer) or (
+        np.issubdtype(categories.dtype, np.floating)
+        and bool(np.all(np.isfinite(categories) & (categories == np.round(categories)))))
+    if categories.ndim != 1 or not whole:
+        raise ValueError(f"expected (N,) integer categories, got an array of shape "
+                         f"{categories.shape} and dtype {categories.dtype}")
+    path = os.fspath(folder_or_path)
+    if os.path.isdir(path):
+        path = os.path.join(path, "predictions.csv")
+    out = io.StringIO()
+    out.write("Id,Category\n")
+    out.writelines(f"{i},{c}\n" for i, c in enumerate(categories.astype(np.int64).tolist()))
+    return write_text(path, out.getvalue())
