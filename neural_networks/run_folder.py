@@ -377,15 +377,22 @@ def lock(folder):
     error for a live holder says how to clear a lock that is stale all the same.
     """
     path = os.path.join(folder, LOCK_NAME)
-    for _ in range(3):
+    attempts = 3
+    for attempt in range(attempts):
         try:
             _create_lock(path)
             return path
         except FileExistsError:
             held = _read_lock(path)
-            if held is None and os.path.exists(path):
-                raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names no "
-                                      f"process; if no run uses the folder, delete it") from None
+            if held is None:
+                # Gone or replaced between the two looks (another run unlocked, moved the
+                # folder aside, or locked it afresh): look again. Only a lock that stays
+                # unreadable is reported.
+                if attempt == attempts - 1 and os.path.exists(path):
+                    raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names "
+                                          f"no process; if no run uses the folder, delete "
+                                          f"it") from None
+                continue
             if held is not None and processes.alive(*held):
                 if held[0] == os.getpid():
                     return path
