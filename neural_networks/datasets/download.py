@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
-from ..utils.files import remove_dead_temporaries, temporary_name
+from ..utils.files import move_into_place, remove_dead_temporaries, temporary_name
 from ..utils.registry import lookup
 
 DATA_ENV = "NEURAL_NETWORKS_DATA"
@@ -344,7 +344,7 @@ def fetch(name, folder, progress=None):
             try:
                 pooch.retrieve(redact(url), f"md5:{source.md5[file]}", fname=file, path=partial,
                                downloader=_downloader(url, file, progress, written))
-                os.replace(partial / file, folder / file)
+                move_into_place(partial / file, folder / file)
                 os.rmdir(partial)
             except (requests.RequestException, urllib3.exceptions.HTTPError) as err:
                 raise ValueError(_cannot_download(url, file, err, source)) from None

@@ -172,7 +172,7 @@ def write_atomic(path, write, binary=True):
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        move_into_place(tmp, target)
     except BaseException as error:
         try:
             os.remove(tmp)
@@ -182,7 +182,15 @@ def write_atomic(path, write, binary=True):
             reason = error.strerror or str(error)
             raise ValueError(f"cannot write {path}: {reason}") from error
         raise
-    _sync_folder(folder)
+    return path
+
+
+def move_into_place(source, path):
+    """Rename the finished file ``source`` to ``path`` in one step (both in one file
+    system), as ``write_atomic`` ends, for a file another writer made (a download);
+    returns ``path``. OSError as ``os.replace`` raises it."""
+    os.replace(source, path)
+    _sync_folder(os.path.dirname(os.path.realpath(path)))
     return path
 
 
