@@ -85,6 +85,10 @@ class FullyConnected(Layer):
     weight_init  name of the initializer for W
     """
 
+    examples = [(dict(n_out=3, activation="relu"), (4, 5)),
+                (dict(n_out=4, activation="sigmoid"), (4, 5)),
+                (dict(n_out=3, activation="softmax"), (4, 5))]
+
     def __init__(self, n_out, activation, weight_init="xavier_uniform"):
         super().__init__()
         self.n_out = _check_positive_int(n_out, "FullyConnected n_out")
@@ -138,6 +142,12 @@ class Conv2D(Layer):
     """
 
     runs_on_threads = True
+    # Square and oblong kernels, strides 1 and 2, each kind of padding.
+    examples = [(dict(n_out=4, kernel_shape=kernel_shape, activation="tanh", stride=stride,
+                      pad=pad), (2, 7, 6, 3))
+                for kernel_shape, stride, pad in [((3, 3), 1, "same"), ((1, 1), 1, "valid"),
+                                                  ((2, 3), 2, "valid"), ((3, 2), 2, 1),
+                                                  ((5, 5), 1, "same")]]
 
     def __init__(self, n_out, kernel_shape, activation, stride=1, pad="same",
                  weight_init="xavier_uniform"):
@@ -215,6 +225,11 @@ class Pool2D(Layer):
 
     MODES = ("max", "average")
     runs_on_threads = True
+    examples = [(dict(kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad), (2, 7, 6, 3))
+                for mode, kernel_shape, stride, pad in [
+                    ("max", (2, 2), 2, 0), ("max", (3, 3), 1, "same"), ("max", (2, 3), 1, 1),
+                    ("average", (2, 2), 2, 0), ("average", (3, 3), 1, "same"),
+                    ("average", (3, 2), 2, 1)]]
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
         super().__init__()
@@ -266,6 +281,8 @@ class Flatten(Layer):
     ``keep_dim="last"`` instead keeps the last axis: (..., k) -> (-1, k).
     """
 
+    examples = [(dict(keep_dim="first"), (2, 7, 6, 3)), (dict(keep_dim="last"), (2, 7, 6, 3))]
+
     def __init__(self, keep_dim="first"):
         super().__init__()
         if keep_dim not in ("first", "last"):
@@ -309,6 +326,8 @@ class BatchNorm(Layer):
 
     # The batch statistics need two values per channel at least.
     min_train_batch = 2
+    examples = [(dict(activation="relu"), (3, 4, 3, 2)),
+                (dict(momentum=0.2, eps=1e-3, activation="tanh"), (6, 4))]
 
     def __init__(self, momentum=0.1, eps=1e-5, activation="linear"):
         super().__init__()
@@ -401,6 +420,8 @@ class Dropout(Layer):
     ----------
     p  probability of dropping a value, 0 <= p < 1
     """
+
+    examples = [(dict(p=0.5), (4, 5)), (dict(p=0.0), (2, 7, 6, 3))]
 
     def __init__(self, p=0.5):
         super().__init__()

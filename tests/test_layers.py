@@ -37,8 +37,8 @@ import weakref
 import numpy as np
 
 from neural_networks.activations import initialize_activation
-from neural_networks.layers import (LAYERS, BatchNorm, Conv2D, Dropout, Flatten,
-                                    FullyConnected, Pool2D, initialize_layer)
+from neural_networks.layers import (LAYERS, BatchNorm, Conv2D, Dropout, FullyConnected,
+                                    initialize_layer)
 from neural_networks.utils.grad_check import check_gradients, check_layer
 from tests.reference_configs import PARAMETRIC, assert_matches, load_reference
 
@@ -701,22 +701,12 @@ class TestInitializeLayer(unittest.TestCase):
 # ------------------------------------------------------------ misuse of layers
 
 def every_layer():
-    """(label, function making a fresh layer, a valid input) for every layer class."""
+    """(label, function making a fresh layer, a valid input) for every example of
+    every registered layer (``Layer.examples``)."""
     rng = np.random.default_rng(0)
-    images = rng.standard_normal((3, 6, 5, 2))
-    rows = rng.standard_normal((4, 5))
-    return [
-        ("FullyConnected", lambda: FullyConnected(3, "relu"), rows),
-        ("Conv2D", lambda: Conv2D(2, 3, "tanh"), images),
-        ("Pool2D max", lambda: Pool2D(2, stride=2), images),
-        ("Pool2D average", lambda: Pool2D(2, mode="average"), images),
-        ("Flatten", Flatten, images),
-        ("Flatten last", lambda: Flatten(keep_dim="last"), images),
-        ("BatchNorm", lambda: BatchNorm(activation="relu"), images),
-        ("BatchNorm (batch, features)", BatchNorm, rows),
-        ("Dropout", lambda: Dropout(0.5), rows),
-        ("Dropout p=0", lambda: Dropout(0.0), images),
-    ]
+    return [(f"{cls.__name__} {settings}", lambda cls=cls, settings=settings: cls(**settings),
+             rng.standard_normal(shape))
+            for cls in LAYERS.values() for settings, shape in cls.examples]
 
 
 def wrong_shapes(shape):
