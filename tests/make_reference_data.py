@@ -91,6 +91,23 @@ def vjp(fn, inputs, rng, upstream=None):
     return out.detach().numpy(), upstream, [g.numpy() for g in grads]
 
 
+def draw_off_the_kink(config, draw, pre_activation):
+    """Arrays from ``draw()`` whose pre-activation is nowhere within RELU_MARGIN of 0
+    when the config's activation is ReLU (the first draw otherwise).
+
+    Returns
+    -------
+    the arrays, and the pre-activation torch computes from them (an array)
+    """
+    for _ in range(100):
+        arrays = draw()
+        with torch.no_grad():
+            Z = pre_activation(*(torch.tensor(a) for a in arrays)).numpy()
+        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
+            return arrays, Z
+    raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+
+
 def nhwc_to_nchw(X):
     return X.permute(0, 3, 1, 2)
 
@@ -146,16 +163,12 @@ def fully_connected_case(config, batch, size, rng):
     def affine(X, W, b):
         return X @ W + b
 
-    for _ in range(100):
-        X = rng.standard_normal((batch, n_in))
-        W = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
-        b = rng.standard_normal((1, n_out)) * 0.5
-        with torch.no_grad():
-            Z = affine(*(torch.tensor(a) for a in (X, W, b))).numpy()
-        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+    def draw():
+        return (rng.standard_normal((batch, n_in)),
+                rng.standard_normal((n_in, n_out)) / np.sqrt(n_in),
+                rng.standard_normal((1, n_out)) * 0.5)
+
+    (X, W, b), _ = draw_off_the_kink(config, draw, affine)
     output, upstream, (dX, dW, db) = vjp(lambda X, W, b: act(affine(X, W, b)), [X, W, b], rng)
     return {"input": X[None], "output": output, "upstream_grad": upstream, "backward": dX,
             "W": W, "b": b, "dW": dW, "db": db}
@@ -195,16 +208,12 @@ def conv_case(config, batch, size, rng):
                      stride=stride, padding=pads)
         return nchw_to_nhwc(Z)
 
-    for _ in range(100):
-        X = rng.standard_normal((batch, *size))
-        W = rng.standard_normal((kr, kc, n_in, n_out)) / np.sqrt(kr * kc * n_in)
-        b = rng.standard_normal((1, n_out)) * 0.5
-        with torch.no_grad():
-            Z = affine(*(torch.tensor(a) for a in (X, W, b))).numpy()
-        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+    def draw():
+        return (rng.standard_normal((batch, *size)),
+                rng.standard_normal((kr, kc, n_in, n_out)) / np.sqrt(kr * kc * n_in),
+                rng.standard_normal((1, n_out)) * 0.5)
+
+    (X, W, b), Z = draw_off_the_kink(config, draw, affine)
     np.testing.assert_allclose(Z, conv_reference_loops(X, W, b, stride, pads), rtol=1e-10,
                                atol=1e-12)
     output, upstream, (dX, dW, db) = vjp(lambda X, W, b: act(affine(X, W, b)), [X, W, b], rng)
@@ -265,18 +274,14 @@ def groupnorm_case(config, batch, size, rng):
         Z = F.group_norm(X.movedim(-1, 1), groups, gamma[0], beta[0], eps)
         return Z.movedim(1, -1)
 
-    for _ in range(100):
+    def draw():
         # Each channel with its own spread and mean, so a group's statistics mix them.
         X = (rng.standard_normal((batch, *size)) * rng.uniform(0.5, 3.0, size=n_channels)
              + rng.normal(0.0, 2.0, size=n_channels))
         gamma = rng.uniform(0.5, 2.0, size=(1, n_channels)) * rng.choice([-1, 1], n_channels)
-        beta = rng.normal(0.0, 0.5, size=(1, n_channels))
-        with torch.no_grad():
-            Z = group_norm(*(torch.tensor(a) for a in (X, gamma, beta))).numpy()
-        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+        return X, gamma, rng.normal(0.0, 0.5, size=(1, n_channels))
+
+    (X, gamma, beta), Z = draw_off_the_kink(config, draw, group_norm)
     np.testing.assert_allclose(Z, groupnorm_reference_loops(X, gamma, beta, groups, eps),
                                rtol=1e-10, atol=1e-12)
     module = torch.nn.GroupNorm(groups, n_channels, eps=eps, dtype=torch.float64)
