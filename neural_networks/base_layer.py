@@ -24,7 +24,9 @@ same):
   for any other layer dL/dX is computed and dropped.
 - **declarations** the network reads (class attributes, overridden where a
   layer differs): ``runs_on_threads``, ``min_train_batch``,
-  ``initial_only`` and ``image_filters()``.
+  ``initial_only`` and ``image_filters()``; and ``examples``, small instances
+  that the conformance test (tests/test_layer_conformance.py) and the
+  gradient-check report build and feed.
 """
 
 import functools
@@ -132,6 +134,10 @@ class Layer(ABC):
     #: Arguments that only draw the first parameters: a checkpoint's values replace
     #: what they drew, so ``describe`` leaves them out.
     initial_only = ("weight_init",)
+    #: Small instances of the layer: (constructor arguments, shape of an input batch)
+    #: pairs, fed standard normal inputs by the conformance test and the gradient-check
+    #: report. Every registered layer declares one at least.
+    examples = ()
     #: Whether ``backward(dLdY, input_gradient=False)`` skips computing dL/dX; set
     #: for each class from its ``backward``'s signature (an ``input_gradient`` argument).
     skips_input_gradient = False

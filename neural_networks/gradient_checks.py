@@ -1,6 +1,12 @@
 """The gradient-check report: every activation, layer and loss of the library
 against central finite differences in float64.
 
+The layers are those of the registry (``layers.LAYERS``), each in every
+example it declares (``Layer.examples``), in training mode: BatchNorm with
+the batch's statistics, Dropout with one mask (every forward pass of a check
+starts from the same state of numpy's generator). A layer gets its rows here
+by being registered.
+
 ``check_gradients.ipynb`` walks through the same cases one cell at a time;
 without Jupyter, ``python -m neural_networks.gradient_checks`` prints them as
 one table and exits non-zero if any check fails.
@@ -12,38 +18,28 @@ import sys
 import numpy as np
 
 from .activations import initialize_activation
-from .layers import Conv2D, Flatten, FullyConnected, Pool2D
+from .layers import LAYERS, Conv2D, Flatten, FullyConnected, Pool2D
 from .losses import initialize_loss
+from .summary import layer_title
 from .utils.checks import check_number
 from .utils.grad_check import check_activation, check_layer, check_loss
 
 #: A check passes when its relative error is below this (float64 inputs).
 TOLERANCE = 1e-7
 
-#: What the report checks. Each entry is small enough to read at a glance.
+#: What the report checks besides the layers' examples.
 ACTIVATION_NAMES = ["linear", "sigmoid", "tanh", "arctan", "relu", "softmax"]
-#: FullyConnected: (n_out, activation)
-FULLY_CONNECTED_CASES = [(3, "relu"), (4, "sigmoid"), (3, "softmax")]
-#: Conv2D: (kernel_shape, stride, pad)
-CONV2D_CASES = [
-    ((3, 3), 1, "same"),
-    ((1, 1), 1, "valid"),
-    ((2, 3), 2, "valid"),
-    ((3, 2), 2, 1),
-    ((5, 5), 1, "same"),
-]
-#: Pool2D: (mode, kernel_shape, stride, pad)
-POOL2D_CASES = [
-    ("max", (2, 2), 2, 0),
-    ("max", (3, 3), 1, "same"),
-    ("max", (2, 3), 1, 1),
-    ("average", (2, 2), 2, 0),
-    ("average", (3, 3), 1, "same"),
-    ("average", (3, 2), 2, 1),
-]
-#: Flatten: keep_dim
-FLATTEN_CASES = ["first", "last"]
 LOSS_NAMES = ["cross_entropy", "l2"]
+
+# The course layers' examples as check_gradients.ipynb reads them, one cell per layer.
+#: FullyConnected: (n_out, activation)
+FULLY_CONNECTED_CASES = [(s["n_out"], s["activation"]) for s, _ in FullyConnected.examples]
+#: Conv2D: (kernel_shape, stride, pad)
+CONV2D_CASES = [(s["kernel_shape"], s["stride"], s["pad"]) for s, _ in Conv2D.examples]
+#: Pool2D: (mode, kernel_shape, stride, pad)
+POOL2D_CASES = [(s["mode"], s["kernel_shape"], s["stride"], s["pad"]) for s, _ in Pool2D.examples]
+#: Flatten: keep_dim
+FLATTEN_CASES = [s["keep_dim"] for s, _ in Flatten.examples]
 
 
 def away_from_zero(Z, margin=0.1):
@@ -75,7 +71,8 @@ def run_all_checks(seed=0):
     Returns
     -------
     list of (piece, quantity, relative error) tuples, in the order
-    activations, FullyConnected, Conv2D, Pool2D, Flatten, losses
+    activations, the examples of every registered layer (in the registry's
+    order), losses
     """
     np.random.seed(seed)  # weight initialisers draw from numpy's global generator
     rng = np.random.default_rng(seed)
@@ -88,24 +85,12 @@ def run_all_checks(seed=0):
         Z = away_from_zero(rng.standard_normal((4, 5)))
         add(f"activation {name}", check_activation(initialize_activation(name), Z,
                                                    rng.standard_normal((4, 5))))
-    for n_out, activation in FULLY_CONNECTED_CASES:
-        layer = FullyConnected(n_out=n_out, activation=activation)
-        add(f"FullyConnected {n_out} {activation}",
-            check_layer(layer, rng.standard_normal((4, 5)), rng.standard_normal((4, n_out))))
-    X = rng.standard_normal((2, 7, 6, 3))
-    for kernel_shape, stride, pad in CONV2D_CASES:
-        layer = Conv2D(n_out=4, kernel_shape=kernel_shape, activation="tanh",
-                       stride=stride, pad=pad)
-        dLdY = rng.standard_normal(layer.forward(X).shape)
-        add(f"Conv2D k{kernel_shape} s{stride} pad {pad!r}", check_layer(layer, X, dLdY))
-    for mode, kernel_shape, stride, pad in POOL2D_CASES:
-        layer = Pool2D(kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad)
-        dLdY = rng.standard_normal(layer.forward(X).shape)
-        add(f"Pool2D {mode} k{kernel_shape} s{stride} pad {pad!r}", check_layer(layer, X, dLdY))
-    for keep_dim in FLATTEN_CASES:
-        layer = Flatten(keep_dim=keep_dim)
-        dLdY = rng.standard_normal(layer.forward(X).shape)
-        add(f"Flatten keep_dim {keep_dim!r}", check_layer(layer, X, dLdY))
+    for cls in LAYERS.values():
+        for settings, shape in cls.examples:
+            layer = cls(**settings)
+            X = rng.standard_normal(shape)
+            dLdY = rng.standard_normal(layer.forward(X).shape)
+            add(f"{layer_title(layer.describe())} on {shape}", check_layer(layer, X, dLdY))
     for name in LOSS_NAMES:
         Y = np.eye(3)[rng.integers(0, 3, size=6)]
         logits = rng.standard_normal((6, 3))

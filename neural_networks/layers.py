@@ -21,8 +21,8 @@ from .base_layer import Layer
 from .utils.registry import accepted_keywords, check_keywords, check_required, factory, lookup
 from .weights import initialize_weights
 
-__all__ = ["LAYERS", "BatchNorm", "Conv2D", "Dropout", "Flatten", "FullyConnected", "Layer",
-           "Pool2D", "initialize_layer"]
+__all__ = ["LAYERS", "BatchNorm", "Conv2D", "Dropout", "Flatten", "FullyConnected", "GroupNorm",
+           "Layer", "Pool2D", "initialize_layer"]
 
 
 def _as_batch(X, layer_name, layout, rank=None, min_rank=1):
@@ -85,6 +85,10 @@ class FullyConnected(Layer):
     weight_init  name of the initializer for W
     """
 
+    examples = [(dict(n_out=3, activation="relu"), (4, 5)),
+                (dict(n_out=4, activation="sigmoid"), (4, 5)),
+                (dict(n_out=3, activation="softmax"), (4, 5))]
+
     def __init__(self, n_out, activation, weight_init="xavier_uniform"):
         super().__init__()
         self.n_out = _check_positive_int(n_out, "FullyConnected n_out")
@@ -138,6 +142,12 @@ class Conv2D(Layer):
     """
 
     runs_on_threads = True
+    # Square and oblong kernels, strides 1 and 2, each kind of padding.
+    examples = [(dict(n_out=4, kernel_shape=kernel_shape, activation="tanh", stride=stride,
+                      pad=pad), (2, 7, 6, 3))
+                for kernel_shape, stride, pad in [((3, 3), 1, "same"), ((1, 1), 1, "valid"),
+                                                  ((2, 3), 2, "valid"), ((3, 2), 2, 1),
+                                                  ((5, 5), 1, "same")]]
 
     def __init__(self, n_out, kernel_shape, activation, stride=1, pad="same",
                  weight_init="xavier_uniform"):
@@ -215,6 +225,11 @@ class Pool2D(Layer):
 
     MODES = ("max", "average")
     runs_on_threads = True
+    examples = [(dict(kernel_shape=kernel_shape, mode=mode, stride=stride, pad=pad), (2, 7, 6, 3))
+                for mode, kernel_shape, stride, pad in [
+                    ("max", (2, 2), 2, 0), ("max", (3, 3), 1, "same"), ("max", (2, 3), 1, 1),
+                    ("average", (2, 2), 2, 0), ("average", (3, 3), 1, "same"),
+                    ("average", (3, 2), 2, 1)]]
 
     def __init__(self, kernel_shape, mode="max", stride=1, pad=0):
         super().__init__()
@@ -266,6 +281,8 @@ class Flatten(Layer):
     ``keep_dim="last"`` instead keeps the last axis: (..., k) -> (-1, k).
     """
 
+    examples = [(dict(keep_dim="first"), (2, 7, 6, 3)), (dict(keep_dim="last"), (2, 7, 6, 3))]
+
     def __init__(self, keep_dim="first"):
         super().__init__()
         if keep_dim not in ("first", "last"):
@@ -309,6 +326,8 @@ class BatchNorm(Layer):
 
     # The batch statistics need two values per channel at least.
     min_train_batch = 2
+    examples = [(dict(activation="relu"), (3, 4, 3, 2)),
+                (dict(momentum=0.2, eps=1e-3, activation="tanh"), (6, 4))]
 
     def __init__(self, momentum=0.1, eps=1e-5, activation="linear"):
         super().__init__()
@@ -393,6 +412,81 @@ class BatchNorm(Layer):
         return None if dX is None else dX.reshape(dLdY.shape)
 
 
+class GroupNorm(Layer):
+    """Group normalisation, then an activation (Wu and He, 2018; PyTorch's GroupNorm).
+
+    Each example's channels (the last axis) fall into ``groups`` groups of
+    consecutive channels, and each group is normalised by its own mean and
+    (biased) variance over its channels and every other axis of the example;
+    then each channel is scaled by gamma and shifted by beta. No statistic
+    spans the batch: training and eval mode compute the same, with any batch
+    size. Serves (batch, features) and NHWC (batch, rows, cols, channels)
+    inputs; ``groups=1`` is layer normalisation over (rows, cols, channels),
+    ``groups=channels`` instance normalisation.
+
+    Parameters
+    ----------
+    groups      the number of groups, which must divide the channels
+    eps         added to the variance before the square root, > 0
+    activation  name of the activation applied after normalising
+
+    Attributes
+    ----------
+    parameters  "gamma", "beta": shape (1, channels), trained
+    """
+
+    examples = [(dict(groups=2, activation="relu"), (3, 4, 3, 6)),
+                (dict(groups=1), (4, 6)),
+                (dict(groups=3, eps=1e-3, activation="tanh"), (2, 3, 2, 3))]
+
+    def __init__(self, groups, eps=1e-5, activation="linear"):
+        super().__init__()
+        self.groups = _check_positive_int(groups, "GroupNorm groups")
+        _check_finite_number(eps, "GroupNorm eps")
+        if eps <= 0:
+            raise ValueError(f"GroupNorm eps must be > 0, got {eps!r}")
+        self.eps = eps
+        self.set_activation(activation)
+
+    def _init_parameters(self, X):
+        """Set n_in = n_out = the channels of X; gamma ones, beta zeros, in X's dtype."""
+        channels = X.shape[-1]
+        if channels % self.groups:
+            raise ValueError(
+                f"GroupNorm: groups={self.groups} must divide the channels (last axis), got "
+                f"{channels} channels (input shape {X.shape})"
+            )
+        self.n_in = self.n_out = channels
+        self.parameters = OrderedDict([("gamma", np.ones_like(X, shape=(1, channels))),
+                                       ("beta", np.zeros_like(X, shape=(1, channels)))])
+        self.set_parameter_dtype(X.dtype)
+
+    def forward(self, X):
+        """Parameters: X (batch, ..., channels). Returns: same shape."""
+        X = _as_batch(X, "GroupNorm", "(batch, ..., channels)", min_rank=2)
+        if self.n_in is None:
+            self._init_parameters(X)
+        elif X.shape[-1] != self.n_in:
+            raise ValueError(
+                f"GroupNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
+                f"(input shape {X.shape})"
+            )
+        Z, self.cache["mean"], self.cache["inv_std"] = F.groupnorm_forward(
+            X, self.parameters["gamma"], self.parameters["beta"], self.groups, self.eps)
+        self.cache["X"] = X
+        self.keep_Z(Z)
+        return self.activation(Z)
+
+    def backward(self, dLdY, input_gradient=True):
+        """Parameters: dLdY, the output's shape; input_gradient=False skips dL/dX.
+        Returns: dL/dX, same shape, or None without input_gradient."""
+        dZ = self.activation_gradient(dLdY)
+        dX, self.gradients["gamma"], self.gradients["beta"] = F.groupnorm_backward(
+            dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
+            self.parameters["gamma"], input_gradient=input_gradient)
+        return dX
+
+
 class Dropout(Layer):
     """Inverted dropout: in training, zero each value with probability p and scale
     the rest by 1 / (1 - p); in eval mode, the identity.
@@ -401,6 +495,8 @@ class Dropout(Layer):
     ----------
     p  probability of dropping a value, 0 <= p < 1
     """
+
+    examples = [(dict(p=0.5), (4, 5)), (dict(p=0.0), (2, 7, 6, 3))]
 
     def __init__(self, p=0.5):
         super().__init__()
@@ -429,6 +525,7 @@ LAYERS = {
     "flatten": Flatten,
     "batchnorm": BatchNorm,
     "dropout": Dropout,
+    "groupnorm": GroupNorm,
 }
 
 
@@ -440,12 +537,13 @@ def initialize_layer(name, activation=None, weight_init=None, n_out=None, kernel
     Parameters
     ----------
     name          one of ``LAYERS``: "fully_connected", "conv2d", "pool2d",
-                  "flatten" (the course's), "batchnorm", "dropout"
+                  "flatten" (the course's), "batchnorm", "dropout", "groupnorm"
     activation, weight_init, n_out, kernel_shape, stride, pad, mode, keep_dim
                   the course's arguments; one left None takes the class
                   default, and a layer that needs an activation gets "linear"
     options       arguments of the layers beyond the course: BatchNorm's
-                  ``momentum`` and ``eps``, Dropout's ``p``
+                  ``momentum`` and ``eps``, Dropout's ``p``, GroupNorm's
+                  ``groups`` and ``eps``
 
     Returns
     -------

@@ -9,7 +9,9 @@ computed by torch, never by ``neural_networks`` (this script does not import
 it and checks so at the end). The configurations come from
 ``tests/reference_configs.py``, which the tests read too; the file layout is
 the reference-data protocol of API.md, with the oracle's parameter gradients
-added as ``f"{i}dW"`` and ``f"{i}db"`` for FullyConnected and Conv2D. Inputs,
+added as ``f"{i}dW"`` and ``f"{i}db"`` for FullyConnected and Conv2D, and
+GroupNorm's parameters stored as ``f"{i}gamma"`` and ``f"{i}beta"``, their
+gradients as ``f"{i}dgamma"`` and ``f"{i}dbeta"``. Inputs,
 weights and upstream gradients are drawn from generators seeded per test
 class, torch runs on one thread and the zip entries carry a fixed date, so a
 rerun writes byte-identical files.
@@ -89,6 +91,23 @@ def vjp(fn, inputs, rng, upstream=None):
     return out.detach().numpy(), upstream, [g.numpy() for g in grads]
 
 
+def draw_off_the_kink(config, draw, pre_activation):
+    """Arrays from ``draw()`` whose pre-activation is nowhere within RELU_MARGIN of 0
+    when the config's activation is ReLU (the first draw otherwise).
+
+    Returns
+    -------
+    the arrays, and the pre-activation torch computes from them (an array)
+    """
+    for _ in range(100):
+        arrays = draw()
+        with torch.no_grad():
+            Z = pre_activation(*(torch.tensor(a) for a in arrays)).numpy()
+        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
+            return arrays, Z
+    raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+
+
 def nhwc_to_nchw(X):
     return X.permute(0, 3, 1, 2)
 
@@ -144,16 +163,12 @@ def fully_connected_case(config, batch, size, rng):
     def affine(X, W, b):
         return X @ W + b
 
-    for _ in range(100):
-        X = rng.standard_normal((batch, n_in))
-        W = rng.standard_normal((n_in, n_out)) / np.sqrt(n_in)
-        b = rng.standard_normal((1, n_out)) * 0.5
-        with torch.no_grad():
-            Z = affine(*(torch.tensor(a) for a in (X, W, b))).numpy()
-        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+    def draw():
+        return (rng.standard_normal((batch, n_in)),
+                rng.standard_normal((n_in, n_out)) / np.sqrt(n_in),
+                rng.standard_normal((1, n_out)) * 0.5)
+
+    (X, W, b), _ = draw_off_the_kink(config, draw, affine)
     output, upstream, (dX, dW, db) = vjp(lambda X, W, b: act(affine(X, W, b)), [X, W, b], rng)
     return {"input": X[None], "output": output, "upstream_grad": upstream, "backward": dX,
             "W": W, "b": b, "dW": dW, "db": db}
@@ -193,16 +208,12 @@ def conv_case(config, batch, size, rng):
                      stride=stride, padding=pads)
         return nchw_to_nhwc(Z)
 
-    for _ in range(100):
-        X = rng.standard_normal((batch, *size))
-        W = rng.standard_normal((kr, kc, n_in, n_out)) / np.sqrt(kr * kc * n_in)
-        b = rng.standard_normal((1, n_out)) * 0.5
-        with torch.no_grad():
-            Z = affine(*(torch.tensor(a) for a in (X, W, b))).numpy()
-        if config["activation"] != "relu" or np.abs(Z).min() > RELU_MARGIN:
-            break
-    else:
-        raise RuntimeError("could not draw pre-activations away from the ReLU kink")
+    def draw():
+        return (rng.standard_normal((batch, *size)),
+                rng.standard_normal((kr, kc, n_in, n_out)) / np.sqrt(kr * kc * n_in),
+                rng.standard_normal((1, n_out)) * 0.5)
+
+    (X, W, b), Z = draw_off_the_kink(config, draw, affine)
     np.testing.assert_allclose(Z, conv_reference_loops(X, W, b, stride, pads), rtol=1e-10,
                                atol=1e-12)
     output, upstream, (dX, dW, db) = vjp(lambda X, W, b: act(affine(X, W, b)), [X, W, b], rng)
@@ -237,6 +248,55 @@ def pool_case(config, batch, size, rng):
     return {"input": X[None], "output": output, "upstream_grad": upstream, "backward": dX}
 
 
+def groupnorm_reference_loops(X, gamma, beta, groups, eps):
+    """Group normalisation with a loop over examples and groups, in numpy.
+
+    Used only to check the channels-last <-> channels-first plumbing around
+    torch's group_norm: group g of an example is its channels
+    g * C/G .. (g + 1) * C/G - 1, normalised over them and every other axis.
+    """
+    Z = np.empty_like(X)
+    width = X.shape[-1] // groups
+    for n in range(X.shape[0]):
+        for g in range(groups):
+            part = X[n, ..., g * width:(g + 1) * width]
+            Z[n, ..., g * width:(g + 1) * width] = (part - part.mean()) / np.sqrt(part.var() + eps)
+    return Z * gamma[0] + beta[0]
+
+
+def groupnorm_case(config, batch, size, rng):
+    groups, eps = config["groups"], config["eps"]
+    n_channels = size[-1]
+    act = TORCH_ACTIVATIONS[config["activation"]]
+
+    def group_norm(X, gamma, beta):
+        # Ours: channels last, gamma and beta (1, C); torch's: channels on axis 1, (C,).
+        Z = F.group_norm(X.movedim(-1, 1), groups, gamma[0], beta[0], eps)
+        return Z.movedim(1, -1)
+
+    def draw():
+        # Each channel with its own spread and mean, so a group's statistics mix them.
+        X = (rng.standard_normal((batch, *size)) * rng.uniform(0.5, 3.0, size=n_channels)
+             + rng.normal(0.0, 2.0, size=n_channels))
+        gamma = rng.uniform(0.5, 2.0, size=(1, n_channels)) * rng.choice([-1, 1], n_channels)
+        return X, gamma, rng.normal(0.0, 0.5, size=(1, n_channels))
+
+    (X, gamma, beta), Z = draw_off_the_kink(config, draw, group_norm)
+    np.testing.assert_allclose(Z, groupnorm_reference_loops(X, gamma, beta, groups, eps),
+                               rtol=1e-10, atol=1e-12)
+    module = torch.nn.GroupNorm(groups, n_channels, eps=eps, dtype=torch.float64)
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor(gamma[0]))
+        module.bias.copy_(torch.tensor(beta[0]))
+        np.testing.assert_allclose(module(torch.tensor(X).movedim(-1, 1)).movedim(1, -1).numpy(),
+                                   Z, rtol=1e-12, atol=1e-12)
+    output, upstream, (dX, dgamma, dbeta) = vjp(lambda X, gamma, beta: act(group_norm(X, gamma,
+                                                                                      beta)),
+                                                [X, gamma, beta], rng)
+    return {"input": X[None], "output": output, "upstream_grad": upstream, "backward": dX,
+            "gamma": gamma, "beta": beta, "dgamma": dgamma, "dbeta": dbeta}
+
+
 def flatten_case(config, batch, size, rng):
     X = rng.standard_normal((batch, *size))
     output, upstream, (dX,) = vjp(lambda X: X.reshape(X.shape[0], -1), [X], rng)
@@ -256,6 +316,7 @@ CASE_MAKERS = {
     "TestConv2D": conv_case,
     "TestPool2D": pool_case,
     "TestFlatten": flatten_case,
+    "TestGroupNorm": groupnorm_case,
 }
 
 

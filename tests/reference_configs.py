@@ -6,9 +6,10 @@ For a test class ``C``, ``tests/data/C.npz`` holds one case for each element
 ``i`` of ``itertools.product(LayerConfigs, BatchSizes, InputSizes)``, in that
 order, under the keys ``f"{i}input"`` (forward's positional arguments stacked
 on a new first axis), ``f"{i}output"``, ``f"{i}upstream_grad"``,
-``f"{i}backward"`` and, for layers with parameters, ``f"{i}W"`` and ``f"{i}b"``
-(the parameters to load) plus ``f"{i}dW"`` and ``f"{i}db"`` (the oracle's
-gradients, which the tests compare with ``layer.gradients``).
+``f"{i}backward"`` and, for layers with parameters (``PARAMETERS``), each
+parameter to load (``f"{i}W"`` and ``f"{i}b"``; GroupNorm's ``f"{i}gamma"`` and
+``f"{i}beta"``) and the oracle's gradient of each (``f"{i}dW"``, ``f"{i}db"``;
+``f"{i}dgamma"``, ``f"{i}dbeta"``), which the tests compare with ``layer.gradients``.
 
 A layer config is a dict of keyword arguments for ``initialize_layer``,
 ``initialize_activation`` or ``initialize_loss``. An input size is the shape
@@ -138,10 +139,26 @@ SPECS = {
         "BatchSizes": [1, 3, 7],
         "InputSizes": [(6,), (2, 3), (4, 5, 3)],
     },
+    # Layer normalisation (1 group), 2, 3 and 6 groups, on (batch, features) of 12
+    # features and NHWC inputs of 6 channels: 6 groups of one channel there are
+    # instance normalisation. (torch refuses groups of a single value in a batch
+    # of one, so no config has them.)
+    "TestGroupNorm": {
+        "kind": "layer",
+        "LayerConfigs": [
+            {"name": "groupnorm", "groups": 1, "eps": 1e-5, "activation": "linear"},
+            {"name": "groupnorm", "groups": 2, "eps": 1e-5, "activation": "relu"},
+            {"name": "groupnorm", "groups": 3, "eps": 1e-3, "activation": "tanh"},
+            {"name": "groupnorm", "groups": 6, "eps": 1e-5, "activation": "linear"},
+        ],
+        "BatchSizes": [1, 3],
+        "InputSizes": [(12,), (3, 4, 6), (5, 2, 6)],
+    },
 }
 
-# Layers whose cases also carry their parameters W and b.
-PARAMETRIC = {"TestFullyConnected", "TestConv2D"}
+#: Layers whose cases also carry their parameters, and the parameters' names.
+PARAMETERS = {"TestFullyConnected": ("W", "b"), "TestConv2D": ("W", "b"),
+              "TestGroupNorm": ("gamma", "beta")}
 
 
 def data_path(class_name):
@@ -159,8 +176,8 @@ def reference_cases(class_name):
 def case_keys(class_name, i):
     """The keys that case i of a test class must have."""
     suffixes = ["input", "output", "upstream_grad", "backward"]
-    if class_name in PARAMETRIC:
-        suffixes += ["W", "b", "dW", "db"]
+    names = PARAMETERS.get(class_name, ())
+    suffixes += [*names, *(f"d{name}" for name in names)]
     return [f"{i}{suffix}" for suffix in suffixes]
 
 

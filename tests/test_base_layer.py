@@ -187,7 +187,7 @@ class TestInputGradient(unittest.TestCase):
 
     def test_the_layers_with_parameters_skip_it(self):
         skipping = {name for name, cls in LAYERS.items() if cls.skips_input_gradient}
-        self.assertEqual(skipping, {"fully_connected", "conv2d", "batchnorm"})
+        self.assertEqual(skipping, {"fully_connected", "conv2d", "batchnorm", "groupnorm"})
         self.assertFalse(Scale.skips_input_gradient)
 
     def test_input_gradient_must_be_true_or_false(self):
@@ -205,7 +205,7 @@ class TestDeclarations(unittest.TestCase):
         self.assertEqual(threaded, {"conv2d", "pool2d"})
         minimum = {name: cls.min_train_batch for name, cls in LAYERS.items()}
         self.assertEqual(minimum, {"fully_connected": 1, "conv2d": 1, "pool2d": 1, "flatten": 1,
-                                   "batchnorm": 2, "dropout": 1})
+                                   "batchnorm": 2, "dropout": 1, "groupnorm": 1})
 
     def test_a_convolution_has_image_filters_the_others_none(self):
         for layer, X in example_layers():

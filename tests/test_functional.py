@@ -155,7 +155,9 @@ class TestModuleBoundaries(unittest.TestCase):
                 self.assertEqual(len(owners), 1, f"{name} is defined in {owners}")
                 self.assertIs(getattr(functional, name), getattr(owners[0], name))
         modules = ["blocking", "conv", "dense", "dropout", "geometry", "normalization", "pooling"]
-        self.assertEqual(sorted(functional.__all__), sorted(modules + list(SINGLE_MODULE_NAMES)))
+        added_since = ["groupnorm_backward", "groupnorm_forward"]
+        self.assertEqual(sorted(functional.__all__),
+                         sorted(modules + list(SINGLE_MODULE_NAMES) + added_since))
 
     def test_a_setting_set_on_the_package_is_set_where_it_is_read(self):
         # functional.CHAIN_BLOCK_BYTES = ... shrank batch norm's blocks when
@@ -177,7 +179,7 @@ class TestModuleBoundaries(unittest.TestCase):
 
     def test_every_layer_pair_is_there(self):
         for name in ("affine", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm",
-                     "dropout"):
+                     "dropout", "groupnorm"):
             for way in ("forward", "backward"):
                 with self.subTest(function=f"{name}_{way}"):
                     self.assertTrue(callable(getattr(functional, f"{name}_{way}")))

@@ -14,12 +14,14 @@ import numpy as np
 
 from neural_networks.activations import ReLU
 from neural_networks import gradient_checks
+from neural_networks.layers import LAYERS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# 6 activations; FullyConnected x3 and Conv2D x5, each dX dW db; Pool2D x6 and
-# Flatten x2, each dX; CrossEntropy and L2, each dY_hat.
-EXPECTED_CHECKS = 6 + 3 * 3 + 5 * 3 + 6 + 2 + 2
+# 6 activations; the layers' examples: FullyConnected x3 and Conv2D x5, each dX
+# dW db; Pool2D x6 and Flatten x2, each dX; BatchNorm x2, each dX dgamma dbeta;
+# Dropout x2, dX; GroupNorm x3, each dX dgamma dbeta; CrossEntropy and L2, each dY_hat.
+EXPECTED_CHECKS = 6 + 3 * 3 + 5 * 3 + 6 + 2 + 2 * 3 + 2 + 3 * 3 + 2
 
 
 def run_main(*args):
@@ -55,12 +57,23 @@ class TestCommand(unittest.TestCase):
         for piece in ("activation linear", "activation sigmoid", "activation tanh",
                       "activation arctan", "activation relu", "activation softmax",
                       "FullyConnected", "Conv2D", "Pool2D max", "Pool2D average",
-                      "Flatten", "loss cross_entropy", "loss l2"):
+                      "Flatten", "BatchNorm, relu", "Dropout p=0.5", "GroupNorm, relu",
+                      "loss cross_entropy", "loss l2"):
             self.assertIn(piece, text)
         quantities = [row[-3] for row in self.rows]
         self.assertEqual(quantities.count("dW"), 3 + 5)
         self.assertEqual(quantities.count("db"), 3 + 5)
-        self.assertEqual(quantities.count("dX"), 3 + 5 + 6 + 2)
+        self.assertEqual(quantities.count("dgamma"), 2 + 3)
+        self.assertEqual(quantities.count("dbeta"), 2 + 3)
+        self.assertEqual(quantities.count("dX"), 3 + 5 + 6 + 2 + 2 + 2 + 3)
+
+    def test_every_registered_layer_is_checked_in_each_of_its_examples(self):
+        """The old report checked the four course layers only, not BatchNorm nor Dropout."""
+        for name, cls in LAYERS.items():
+            with self.subTest(layer=name):
+                checked = [row for row in self.rows
+                           if row[0] == cls.__name__ or row[0].startswith(cls.__name__ + ",")]
+                self.assertEqual([row[-3] for row in checked].count("dX"), len(cls.examples))
 
     def test_no_warning_about_the_module_being_imported_twice(self):
         self.assertNotIn("RuntimeWarning", self.proc.stderr)
@@ -82,7 +95,9 @@ class TestFailures(unittest.TestCase):
             code, out = run_main()
         self.assertEqual(code, 1)
         failed = [l for l in out.splitlines() if l.endswith("FAIL")]
-        self.assertEqual(len(failed), 1 + 3)  # the activation, and dX dW db of FC relu
+        # The activation, dX dW db of FullyConnected relu and dX dgamma dbeta of GroupNorm
+        # relu (BatchNorm's ReLU is fused into its own backward).
+        self.assertEqual(len(failed), 1 + 3 + 3)
         self.assertTrue(all("relu" in l for l in failed))
 
     def test_tolerance_option(self):

@@ -18,6 +18,13 @@ backward, for (N, F), (N, L, C) and NHWC inputs, linear and ReLU activations
 and two momentum/eps settings, all to a relative error of 1e-7. Finite
 differences check the gradients in both modes, and float32 stays float32.
 
+GroupNorm is replayed the course's way against PyTorch float64 data
+(tests/data/TestGroupNorm.npz, ``F.group_norm``): 1, 2, 3 and 6 groups, on
+(batch, features) and NHWC inputs, output, dX, dgamma and dbeta to a relative
+error of 1e-7; layer and instance normalisation are checked by hand, and bad
+settings (groups that do not divide the channels) are refused. What every
+layer must do (modes, dtypes, checkpoints, ...) is tests/test_layer_conformance.py's.
+
 Dropout: identity in eval mode and with p=0, each training output is 0 or
 x/(1-p), the kept fraction is near 1-p, backward reuses the forward's mask,
 finite differences agree with a fixed mask, and bad p is refused.
@@ -37,10 +44,10 @@ import weakref
 import numpy as np
 
 from neural_networks.activations import initialize_activation
-from neural_networks.layers import (LAYERS, BatchNorm, Conv2D, Dropout, Flatten,
-                                    FullyConnected, Pool2D, initialize_layer)
+from neural_networks.layers import (LAYERS, BatchNorm, Conv2D, Dropout, FullyConnected,
+                                    GroupNorm, initialize_layer)
 from neural_networks.utils.grad_check import check_gradients, check_layer
-from tests.reference_configs import PARAMETRIC, assert_matches, load_reference
+from tests.reference_configs import PARAMETERS, assert_matches, load_reference
 
 # torch.nn.init.calculate_gain of the activations in the FullyConnected configs.
 XAVIER_GAINS = {"relu": np.sqrt(2), "tanh": 5 / 3, "linear": 1, "sigmoid": 1, "softmax": 1}
@@ -50,19 +57,19 @@ DATA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "Te
 TOLERANCE = 1e-7
 
 
-def build_layer(data, i, config, has_params):
-    """The layer of case i, initialised, with the file's W and b loaded."""
+def build_layer(data, i, config, parameters):
+    """The layer of case i, initialised, with the file's parameters (W and b,
+    gamma and beta, as named in ``parameters``) loaded."""
     layer = initialize_layer(**config)
     X = data[f"{i}input"][0]
     layer.forward(X)
-    if has_params:
-        for name in ("W", "b"):
-            if layer.parameters[name].shape != data[f"{i}{name}"].shape:
-                raise AssertionError(
-                    f"case {i}: parameter {name} has shape {layer.parameters[name].shape}, "
-                    f"the reference has {data[f'{i}{name}'].shape}"
-                )
-            layer.parameters[name] = data[f"{i}{name}"]
+    for name in parameters:
+        if layer.parameters[name].shape != data[f"{i}{name}"].shape:
+            raise AssertionError(
+                f"case {i}: parameter {name} has shape {layer.parameters[name].shape}, "
+                f"the reference has {data[f'{i}{name}'].shape}"
+            )
+        layer.parameters[name] = data[f"{i}{name}"]
     return layer, X
 
 
@@ -70,22 +77,22 @@ def check_layer_forward(test, class_name):
     data, cases = load_reference(class_name)
     for i, config, batch, size in cases:
         with test.subTest(case=i, config=config, batch=batch, size=size):
-            layer, X = build_layer(data, i, config, class_name in PARAMETRIC)
+            layer, X = build_layer(data, i, config, PARAMETERS.get(class_name, ()))
             assert_matches(layer.forward(X), data[f"{i}output"], f"case {i} output")
 
 
 def check_layer_backward(test, class_name):
     data, cases = load_reference(class_name)
-    has_params = class_name in PARAMETRIC
+    parameters = PARAMETERS.get(class_name, ())
     for i, config, batch, size in cases:
         with test.subTest(case=i, config=config, batch=batch, size=size):
-            layer, X = build_layer(data, i, config, has_params)
+            layer, X = build_layer(data, i, config, parameters)
             layer.forward(X)
             dX = layer.backward(data[f"{i}upstream_grad"])
             assert_matches(dX, data[f"{i}backward"], f"case {i} backward")
-            if has_params:
-                assert_matches(layer.gradients["W"], data[f"{i}dW"], f"case {i} gradient W")
-                assert_matches(layer.gradients["b"], data[f"{i}db"], f"case {i} gradient b")
+            for name in parameters:
+                assert_matches(layer.gradients[name], data[f"{i}d{name}"],
+                               f"case {i} gradient {name}")
 
 
 class TestFullyConnected(unittest.TestCase):
@@ -140,6 +147,65 @@ class TestFlatten(unittest.TestCase):
 
     def test_backward(self):
         check_layer_backward(self, "TestFlatten")
+
+
+# ---------------------------------------------------------------- GroupNorm
+
+class TestGroupNorm(unittest.TestCase):
+    def test_forward(self):
+        check_layer_forward(self, "TestGroupNorm")
+
+    def test_backward(self):
+        check_layer_backward(self, "TestGroupNorm")
+
+    def test_one_group_is_layer_norm_and_one_channel_a_group_instance_norm(self):
+        X = np.random.default_rng(0).normal(1.0, 2.0, size=(3, 4, 5, 6))
+        for groups, axes in ((1, (1, 2, 3)), (6, (1, 2))):
+            with self.subTest(groups=groups):
+                mean = X.mean(axis=axes, keepdims=True)
+                var = X.var(axis=axes, keepdims=True)
+                np.testing.assert_allclose(initialize_layer("groupnorm", groups=groups).forward(X),
+                                           (X - mean) / np.sqrt(var + 1e-5), rtol=1e-12,
+                                           atol=1e-12)
+
+    def test_the_same_in_both_modes_and_with_any_batch(self):
+        X = np.random.default_rng(1).standard_normal((5, 3, 3, 4))
+        layer = initialize_layer("groupnorm", groups=2, activation="relu")
+        trained = layer.forward(X)
+        self.assertEqual(layer.buffers, {})
+        single = layer.forward(X[:1])  # a training batch of one example
+        layer.training = False
+        np.testing.assert_array_equal(layer.forward(X), trained)
+        np.testing.assert_allclose(single, trained[:1], rtol=1e-13, atol=1e-15)
+
+    def test_groups_must_divide_the_channels(self):
+        layer = initialize_layer("groupnorm", groups=4)
+        for X in (np.ones((2, 6)), np.ones((2, 3, 3, 6))):
+            with self.subTest(shape=X.shape), self.assertRaisesRegex(
+                    ValueError, r"groups=4 must divide the channels \(last axis\), got 6 "
+                                r"channels"):
+                layer.forward(X)
+        self.assertIsNone(layer.n_in)
+        self.assertEqual(layer.forward(np.ones((2, 8))).shape, (2, 8))  # 4 groups of 2
+
+    def test_bad_settings(self):
+        for groups in (0, -2, 2.0, True, "2", None):
+            with self.subTest(groups=groups), self.assertRaisesRegex(
+                    ValueError, "GroupNorm groups must be an int >= 1"):
+                GroupNorm(groups)
+        for eps in (0, -1e-5, float("nan"), float("inf"), True):
+            with self.subTest(eps=eps), self.assertRaisesRegex(ValueError, "GroupNorm eps"):
+                GroupNorm(2, eps=eps)
+
+    def test_factory(self):
+        layer = initialize_layer("groupnorm", groups=2, eps=1e-3, activation="relu")
+        self.assertIsInstance(layer, GroupNorm)
+        self.assertEqual(dict(layer.config), {"groups": 2, "eps": 1e-3, "activation": "relu"})
+        self.assertEqual(initialize_layer("groupnorm", groups=3).config["activation"], "linear")
+        with self.assertRaisesRegex(ValueError, "'groupnorm' needs groups"):
+            initialize_layer("groupnorm")
+        with self.assertRaisesRegex(ValueError, "'momentum'.*groups, eps, activation"):
+            initialize_layer("groupnorm", groups=2, momentum=0.1)
 
 
 # ---------------------------------------------------------------- BatchNorm
@@ -701,22 +767,12 @@ class TestInitializeLayer(unittest.TestCase):
 # ------------------------------------------------------------ misuse of layers
 
 def every_layer():
-    """(label, function making a fresh layer, a valid input) for every layer class."""
+    """(label, function making a fresh layer, a valid input) for every example of
+    every registered layer (``Layer.examples``)."""
     rng = np.random.default_rng(0)
-    images = rng.standard_normal((3, 6, 5, 2))
-    rows = rng.standard_normal((4, 5))
-    return [
-        ("FullyConnected", lambda: FullyConnected(3, "relu"), rows),
-        ("Conv2D", lambda: Conv2D(2, 3, "tanh"), images),
-        ("Pool2D max", lambda: Pool2D(2, stride=2), images),
-        ("Pool2D average", lambda: Pool2D(2, mode="average"), images),
-        ("Flatten", Flatten, images),
-        ("Flatten last", lambda: Flatten(keep_dim="last"), images),
-        ("BatchNorm", lambda: BatchNorm(activation="relu"), images),
-        ("BatchNorm (batch, features)", BatchNorm, rows),
-        ("Dropout", lambda: Dropout(0.5), rows),
-        ("Dropout p=0", lambda: Dropout(0.0), images),
-    ]
+    return [(f"{cls.__name__} {settings}", lambda cls=cls, settings=settings: cls(**settings),
+             rng.standard_normal(shape))
+            for cls in LAYERS.values() for settings, shape in cls.examples]
 
 
 def wrong_shapes(shape):

@@ -14,7 +14,8 @@ One module per topic; every public name is also a name of this package
 - ``conv``: ``conv2d_forward`` / ``conv2d_backward`` and ``im2col``,
   convolution over NHWC images (Conv2D).
 - ``pooling``: ``maxpool2d_*``, ``avgpool2d_*`` (Pool2D).
-- ``normalization``: ``batchnorm_forward`` / ``batchnorm_backward`` (BatchNorm).
+- ``normalization``: ``batchnorm_forward`` / ``batchnorm_backward`` (BatchNorm),
+  ``groupnorm_forward`` / ``groupnorm_backward`` (GroupNorm).
 - ``dropout``: ``dropout_forward`` / ``dropout_backward`` (Dropout).
 - ``geometry``: where a kernel's windows fall, shared by conv and pooling
   (``as_pair``, ``pad_amounts``, ``output_shape``, ``pad_input``, ``windows``).
@@ -48,7 +49,8 @@ from .dense import (
 )
 from .dropout import dropout_backward, dropout_forward
 from .geometry import as_pair, output_shape, pad_amounts, pad_input, windows
-from .normalization import batchnorm_backward, batchnorm_forward
+from .normalization import (batchnorm_backward, batchnorm_forward, groupnorm_backward,
+                            groupnorm_forward)
 from .pooling import avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward
 
 __all__ = [
@@ -57,7 +59,8 @@ __all__ = [
     "POSITIONS_PER_PIECE", "REDUCE_BLOCK_BYTES", "SMALL_PRODUCT",
     "affine_backward", "affine_forward", "as_pair", "avgpool2d_backward", "avgpool2d_forward",
     "batchnorm_backward", "batchnorm_forward", "conv2d_backward", "conv2d_forward",
-    "dropout_backward", "dropout_forward", "flatten_backward", "flatten_forward", "im2col",
+    "dropout_backward", "dropout_forward", "flatten_backward", "flatten_forward",
+    "groupnorm_backward", "groupnorm_forward", "im2col",
     "maxpool2d_backward", "maxpool2d_forward", "output_shape", "pad_amounts", "pad_input",
     "windows",
 ]

@@ -1,10 +1,14 @@
-"""Batch normalisation (BatchNorm), with an optional ReLU fused into it.
+"""Batch normalisation (BatchNorm), with an optional ReLU fused into it, and
+group normalisation (GroupNorm).
 
-The input comes with every axis but the channels flattened into rows, (n,
-channels): a fully connected layer's (batch, features), or an NHWC image
-batch as (batch*rows*cols, channels). Sums over rows run in blocks
+Batch normalisation's input comes with every axis but the channels flattened
+into rows, (n, channels): a fully connected layer's (batch, features), or an
+NHWC image batch as (batch*rows*cols, channels). Sums over rows run in blocks
 (``blocking.REDUCE_BLOCK_BYTES``, ``blocking.CHAIN_BLOCK_BYTES``), in
 parallel inside a ``parallel.session()``, and are added in block order.
+
+Group normalisation's statistics belong to one example each, so its input
+keeps its batch axis: (batch, ..., channels).
 """
 
 import numpy as np
@@ -172,3 +176,95 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
 
     parallel.for_each(block_gradient, len(chain))
     return dX, dgamma, dbeta
+
+
+
+def _per_channel(values, channels):
+    """(batch, groups) values as (batch, 1, channels): each group's value on its channels."""
+    return np.repeat(values, channels // values.shape[1], axis=1)[:, None, :]
+
+
+def _group_sums(values, groups):
+    """(batch, channels) values summed over each group's channels: (batch, groups)."""
+    return values.reshape(values.shape[0], groups, -1).sum(axis=2)
+
+
+def groupnorm_forward(X, gamma, beta, groups, eps):
+    """Group normalisation of each example, then a per-channel scale and shift.
+
+    The channels (the last axis) fall into ``groups`` groups of consecutive
+    channels; each example's group is normalised by its own mean and biased
+    variance, taken over its channels and every axis but the batch.
+
+    Parameters
+    ----------
+    X            (batch, ..., channels), channels a multiple of ``groups``
+    gamma, beta  (1, channels)
+    groups       the number of groups
+    eps          added to the variance before the square root
+
+    Returns
+    -------
+    Z        X's shape, gamma * (X - mean) * inv_std + beta, a new array
+    mean     (batch, groups), the mean of each example's group   } with X, what
+    inv_std  (batch, groups), 1 / sqrt(var + eps)                 } groupnorm_backward needs
+    """
+    # Sums run over positions per channel first, with the channels as numpy's
+    # inner loop: a group's few channels as the inner loop would be slow.
+    rows = X.reshape(X.shape[0], -1, X.shape[-1])
+    channels = rows.shape[2]
+    size = rows.shape[1] * channels // groups
+    mean = _group_sums(np.einsum("npc->nc", rows), groups) / size
+    # The variance from the centred values (two passes), not E[x^2] - mean^2,
+    # which loses the digits of a group far from zero in float32.
+    centred = rows - _per_channel(mean, channels)
+    inv_std = 1 / np.sqrt(_group_sums(np.einsum("npc,npc->nc", centred, centred), groups) / size
+                          + eps)
+    Z = np.multiply(centred, gamma * _per_channel(inv_std, channels), out=centred)
+    Z += beta
+    return Z.reshape(X.shape), mean, inv_std
+
+
+def groupnorm_backward(dZ, X, mean, inv_std, gamma, input_gradient=True):
+    """Gradients of groupnorm_forward.
+
+    Parameters
+    ----------
+    dZ              (batch, ..., channels), dL/dZ
+    X               the input of groupnorm_forward, dZ's shape
+    mean, inv_std   (batch, groups), from groupnorm_forward
+    gamma           (1, channels)
+    input_gradient  False skips dX: a network's first layer needs none
+
+    Returns
+    -------
+    dX      dZ's shape, or None without ``input_gradient``
+    dgamma  (1, channels) = sum over examples and positions of dZ * X_hat,
+            X_hat = (X - mean) * inv_std
+    dbeta   (1, channels) = sum over examples and positions of dZ
+    """
+    groups = mean.shape[1]
+    dZ_rows = dZ.reshape(dZ.shape[0], -1, dZ.shape[-1])
+    X_rows = X.reshape(dZ_rows.shape)
+    channels = dZ_rows.shape[2]
+    mean_c, inv_std_c = _per_channel(mean, channels)[:, 0], _per_channel(inv_std, channels)[:, 0]
+    # Per example and channel, sums over positions: of dZ, and of dZ * X_hat
+    # from X, so that X_hat is never stored: (sum(dZ * X) - mean * sum(dZ)) * inv_std.
+    dZ_sum = np.einsum("npc->nc", dZ_rows)
+    dZ_X_hat = (np.einsum("npc,npc->nc", dZ_rows, X_rows) - mean_c * dZ_sum) * inv_std_c
+    dbeta = dZ_sum.sum(axis=0, keepdims=True)
+    dgamma = dZ_X_hat.sum(axis=0, keepdims=True)
+    if not input_gradient:
+        return None, dgamma, dbeta
+    # dX = inv_std * (dX_hat - mean(dX_hat) - X_hat * mean(dX_hat * X_hat)), the
+    # means over each example's group, dX_hat = gamma * dZ; with X_hat written
+    # out in X it is scale * dZ + slope * X + offset, slope and offset per group.
+    size = dZ_rows.shape[1] * channels // groups
+    mean_dX_hat = _group_sums(gamma * dZ_sum, groups) / size
+    mean_dX_hat_X_hat = _group_sums(gamma * dZ_X_hat, groups) / size
+    slope = -inv_std * inv_std * mean_dX_hat_X_hat
+    offset = -inv_std * mean_dX_hat - slope * mean
+    dX = np.multiply(dZ_rows, gamma * _per_channel(inv_std, channels))
+    dX += np.multiply(X_rows, _per_channel(slope, channels))
+    dX += _per_channel(offset, channels)
+    return dX.reshape(dZ.shape), dgamma, dbeta

@@ -99,7 +99,12 @@ def check_activation(activation, Z, dY):
 
 
 def check_layer(layer, X, dLdY):
-    """Check a layer's dL/dX and the gradient of every parameter.
+    """Check a layer's dL/dX and the gradient of every parameter, in the layer's
+    mode (``layer.training``).
+
+    Every forward pass of the check starts from the same state of numpy's
+    global generator, so a layer that draws from it (Dropout's mask) computes
+    one function of X, whose gradient can be checked.
 
     Parameters
     ----------
@@ -112,13 +117,22 @@ def check_layer(layer, X, dLdY):
     {"dX": error, "dW": error, "db": error, ...}: one entry per parameter,
     in the order of ``layer.parameters``
     """
-    layer.forward(X)
+    draws = np.random.get_state()
+
+    def same_draws(forward):
+        def call(value):
+            np.random.set_state(draws)
+            return forward(value)
+        return call
+
+    same_draws(layer.forward)(X)
     dX = layer.backward(dLdY)
     grads = {name: np.array(grad, copy=True) for name, grad in layer.gradients.items()}
-    errors = {"dX": check_gradients(layer.forward, dX, X, dLdY)}
+    errors = {"dX": check_gradients(same_draws(layer.forward), dX, X, dLdY)}
     for name, grad in grads.items():
         value = layer.parameters[name].copy()
-        errors[f"d{name}"] = check_gradients(layer.forward_with_param(name, X), grad, value, dLdY)
+        errors[f"d{name}"] = check_gradients(same_draws(layer.forward_with_param(name, X)),
+                                             grad, value, dLdY)
         layer.parameters[name] = value  # forward_with_param left a perturbed copy there
     return errors
 
