@@ -11,7 +11,7 @@ and Ctrl-C.
 import os
 import sys
 
-from . import run_folder, scripts
+from . import plots, run_folder, scripts
 from .datasets import initialize_dataset
 from .models import initialize_model
 from .run_folder import METRIC_COLUMNS
@@ -119,7 +119,7 @@ def settings_rules(dataset_name):
         "seed": scripts.whole(at_least=0, below=2**32),
         "validation_size": scripts.optional(scripts.whole(at_least=0)),
         "patience": scripts.optional(scripts.whole(at_least=1)),
-        "plot_format": scripts.one_of(run_folder.PLOT_FORMATS),
+        "plot_format": scripts.one_of(plots.PLOT_FORMATS),
     }
 
 
@@ -202,7 +202,7 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
             "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
             "lr": lr or recipe.optimizer.lr, "seed": seed or 0,
             "validation_size": validation_size, "patience": patience,
-            "plot_format": run_folder.check_plot_format(plot_format or "png"),
+            "plot_format": plots.check_plot_format(plot_format or "png"),
         }
 
         def prepare():
@@ -272,7 +272,7 @@ def _train_and_report(model, dataset, folder, total, script, data_dir, test_file
         if os.path.isfile(best):
             model.load(best)
         Y_hat, accuracy = scripts.predict_test(model, dataset, folder)
-        scripts.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
+        plots.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
         return accuracy
 
     accuracy, status = scripts.after_training(score, folder, hint, out)
@@ -328,7 +328,7 @@ def parse_args(dataset_name, script, argv=None):
     parser.add_argument("--patience", type=int, default=None,
                         help="stop once this many epochs bring no better validation error "
                              "(default: train every epoch)")
-    parser.add_argument("--plot-format", choices=run_folder.PLOT_FORMATS, default="png",
+    parser.add_argument("--plot-format", choices=plots.PLOT_FORMATS, default="png",
                         help="format of every picture (default %(default)s)")
     parser.add_argument("--download", action="store_true",
                         help="download the dataset's official files if they are not found "

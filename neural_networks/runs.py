@@ -22,10 +22,9 @@ import threading
 
 from tqdm import tqdm
 
-from . import checkpoints, run_folder, scripts
+from . import checkpoints, plots, run_folder, scripts
 from .datasets import initialize_dataset
 from .models import initialize_model
-from .run_folder import plot_curves
 from .training import StopSignals
 from .utils import AttrDict
 from .utils.files import write_text
@@ -89,7 +88,7 @@ def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
     (``patience``: early stopping, None for never; ``plot_format``: the pictures')."""
     return {"dataset": "iris", "model": "ffnn", "hidden": hidden, "lr": lr,
             "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-            "patience": patience, "plot_format": run_folder.check_plot_format(plot_format)}
+            "patience": patience, "plot_format": plots.check_plot_format(plot_format)}
 
 
 #: What a run's saved settings must be to be resumed (``scripts.check_saved_settings``).
@@ -101,7 +100,7 @@ RUN_RULES = {
     "batch_size": scripts.whole(at_least=1),
     "seed": scripts.whole(at_least=0, below=2**32),
     "patience": scripts.optional(scripts.whole(at_least=1)),
-    "plot_format": scripts.one_of(run_folder.PLOT_FORMATS),
+    "plot_format": scripts.one_of(plots.PLOT_FORMATS),
 }
 
 
@@ -287,7 +286,7 @@ def sweep_settings(lrs, hiddens, momentum, epochs, batch_size, seed, plot_format
                              f"gets its own run folder), got {values}")
     return {"dataset": "iris", "model": "ffnn", "sweep": {"lrs": lrs, "hiddens": hiddens},
             "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-            "plot_format": run_folder.check_plot_format(plot_format)}
+            "plot_format": plots.check_plot_format(plot_format)}
 
 
 def sweep_grid(settings):
@@ -465,14 +464,8 @@ def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="pn
     write_text(os.path.join(folder, "results.md"), table)
     if best is None:
         return table
-    r = rows[best]
-    plot_curves(
-        os.path.join(folder, f"best_loss.{plot_format}"),
-        {"train (per iteration)": best_iteration_loss},
-        title=f"chosen model (lr {r['lr']:g}, hidden {r['hidden']}): training loss",
-        ylabel="cross-entropy loss",
-        xlabel="iteration",
-    )
+    plots.write_best_loss(folder, best_iteration_loss, rows[best]["lr"], rows[best]["hidden"],
+                          plot_format)
     return table
 
 

@@ -7,7 +7,7 @@ Every run folder holds the same files: ``args.json`` (what ran),
 ``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz`` (after every
 epoch, and when stopped), ``best.npz`` (at the best validation error) and
 ``predictions.csv``; image runs add ``confusion_matrix.png``,
-``misclassified.png`` and, for a CNN, ``filters.png`` (``write_test_pictures``).
+``misclassified.png`` and, for a CNN, ``filters.png`` (``plots.write_test_pictures``).
 Pictures may be PDF or SVG instead (``--plot-format``). ``last.npz`` and
 ``best.npz`` load with ``neural_networks.load_model``.
 
@@ -32,7 +32,6 @@ and keeps the earlier run until the new one has a checkpoint (``start``).
 
 import argparse
 import contextlib
-import math
 import os
 import re
 import shlex
@@ -42,7 +41,7 @@ import time
 
 import numpy as np
 
-from . import checkpoints, run_folder
+from . import checkpoints, plots, run_folder
 from .training import NonFiniteLossError, TrainingInterrupted, best_epoch, metrics_rows
 from .utils.checks import check_number
 from .utils.files import write_bytes
@@ -64,14 +63,14 @@ class RunFiles:
     ----------
     folder           the run folder
     title            what the run is, in words, for the plots' titles
-    fmt              the pictures' format, one of ``run_folder.PLOT_FORMATS``
+    fmt              the pictures' format, one of ``plots.PLOT_FORMATS``
     label_smoothing  the training labels' smoothing, named on the loss plot
     """
 
     def __init__(self, folder, title, fmt="png", label_smoothing=0.0):
         self.folder = folder
         self.title = title
-        self.fmt = run_folder.check_plot_format(fmt)
+        self.fmt = plots.check_plot_format(fmt)
         self.label_smoothing = label_smoothing
         self.drawn = time.monotonic()
 
@@ -88,9 +87,9 @@ class RunFiles:
         """Write loss and accuracy curves, marking the epoch best.npz keeps (the best
         validation error, where an early stop leaves the model too)."""
         if model.history["epochs"]:
-            run_folder.write_curves(self.folder, metrics_rows(model.history), self.title,
-                                    self.fmt, kept_epoch=best_epoch(model.history),
-                                    label_smoothing=self.label_smoothing)
+            plots.write_curves(self.folder, metrics_rows(model.history), self.title,
+                               self.fmt, kept_epoch=best_epoch(model.history),
+                               label_smoothing=self.label_smoothing)
         self.drawn = time.monotonic()
 
 
@@ -557,64 +556,6 @@ def predict_test(model, dataset, folder):
     if dataset.test.labels is None:
         return Y_hat, None
     return Y_hat, float(np.mean(predicted == np.argmax(dataset.test.labels, 1)))
-
-
-def class_names(dataset, k):
-    """The dataset's ``classes`` (names in class order), or "0", "1", ... without them."""
-    names = getattr(dataset, "classes", None)
-    if names is None or len(names) != k:
-        return [str(i) for i in range(k)]
-    return [str(name) for name in names]
-
-
-def image_shape(dataset, X):
-    """``X``'s images as (n, rows, cols, channels): flattened square images (an MLP's
-    rows) are folded back with the dataset's channel count."""
-    X = np.asarray(X)
-    if X.ndim != 2:
-        return X
-    channels = len(np.atleast_1d(getattr(dataset, "mean", [0])))
-    side = math.isqrt(X.shape[1] // channels)
-    if side * side * channels != X.shape[1]:
-        raise ValueError(f"cannot show rows of {X.shape[1]} values as square images of "
-                         f"{channels} channel(s)")
-    return X.reshape(-1, side, side, channels)
-
-
-def write_test_pictures(model, dataset, Y_hat, folder, title, fmt="png"):
-    """Write the pictures of an image run's test set: ``confusion_matrix`` and
-    ``misclassified`` (when the test split has labels) and ``filters`` (when the
-    network's first parameter layer is a convolution).
-
-    Parameters
-    ----------
-    Y_hat  the network's outputs on ``dataset.test.data``, (n, classes)
-    title  what the run is, in words, to begin each picture's title
-
-    Returns
-    -------
-    the paths written
-    """
-    paths = []
-    labels = dataset.test.labels
-    names = class_names(dataset, Y_hat.shape[1])
-    if labels is not None:
-        scores = model.score(labels, Y_hat)
-        paths.append(run_folder.write_confusion_matrix(
-            folder, scores["confusion_matrix"], names, fmt,
-            title=f"{title}:\nconfusion matrix of the test set"))
-        true, predicted = np.argmax(labels, axis=1), np.argmax(Y_hat, axis=1)
-        wrong = np.flatnonzero(true != predicted)[:run_folder.MAX_MISCLASSIFIED]
-        paths.append(run_folder.write_misclassified(
-            folder, image_shape(dataset, dataset.test.data[wrong]), true[wrong],
-            predicted[wrong], names, fmt, title=f"{title}: misclassified test images",
-            mean=getattr(dataset, "mean", None), std=getattr(dataset, "std", None)))
-    first = next((layer for layer in model.layers if layer.parameters), None)
-    filters = None if first is None else first.image_filters()
-    if filters is not None:
-        paths.append(run_folder.write_filters(
-            folder, filters, fmt, title=f"{title}: first convolution's filters"))
-    return paths
 
 
 def run_main(function, *args, **kwargs):

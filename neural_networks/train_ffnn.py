@@ -15,7 +15,7 @@ The last line printed is always ``Test accuracy: 0.XXXX (test error 0.XXXX)``.
 import argparse
 import sys
 
-from . import run_folder, runs, scripts
+from . import plots, run_folder, runs, scripts
 
 D = runs.DEFAULTS
 
@@ -107,7 +107,7 @@ def parse_args(argv=None):
     parser.add_argument("--patience", type=positive(int), default=None,
                         help="stop once this many epochs bring no better validation error "
                              "(default: train every epoch; not with --sweep)")
-    parser.add_argument("--plot-format", choices=run_folder.PLOT_FORMATS, default="png",
+    parser.add_argument("--plot-format", choices=plots.PLOT_FORMATS, default="png",
                         help="format of every picture (default %(default)s)")
     args = parser.parse_args(argv)
     if args.sweep and args.patience is not None:

@@ -12,9 +12,6 @@ lock it takes (neural_networks/run_folder.py: lock, unlock).
   total of epochs is refused saying why.
 - The loss and accuracy curves mark the epoch best.npz keeps, and the loss
   curve says when the training labels are smoothed.
-- The test pictures of an image run: confusion matrix and misclassified images
-  with the dataset's class names (numbers without them), filters for a CNN
-  only; flattened rows are shown as square images.
 - ``--resume`` without a name takes the one unfinished default-named run (a
   later ``_2`` one too), or the only run; it refuses, naming them, when
   several are unfinished or several are finished; runs of another kind,
@@ -44,11 +41,9 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
-from neural_networks import image_runs, run_folder, runs, scripts
-from neural_networks.datasets import Dataset
+from neural_networks import image_runs, plots, run_folder, runs, scripts
 from neural_networks.models import load_model
 from neural_networks.utils import processes
-from tests.test_checkpoints import build_model as build_cnn
 from tests.test_image_runs import KILL_AT, checkpoint_arrays
 from tests.test_train_ffnn import last_line, read_csv, train_ffnn
 from tests.test_training import small_classifier, wandering_validation
@@ -513,14 +508,14 @@ class TestRunFiles(unittest.TestCase):
     def test_a_short_run_draws_its_curves_once(self):
         # Drawing the two PNGs took longer than the whole run: drawn at its end only.
         drawn = []
-        original = run_folder.write_curves
+        original = plots.write_curves
 
         def count(*args, **kwargs):
             drawn.append(args[0])
             return original(*args, **kwargs)
 
         with tempfile.TemporaryDirectory() as save_dir, \
-                unittest.mock.patch.object(run_folder, "write_curves", count), \
+                unittest.mock.patch.object(plots, "write_curves", count), \
                 contextlib.redirect_stdout(io.StringIO()):
             folder, _, _ = runs.train_and_save(save_dir, "short", epochs=3, verbose=False)
             self.assertEqual(drawn, [folder])
@@ -663,53 +658,6 @@ class TestKeptSettings(unittest.TestCase):
         self.assertEqual(scripts.given_options(parser, ["--seed", "0", "--flag"]),
                          {"seed", "flag"})
         self.assertEqual(scripts.given_options(parser, []), set())
-
-
-class TestTestPictures(unittest.TestCase):
-    def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory()
-        self.addCleanup(self._tmp.cleanup)
-        self.folder = self._tmp.name
-
-    def test_a_cnn_gets_all_three_with_class_names(self):
-        rng = np.random.default_rng(0)
-        X, Y = rng.normal(size=(12, 8, 8, 1)), np.eye(3)[rng.integers(0, 3, size=12)]
-        dataset = Dataset(X, Y, 4, test_set=X, test_labels=Y)
-        dataset.classes = ("cat", "dog", "owl")
-        model = build_cnn(seed=0).build((8, 8, 1), n_out=3)
-        Y_hat = model.predict(X)[0]
-        wrong = np.flatnonzero(Y_hat.argmax(axis=1) != Y.argmax(axis=1))
-        self.assertGreater(len(wrong), 0)
-        with matplotlib.rc_context({"svg.fonttype": "none"}):
-            paths = scripts.write_test_pictures(model, dataset, Y_hat, self.folder,
-                                                "Owls, convolutional network", "svg")
-        self.assertEqual([os.path.basename(p) for p in paths],
-                         ["confusion_matrix.svg", "misclassified.svg", "filters.svg"])
-        root = ET.parse(paths[1]).getroot()
-        words = [t for e in root.iter("{http://www.w3.org/2000/svg}text") for t in e.itertext()]
-        names = ["cat", "dog", "owl"]
-        self.assertEqual(sorted(w for w in words if w.startswith("true: ")),
-                         sorted(f"true: {names[c]}" for c in Y[wrong].argmax(axis=1)))
-        self.assertIn("Owls, convolutional network: misclassified test images", words)
-        self.assertEqual(scripts.class_names(dataset, 3), names)
-        self.assertEqual(scripts.class_names(dataset, 4), ["0", "1", "2", "3"])
-
-    def test_an_mlp_gets_no_filters_and_rows_become_images(self):
-        rng = np.random.default_rng(0)
-        X, Y = rng.normal(size=(12, 16)), np.eye(3)[rng.integers(0, 3, size=12)]
-        dataset = Dataset(X, Y, 4, test_set=X, test_labels=Y)
-        model = small_classifier().build((16,), n_out=3)
-        Y_hat = model.predict(X)[0]
-        paths = scripts.write_test_pictures(model, dataset, Y_hat, self.folder, "t", "svg")
-        self.assertEqual(sorted(os.path.basename(p) for p in paths),
-                         ["confusion_matrix.svg", "misclassified.svg"])
-        self.assertEqual(scripts.image_shape(dataset, X).shape, (12, 4, 4, 1))
-        with self.assertRaisesRegex(ValueError, "rows of 15 values as square images"):
-            scripts.image_shape(dataset, X[:, :15])
-        # Without test labels there is nothing to compare: no picture.
-        unlabeled = Dataset(X, Y, 4, test_set=X)
-        self.assertEqual(scripts.write_test_pictures(model, unlabeled, Y_hat, self.folder, "t"),
-                         [])
 
 
 if __name__ == "__main__":
