@@ -7,9 +7,10 @@ the run a script's ``--overwrite`` replaces to ``<name>.overwritten`` until
 the new run is under way (``drop_set_aside``, ``put_back``). ``take_over`` is
 the course's ``Logger``'s way: the run gets ``<save_dir>/<name>/`` itself,
 and an earlier run there is moved aside to ``<name>_2`` (or the next free
-suffix). ``lock`` marks a folder in use by a live process. The writers put the
-text files of every run in the folder, each written atomically by
-``utils.files``:
+suffix). ``lock`` marks a folder in use by a live process; ``locked`` holds
+that lock from the start of a run on, and gives the folder back if the run
+cannot start. The writers put the text files of every run in the folder,
+each written atomically by ``utils.files``:
 
 - ``args.json``       what actually ran (``write_args``, read back by ``read_args``)
 - ``metrics.csv``     one row per epoch, columns ``METRIC_COLUMNS`` (``write_metrics``)
@@ -161,18 +162,14 @@ def take_over(save_dir, name, on_move=None):
                              f"it or choose another model_name")
         folder = _identity(path)
         try:
-            lock(path)
+            with locked(path):
+                # Lock files (and another run's lock on its way in) are no run.
+                if all(_is_lock_file(entry) for entry in os.listdir(path)):
+                    return path, moved_to
+                moved_to = _move_aside(path, save_dir, name)
         except ValueError:
             if _identity(path) != folder:
                 continue  # another run moved it aside meanwhile: make it afresh
-            raise
-        try:
-            # Lock files (and another run's lock on its way in) are no run.
-            if all(_is_lock_file(entry) for entry in os.listdir(path)):
-                return path, moved_to
-            moved_to = _move_aside(path, save_dir, name)
-        except BaseException:
-            unlock(path)
             raise
         if on_move is not None:
             on_move(path, moved_to)
@@ -357,22 +354,15 @@ def lock(folder):
     error for a live holder says how to clear a lock that is stale all the same.
     """
     path = os.path.join(folder, LOCK_NAME)
-    attempts = 3
-    for attempt in range(attempts):
+    for _ in range(3):
         try:
             _create_lock(path)
             return path
         except FileExistsError:
             held = _read_lock(path)
-            if held is None:
-                # Gone or replaced between the two looks (another run unlocked, moved the
-                # folder aside, or locked it afresh): look again. Only a lock that stays
-                # unreadable is reported.
-                if attempt == attempts - 1 and os.path.exists(path):
-                    raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names "
-                                          f"no process; if no run uses the folder, delete "
-                                          f"it") from None
-                continue
+            if held is None and os.path.exists(path):
+                raise FileExistsError(f"{folder} holds a lock file {LOCK_NAME} that names no "
+                                      f"process; if no run uses the folder, delete it") from None
             if held is not None and processes.alive(*held):
                 if held[0] == os.getpid():
                     return path
@@ -384,6 +374,23 @@ def lock(folder):
         except OSError as error:
             raise ValueError(f"cannot use the run folder {folder}: {error.strerror}") from None
     raise FileExistsError(f"{folder} is in use by another run; choose another name")
+
+
+@contextlib.contextmanager
+def locked(folder, give_back=None):
+    """Lock ``folder`` for this process (``lock``) as a run starts in it, for the
+    ``with`` block that gets the run going. If the block raises (or the lock cannot
+    be taken), ``give_back(folder)`` undoes the start, by default ``unlock``, and the
+    error goes on: what went wrong is the message, so a failure to give the folder
+    back is not raised over it. If the block ends normally the folder stays locked
+    for the run, which calls ``unlock`` when it ends."""
+    try:
+        lock(folder)
+        yield folder
+    except BaseException:
+        with contextlib.suppress(OSError, ValueError):
+            (give_back or unlock)(folder)
+        raise
 
 
 def in_use(folder):

@@ -217,6 +217,22 @@ class TestPictures(FolderTest):
         self.assertEqual(os.listdir(self.folder), [])
 
 
+class TestBestLoss(FolderTest):
+    def test_the_chosen_pair_and_its_loss_at_every_iteration(self):
+        folder = claim(self.save_dir, "sweep")
+        loss = [1.1, 0.9, 0.7, 0.65, 0.6]
+        with matplotlib.rc_context({"svg.fonttype": "none"}):
+            path = plots.write_best_loss(folder, loss, 0.01, 10, "svg")
+        self.assertEqual(path, os.path.join(folder, "best_loss.svg"))
+        assert_picture(self, path, "svg")
+        words = [t for e in ET.parse(path).getroot().iter("{http://www.w3.org/2000/svg}text")
+                 for t in e.itertext()]
+        for word in ("chosen model (lr 0.01, hidden 10): training loss", "iteration",
+                     "cross-entropy loss", "train (per iteration)"):
+            self.assertIn(word, words)
+        assert_picture(self, plots.write_best_loss(folder, loss, 0.1, 5), "png")
+
+
 class TestTestPictures(unittest.TestCase):
     def setUp(self):
         self._tmp = tempfile.TemporaryDirectory()

@@ -1,9 +1,13 @@
-"""run_folder.py: claiming and releasing run folders, and the text files every run
-writes (the pictures are test_plots.py's)."""
+"""run_folder.py: claiming and releasing run folders, the lock a live run holds
+(one of many processes locking at once gets it; a lock left by a dead process is
+taken over, a live one's is not, and the refusal says how to clear a stale one),
+and the text files every run writes (the pictures are test_plots.py's)."""
 
 import csv
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -13,12 +17,50 @@ from neural_networks import run_folder
 from neural_networks.run_folder import (LOCK_NAME, METRIC_COLUMNS, check_name, claim,
                                         read_args, release, take_over, unlock, write_args,
                                         write_metrics)
+from neural_networks.utils import processes
 
 
 def _claim_after(barrier, save_dir, results):
     """Process worker: claim a default-named folder as soon as every worker is ready."""
     barrier.wait()
     results.put(claim(save_dir, None, "run"))
+
+
+def lock_at_once(folder, barrier, results):
+    """A child: lock ``folder`` right after the barrier; hold it until all have tried."""
+    barrier.wait()
+    try:
+        run_folder.lock(folder)
+        results.put("ok")
+        barrier.wait()
+        run_folder.unlock(folder)
+    except FileExistsError:
+        results.put("refused")
+        barrier.wait()
+
+
+def race(target, path, n):
+    """Start ``n`` processes running ``target(path, barrier, results)`` at the same
+    moment (a barrier); return what each put in ``results``."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(n), context.Queue()
+    children = [context.Process(target=target, args=(path, barrier, results)) for _ in range(n)]
+    for child in children:
+        child.start()
+    outcomes = [results.get(timeout=60) for _ in range(n)]
+    for child in children:
+        child.join(timeout=60)
+    return outcomes
+
+
+def hold_lock(test, folder):
+    """Lock ``folder`` for a live child process that lives until ``test`` ends."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+    test.addCleanup(holder.wait)
+    test.addCleanup(holder.stdin.close)
+    with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
+        f.write(str(holder.pid))
 
 
 class FolderTest(unittest.TestCase):
@@ -246,6 +288,151 @@ class TestMetrics(FolderTest):
         with self.assertRaisesRegex(ValueError, "expected a number or nothing"):
             write_metrics(self.folder, [{"epoch": 1, "train_loss": "0.5"}])
         self.assertFalse(os.path.exists(os.path.join(self.folder, "metrics.csv")))
+
+
+class TestLock(unittest.TestCase):
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.folder = tmp.name
+
+    def test_a_live_holder_refuses_others(self):
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        with open(os.path.join(self.folder, run_folder.LOCK_NAME), "w") as f:
+            f.write(f"{holder.pid}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {holder.pid}\\)"):
+            run_folder.lock(self.folder)
+        run_folder.unlock(self.folder)  # not ours: left alone
+        self.assertTrue(os.path.exists(os.path.join(self.folder, run_folder.LOCK_NAME)))
+
+    def test_a_dead_holder_is_taken_over(self):
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+        lock = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(lock, "w") as f:
+            f.write(dead.stdout)
+        run_folder.lock(self.folder)
+        with open(lock) as f:
+            self.assertEqual(int(f.readline()), os.getpid())  # then its machine and start
+        run_folder.lock(self.folder)  # taking it again is harmless
+        run_folder.unlock(self.folder)
+        self.assertEqual(os.listdir(self.folder), [])
+
+    def test_a_lock_that_names_no_process_is_not_taken_over(self):
+        # An empty lock is what another process's lock looked like while it was being
+        # written (the old code took it for a dead one, and two runs shared a folder).
+        for content in ("", "garbage"):
+            with self.subTest(content=content):
+                lock = os.path.join(self.folder, run_folder.LOCK_NAME)
+                with open(lock, "w") as f:
+                    f.write(content)
+                with self.assertRaisesRegex(FileExistsError, "names no process"):
+                    run_folder.lock(self.folder)
+                with open(lock) as f:
+                    self.assertEqual(f.read(), content)
+                os.remove(lock)
+
+    def live_process(self):
+        """The id of a live process that is no run (it ends with the test)."""
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        return holder.pid
+
+    def write_lock(self, text):
+        path = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    @unittest.skipUnless(os.path.exists("/proc/self/stat"), "process start times come "
+                         "from Linux's /proc")
+    def test_a_lock_whose_process_id_now_names_another_process_is_taken_over(self):
+        """A run killed long ago left its lock; its process id now belongs to an unrelated
+        live process. The old code refused the folder until that process ended."""
+        pid = self.live_process()
+        started = processes.start_mark(pid)
+        boot, ticks = started.rsplit(":", 1)
+        path = self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {boot}:"
+                               f"{int(ticks) - 1}\n")
+        run_folder.lock(self.folder)
+        with open(path) as f:
+            self.assertEqual(f.readline(), f"{os.getpid()}\n")
+        run_folder.unlock(self.folder)
+        # The lock of that very process holds.
+        self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {started}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {pid}\\)"):
+            run_folder.lock(self.folder)
+
+    def test_the_refusal_says_how_to_clear_a_stale_lock(self):
+        pid = self.live_process()
+        for text, where in ((f"{pid}\n", ""),  # an older version's lock: the id alone
+                            # Another machine's process cannot be asked: it holds.
+                            (f"{pid}\nhost {int(processes.host_tag(), 16) ^ 1:08x}\n",
+                             " on another machine")):
+            with self.subTest(where=where):
+                path = self.write_lock(text)
+                with self.assertRaises(FileExistsError) as refused:
+                    run_folder.lock(self.folder)
+                self.assertEqual(str(refused.exception), (
+                    f"{self.folder} is in use by another run (process {pid}{where}); wait for "
+                    f"it to finish or choose another name. If no run uses the folder (a lock "
+                    f"left by a run that was killed), delete {path}"))
+
+    def test_many_processes_locking_at_once(self):
+        for trial in range(10):
+            with self.subTest(trial=trial):
+                folder = os.path.join(self.folder, str(trial))
+                os.mkdir(folder)
+                outcomes = race(lock_at_once, folder, n=4)
+                self.assertEqual(outcomes.count("ok"), 1, outcomes)
+                self.assertEqual(os.listdir(folder), [])  # the winner unlocked; no leftovers
+
+
+class TestLocked(FolderTest):
+    """``locked``: the one way a run starts holding its folder's lock."""
+
+    def test_kept_when_the_start_succeeds_given_back_when_it_fails(self):
+        folder = claim(self.save_dir, "run")
+        with run_folder.locked(folder):
+            self.touch(folder, "args.json")
+        self.assertEqual(sorted(os.listdir(folder)), [LOCK_NAME, "args.json"])  # still held
+        self.assertFalse(run_folder.in_use(folder))  # by this process
+        unlock(folder)
+        given_back = []
+        with self.assertRaisesRegex(ValueError, "no data"), \
+                run_folder.locked(folder, lambda f: given_back.append(sorted(os.listdir(f)))):
+            raise ValueError("no data")
+        # The undo ran with the lock still there; the error is the one raised.
+        self.assertEqual(given_back, [[LOCK_NAME, "args.json"]])
+        # By default the lock alone is let go.
+        with self.assertRaises(KeyboardInterrupt), run_folder.locked(folder):
+            raise KeyboardInterrupt
+        self.assertEqual(os.listdir(folder), ["args.json"])
+
+    def test_the_undo_runs_when_the_lock_cannot_be_taken(self):
+        # A folder just claimed, then refused, is the caller's to give back (release).
+        folder = claim(self.save_dir, "run")
+        hold_lock(self, folder)
+        undone = []
+        with self.assertRaisesRegex(FileExistsError, "in use by another run"), \
+                run_folder.locked(folder, undone.append):
+            self.fail("the block runs only with the lock held")
+        self.assertEqual(undone, [folder])
+        self.assertEqual(os.listdir(folder), [LOCK_NAME])  # the other's lock, left alone
+
+    def test_a_failing_undo_does_not_hide_the_error(self):
+        folder = claim(self.save_dir, "run")
+
+        def undo(folder):
+            raise OSError("the disk is gone")
+
+        with self.assertRaisesRegex(ValueError, "bad setting"), run_folder.locked(folder, undo):
+            raise ValueError("bad setting")
 
 
 class TestLayout(unittest.TestCase):
