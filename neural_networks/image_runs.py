@@ -1,26 +1,31 @@
 """Training runs on real images: Fashion-MNIST (MLP and CNN) and CIFAR-10 (CNN).
 
 The logic behind ``train_fashion_mnist.py`` and ``train_cifar10.py``: the
-tuned recipes, the run folder (``args.json``, ``metrics.csv``, ``loss.png``,
-``accuracy.png``, ``last.npz`` written after every epoch, ``best.npz`` at the
-best validation accuracy, ``predictions.csv``, ``confusion_matrix.png``,
-``misclassified.png``, ``filters.png`` for a CNN), resuming, early stopping
-and Ctrl-C.
+tuned recipes (``RECIPES``), the options a user gives (``ImageRunOptions``)
+and the run (``ImageRun``, a ``lifecycle.TrainingRun``): its folder
+(``args.json``, ``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz``
+written after every epoch, ``best.npz`` at the best validation accuracy,
+``predictions.csv``, ``confusion_matrix.png``, ``misclassified.png``,
+``filters.png`` for a CNN), resuming, early stopping and Ctrl-C.
 """
 
+import dataclasses
 import os
 import sys
 
-from . import run_folder, scripts
+from . import plots, scripts
 from .datasets import initialize_dataset
+from .lifecycle import TrainingRun, predict_test
 from .models import initialize_model
+from .resume import number, one_of, optional, whole
 from .run_folder import METRIC_COLUMNS
-from .scripts import EXIT_INTERRUPTED
+from .scripts import EXIT_INTERRUPTED, common_settings
 from .training import format_duration
 from .utils import AttrDict
 from .utils.memory import keep_freed_memory
 
-__all__ = ["EXIT_INTERRUPTED", "METRIC_COLUMNS", "RECIPES", "main", "parse_args", "run"]
+__all__ = ["EXIT_INTERRUPTED", "METRIC_COLUMNS", "RECIPES", "ImageRunOptions", "main",
+           "parse_args", "run"]
 
 #: Names in words, for plot titles.
 DATASET_TITLES = {"fashion_mnist": "Fashion-MNIST", "mnist": "MNIST", "cifar10": "CIFAR-10"}
@@ -111,15 +116,15 @@ def recipe_for(dataset_name, model_name):
 
 def settings_rules(dataset_name):
     """What the saved settings of a run on ``dataset_name`` must be to be resumed
-    (``scripts.check_saved_settings``)."""
+    (``resume.check_saved_settings``; those of ``scripts.COMMON_OPTIONS`` are checked
+    for every run)."""
     return {
-        "model": scripts.one_of(tuple(m for d, m in RECIPES if d == dataset_name)),
-        "batch_size": scripts.whole(at_least=1),
-        "lr": scripts.number(above=0),
-        "seed": scripts.whole(at_least=0, below=2**32),
-        "validation_size": scripts.optional(scripts.whole(at_least=0)),
-        "patience": scripts.optional(scripts.whole(at_least=1)),
-        "plot_format": scripts.one_of(run_folder.PLOT_FORMATS),
+        "model": one_of(tuple(m for d, m in RECIPES if d == dataset_name)),
+        "batch_size": whole(at_least=1),
+        "lr": number(above=0),
+        "seed": whole(at_least=0, below=2**32),
+        "validation_size": optional(whole(at_least=0)),
+        "patience": optional(whole(at_least=1)),
     }
 
 
@@ -134,38 +139,161 @@ def build_model(recipe, lr, epochs, seed):
     return initialize_model("feed_forward", "cross_entropy", recipe.layers, optimizer, seed=seed)
 
 
-def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None, seed=None,
-        data_dir=None, resume=False, name=None, save_dir="experiments", overwrite=False,
-        validation_size=None, test_file=None, patience=None, plot_format=None,
-        download=False, out=None):
-    """Train, checkpoint and evaluate one recipe; return the exit status.
+@dataclasses.dataclass
+class ImageRunOptions:
+    """What a user asks of an image run: the options of the image scripts.
 
     Parameters
     ----------
-    dataset_name, model_name  a key of ``RECIPES``; model_name None: the dataset's CNN
-                              (when resuming: the run's own model)
+    dataset                   a dataset of ``RECIPES`` ("fashion_mnist", "mnist", "cifar10")
     script                    the calling script (for the resume hint)
+    model                     a model of ``RECIPES`` for the dataset; None: the dataset's
+                              CNN (when resuming: the run's own model)
     epochs, batch_size, lr    override the recipe's values (None: the recipe's); when
                               resuming, ``epochs`` is a new total
     seed                      seed of weights, shuffling, dropout and augmentation
                               (None: 0)
-    data_dir                  folder with the dataset's files (searched first)
-    resume                    continue the run ``name`` from its last.npz; without
-                              ``name``, the one unfinished default-named run of
-                              ``model_name`` (any model when None; see
-                              ``scripts.choose_run``). Every setting given (not None)
-                              must equal the run's own, ``epochs`` excepted
-    name                      run folder under ``save_dir``
-    overwrite                 reuse a folder that holds an earlier run
     validation_size           training examples held out for validation
                               (None: the loader's default)
+    patience                  stop once this many epochs bring no better validation
+                              error (None: never); a resumed run keeps its own
+    data_dir                  folder with the dataset's files (searched first)
     test_file                 CIFAR-10 only: an unlabeled test set (.npy/.npz of
                               (N, 32, 32, 3) uint8) to predict for a Kaggle submission
     download                  fetch the dataset's official files if no place holds them
-    patience                  stop once this many epochs bring no better validation
-                              error (None: never); a resumed run keeps its own
-    plot_format               "png", "pdf" or "svg", for every picture (None: png); a
-                              resumed run keeps its own
+    resume                    continue the run ``name`` from its last.npz; without
+                              ``name``, the one unfinished default-named run of
+                              ``model`` (any model when None; see
+                              ``resume.choose_run``). Every setting given (not None)
+                              must equal the run's own, ``epochs`` excepted
+    name                      run folder under ``save_dir``
+    save_dir                  parent folder of the run folders
+    overwrite                 reuse a folder that holds an earlier run
+    common                    the settings of ``scripts.COMMON_OPTIONS`` asked for, by
+                              name (``plot_format``: "png", "pdf" or "svg", for every
+                              picture); None or missing: the default, or when
+                              resuming the run's own
+    """
+
+    dataset: str
+    script: str
+    model: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    seed: int | None = None
+    validation_size: int | None = None
+    patience: int | None = None
+    data_dir: str | None = None
+    test_file: str | None = None
+    download: bool = False
+    resume: bool = False
+    name: str | None = None
+    save_dir: str = "experiments"
+    overwrite: bool = False
+    common: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, dataset, script, args):
+        """The options of the parsed command line ``args`` (``parse_args``'s)."""
+        names = {field.name for field in dataclasses.fields(cls)} - {"dataset", "script"}
+        return cls(dataset, script, **{k: v for k, v in vars(args).items() if k in names},
+                   common=scripts.common_values(args))
+
+
+class ImageRun(TrainingRun):
+    """A recipe of ``RECIPES`` trained in its run folder (see ``lifecycle.TrainingRun``),
+    as ``options`` (an ``ImageRunOptions``) ask; ``score`` evaluates the epoch with
+    the best validation accuracy and gives the report's figures."""
+
+    train_options = {"progress": "iterations"}
+
+    def __init__(self, options, out=None):
+        self.options = options
+        self.kind, self.script = options.dataset, options.script
+        self.models = sorted(m for d, m in RECIPES if d == options.dataset)
+        self.model_name = options.model
+        if options.model is not None or not self.models:
+            recipe_for(options.dataset, options.model)  # ValueError naming the recipes
+        elif not options.resume:
+            self.model_name = "cnn" if "cnn" in self.models else self.models[0]
+        super().__init__(options.save_dir, options.name, options.overwrite, options.resume,
+                         {"epochs": options.epochs}, out)
+
+    def default_name(self):
+        return f"{self.kind}_{self.model_name}"
+
+    def default_names(self):
+        return [f"{self.kind}_{m}" for m in ([self.model_name] if self.model_name
+                                             else self.models)]
+
+    def new_settings(self):
+        o, recipe = self.options, recipe_for(self.kind, self.model_name)
+        return {"dataset": self.kind, "model": self.model_name,
+                "epochs": o.epochs or recipe.epochs, "batch_size": o.batch_size or recipe.batch_size,
+                "lr": o.lr or recipe.optimizer.lr, "seed": o.seed or 0,
+                "validation_size": o.validation_size, "patience": o.patience,
+                **common_settings(**o.common)}
+
+    def rules(self):
+        return settings_rules(self.kind)
+
+    def kept(self):
+        o = self.options
+        asked = {"model": o.model, "batch_size": o.batch_size, "lr": o.lr, "seed": o.seed,
+                 "validation_size": o.validation_size, "patience": o.patience, **o.common}
+        return {key: value for key, value in asked.items() if value is not None}
+
+    def recipe(self):
+        return recipe_for(self.kind, self.settings["model"])
+
+    def load_data(self, settings):
+        recipe, o = self.recipe(), self.options
+        # Only the MNIST loaders take ``flatten``; None leaves an option to the loader.
+        options = {"validation_size": settings["validation_size"], "test_file": o.test_file,
+                   "flatten": True if recipe.flatten else None, "download": o.download or None}
+        dataset = initialize_dataset(
+            self.kind, batch_size=settings["batch_size"], data_dir=o.data_dir,
+            augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
+        )
+        dataset.train.label_smoothing = recipe.get("label_smoothing", 0.0)
+        return dataset
+
+    def check(self, dataset):
+        if self.settings["patience"] is not None and dataset.validate is None:
+            raise ValueError("--patience watches the validation error, so it needs a "
+                             "validation split (--validation-size > 0)")
+
+    def build(self, settings, epochs):
+        return build_model(self.recipe(), settings["lr"], epochs, settings["seed"])
+
+    def record(self, model):
+        recipe = self.recipe()
+        return {"layers": recipe.layers, "optimizer": recipe.optimizer,
+                "augment": recipe.augment, "label_smoothing": recipe.get("label_smoothing", 0.0)}
+
+    def title(self):
+        return f"{DATASET_TITLES[self.kind]}, {MODEL_TITLES[self.settings['model']]}"
+
+    def resume_options(self):
+        return {"data_dir": self.options.data_dir, "test_file": self.options.test_file}
+
+    def score(self):
+        """Evaluate the epoch with the best validation accuracy (chosen without the test
+        set): predictions.csv and the test pictures. Returns the report's figures."""
+        seconds = sum(r["seconds"] for r in self.model.history["epochs"])
+        best = os.path.join(self.folder, "best.npz")
+        if os.path.isfile(best):
+            self.model.load(best)
+        Y_hat, accuracy = predict_test(self.model, self.dataset, self.folder)
+        plots.write_test_pictures(self.model, self.dataset, Y_hat, self.folder, self.title(),
+                                  self.settings["plot_format"])
+        return {"accuracy": accuracy, "seconds": seconds, "epoch": self.model.epoch}
+
+
+def run(options, out=None):
+    """Train, checkpoint and evaluate one recipe as ``options`` (an ``ImageRunOptions``)
+    ask; print where the run is and its test accuracy; return the exit status.
 
     Returns
     -------
@@ -173,125 +301,25 @@ def run(dataset_name, model_name, script, epochs=None, batch_size=None, lr=None,
     non-finite value
     """
     out = out or sys.stdout  # looked up now, so redirect_stdout takes it
-    models = sorted(m for d, m in RECIPES if d == dataset_name)
-    if model_name is not None:
-        recipe_for(dataset_name, model_name)
-    elif not resume:
-        model_name = "cnn" if "cnn" in models else models[0]
-
-    def load(settings, recipe):
-        # Only the MNIST loaders take ``flatten``; None leaves an option to the loader.
-        options = {"validation_size": settings["validation_size"], "test_file": test_file,
-                   "flatten": True if recipe.flatten else None, "download": download or None}
-        dataset = initialize_dataset(
-            dataset_name, batch_size=settings["batch_size"], data_dir=data_dir,
-            augment=recipe.augment, **{k: v for k, v in options.items() if v is not None},
-        )
-        dataset.train.label_smoothing = recipe.get("label_smoothing", 0.0)
-        return dataset
-
-    if resume:
-        folder, args = scripts.open_run(
-            save_dir, name, dataset_name,
-            [f"{dataset_name}_{m}" for m in ([model_name] if model_name else models)],
-            settings_rules(dataset_name))
-    else:
-        recipe = recipe_for(dataset_name, model_name)
-        settings = {
-            "dataset": dataset_name, "model": model_name,
-            "epochs": epochs or recipe.epochs, "batch_size": batch_size or recipe.batch_size,
-            "lr": lr or recipe.optimizer.lr, "seed": seed or 0,
-            "validation_size": validation_size, "patience": patience,
-            "plot_format": run_folder.check_plot_format(plot_format or "png"),
-        }
-
-        def prepare():
-            dataset = load(settings, recipe)
-            if patience is not None and dataset.validate is None:
-                raise ValueError("--patience watches the validation error, so it needs a "
-                                 "validation split (--validation-size > 0)")
-            model = build_model(recipe, settings["lr"], settings["epochs"], settings["seed"])
-            return (dataset, model), {"settings": settings, "layers": recipe.layers,
-                                      "optimizer": recipe.optimizer, "augment": recipe.augment,
-                                      "label_smoothing": recipe.get("label_smoothing", 0.0)}
-
-        folder, (dataset, model) = scripts.start(save_dir, name, f"{dataset_name}_{model_name}",
-                                                 overwrite, prepare, out)
-        total = settings["epochs"]
-    try:
-        if resume:
-            settings = args["settings"]
-            asked = {"model": model_name, "batch_size": batch_size, "lr": lr, "seed": seed,
-                     "validation_size": validation_size, "patience": patience,
-                     "plot_format": plot_format}
-            scripts.check_kept_settings(folder, settings,
-                                        {k: v for k, v in asked.items() if v is not None})
-            model_name = settings["model"]
-            recipe = recipe_for(dataset_name, model_name)
-            dataset = load(settings, recipe)
-            last, planned = os.path.join(folder, "last.npz"), settings["epochs"]
-
-            def resumed(total):
-                # A run stopped before its first checkpoint starts afresh, as prepare does.
-                model = build_model(recipe, settings["lr"], total, settings["seed"])
-                return model.load(last) if os.path.isfile(last) else model
-
-            model = resumed(planned)
-            total = scripts.extend(folder, args, model, epochs)
-            if total != planned:
-                # A longer run: its learning-rate schedule spans the new total.
-                model = resumed(total)
-            if os.path.isfile(last):
-                scripts.check_best(folder, model)
-            print(scripts.resume_line(folder, model, total, dataset.train.samples_per_epoch),
-                  file=out)
-        return _train_and_report(model, dataset, folder, total, script, data_dir, test_file,
-                                 f"{DATASET_TITLES[dataset_name]}, {MODEL_TITLES[model_name]}",
-                                 out, settings["patience"], settings["plot_format"])
-    except BaseException:
-        if not resume:
-            scripts.give_back(folder)
-        raise
-    finally:
-        run_folder.unlock(folder)
-
-
-def _train_and_report(model, dataset, folder, total, script, data_dir, test_file, title, out,
-                      patience, fmt):
-    """Train to ``total`` epochs, then score the best-validation checkpoint on the test set."""
-    hint = scripts.resume_command(script, folder, data_dir=data_dir, test_file=test_file)
-    status = scripts.fit(model, dataset, folder, total, title, hint, out=out, fmt=fmt,
-                         progress="iterations", patience=patience)
-    if status is not None:
+    image_run = ImageRun(options, out)
+    report, status = image_run.execute()
+    if report is None:
         return status
-    seconds = sum(r["seconds"] for r in model.history["epochs"])
-    best = os.path.join(folder, "best.npz")
-
-    def score():
-        # Evaluate the epoch with the best validation accuracy (chosen without the test set).
-        if os.path.isfile(best):
-            model.load(best)
-        Y_hat, accuracy = scripts.predict_test(model, dataset, folder)
-        scripts.write_test_pictures(model, dataset, Y_hat, folder, title, fmt)
-        return accuracy
-
-    accuracy, status = scripts.after_training(score, folder, hint, out)
-    if status is not None:
-        return status
-    print(f"Run saved to {folder} (best validation at epoch {model.epoch}; "
-          f"{format_duration(seconds)} of training)", file=out)
+    folder = image_run.folder
+    print(f"Run saved to {folder} (best validation at epoch {report['epoch']}; "
+          f"{format_duration(report['seconds'])} of training)", file=out)
     print(f"Predictions: {os.path.join(folder, 'predictions.csv')}", file=out)
-    if accuracy is None:
+    if report["accuracy"] is None:
         print("Test accuracy: unknown (the test set has no labels; see predictions.csv)", file=out)
     else:
-        print(f"Test accuracy: {accuracy:.4f}", file=out)
-    return scripts.EXIT_OK
+        print(f"Test accuracy: {report['accuracy']:.4f}", file=out)
+    return status
 
 
 def parse_args(dataset_name, script, argv=None):
     """Command-line options shared by the image training scripts. With ``--resume``,
-    the settings whose default stands for a new run (``model``, ``seed``,
-    ``plot_format``) are None unless given: a resumed run keeps its own."""
+    the settings whose default stands for a new run (``model``, ``seed`` and those of
+    ``scripts.COMMON_OPTIONS``) are None unless given: a resumed run keeps its own."""
     import argparse
 
     models = sorted(m for d, m in RECIPES if d == dataset_name)
@@ -328,8 +356,7 @@ def parse_args(dataset_name, script, argv=None):
     parser.add_argument("--patience", type=int, default=None,
                         help="stop once this many epochs bring no better validation error "
                              "(default: train every epoch)")
-    parser.add_argument("--plot-format", choices=run_folder.PLOT_FORMATS, default="png",
-                        help="format of every picture (default %(default)s)")
+    scripts.add_common_options(parser)
     parser.add_argument("--download", action="store_true",
                         help="download the dataset's official files if they are not found "
                              "(into --data-dir if given, else $NEURAL_NETWORKS_DATA or the "
@@ -338,7 +365,12 @@ def parse_args(dataset_name, script, argv=None):
         parser.add_argument("--test-file", default=None,
                             help="unlabeled test images (.npy/.npz, (N, 32, 32, 3) uint8) "
                                  "to predict instead of the official test batch")
-    args = parser.parse_args(argv)
+    return _checked(parser, parser.parse_args(argv), argv)
+
+
+def _checked(parser, args, argv):
+    """``args``, once every value is one a run can take (else argparse's exit with
+    status 2); with ``--resume``, the settings the command line left unsaid None."""
     for option in ("epochs", "batch_size", "patience"):
         value = getattr(args, option)
         if value is not None and value < 1:
@@ -351,7 +383,7 @@ def parse_args(dataset_name, script, argv=None):
         # A resumed run keeps its settings: None marks what the command line left
         # unsaid, so only the settings given are checked against the run's.
         given = scripts.given_options(parser, argv)
-        for option in ("model", "seed", "plot_format"):
+        for option in ("model", "seed", *scripts.COMMON_OPTIONS):
             if option not in given:
                 setattr(args, option, None)
     return args
@@ -362,9 +394,4 @@ def main(dataset_name, script, argv=None):
     args = parse_args(dataset_name, script, argv)
     # Reuse freed memory rather than fault in fresh pages every step (glibc only).
     keep_freed_memory()
-    return scripts.run_main(
-        run, dataset_name, args.model, script, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, seed=args.seed, data_dir=args.data_dir, resume=args.resume, name=args.name,
-        save_dir=args.save_dir, overwrite=args.overwrite, validation_size=args.validation_size,
-        test_file=getattr(args, "test_file", None), download=args.download, patience=args.patience,
-        plot_format=args.plot_format)
+    return scripts.run_main(run, ImageRunOptions.from_args(dataset_name, script, args))

@@ -3,7 +3,8 @@
 import os
 import weakref
 
-from .run_folder import claim, plot_curves, release, take_over, unlock
+from .plots import plot_curves
+from .run_folder import claim, release, take_over, unlock
 from .utils.files import write_json
 
 

@@ -1,34 +1,19 @@
-"""Training runs on Iris: one network, or a sweep over learning rate x hidden size.
+"""Training runs on Iris: the course's two-layer network, in a run folder.
 
 This module holds the logic behind ``train_ffnn.py``: the course's default
-two-layer network, run folders that never overwrite an earlier run, and the
-sweep that picks a model by its validation error and writes
-``results.csv``, ``results.md`` and ``best_loss.png``.
-
-Each pair of a sweep is a run of its own, in ``<sweep folder>/<pair_name>/``
-with the files of every run, trained one after the other or in joblib's
-processes (``jobs``); the table does not depend on which. A stopped sweep
-writes its results as partial, and resuming it finishes the stopped pairs
-and trains the others, to the same table as a sweep never stopped.
+two-layer network, trained in a run folder that never overwrites an earlier
+run (``train_and_save``, an ``IrisRun`` of ``lifecycle``) and reported as the
+course's script reports it. The sweep over learning rate x hidden size, whose
+pairs are such runs, is ``sweeps``.
 """
 
-import csv
-import io
-import itertools
-import os
-import signal
-import sys
-import threading
-
-from tqdm import tqdm
-
-from . import checkpoints, run_folder, scripts
+from . import run_folder
 from .datasets import initialize_dataset
+from .lifecycle import TrainingRun, predict_test
 from .models import initialize_model
-from .run_folder import plot_curves
-from .training import StopSignals
+from .resume import number, one_of, optional, whole
+from .scripts import common_settings
 from .utils import AttrDict
-from .utils.files import write_text
 from .utils.memory import physical_memory
 
 #: The course's default network and training settings.
@@ -41,26 +26,14 @@ DEFAULTS = AttrDict(
     seed=0,
 )
 
-#: The default sweep grid.
-SWEEP_LRS = (0.001, 0.01, 0.1)
-SWEEP_HIDDENS = (5, 10, 25)
-
-#: Folder names used when no name is given.
+#: Folder name used when no name is given.
 DEFAULT_RUN_NAME = "iris_ffnn"
-DEFAULT_SWEEP_NAME = "iris_sweep"
 
-#: Columns of results.csv, in order.
-RESULT_COLUMNS = ("lr", "hidden", "train_loss", "val_loss", "val_error", "test_error")
-
-
-# ---------------------------------------------------------------- run folders
 
 def check_run_name(name):
     """Raise ValueError unless ``name`` is a plain folder name (no path parts)."""
     return run_folder.check_name(name)
 
-
-# ------------------------------------------------------------- one network
 
 def iris_model(hidden, lr, momentum, seed, logger=None):
     """The course's two-layer network: ``hidden`` ReLU units, softmax output,
@@ -83,25 +56,25 @@ def iris_data(batch_size):
     return initialize_dataset("iris", batch_size=batch_size, standardize=True)
 
 
-def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None,
-                 plot_format="png"):
+def run_settings(hidden, lr, momentum, epochs, batch_size, seed, patience=None, **common):
     """Everything that defines a run, as saved under "settings" in ``args.json``
-    (``patience``: early stopping, None for never; ``plot_format``: the pictures')."""
+    (``patience``: early stopping, None for never; ``common``: the settings of
+    ``scripts.COMMON_OPTIONS``, such as ``plot_format``, the pictures')."""
     return {"dataset": "iris", "model": "ffnn", "hidden": hidden, "lr": lr,
             "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-            "patience": patience, "plot_format": run_folder.check_plot_format(plot_format)}
+            "patience": patience, **common_settings(**common)}
 
 
-#: What a run's saved settings must be to be resumed (``scripts.check_saved_settings``).
+#: What a run's saved settings must be to be resumed (``resume.check_saved_settings``;
+#: those of ``scripts.COMMON_OPTIONS`` are checked for every run).
 RUN_RULES = {
-    "model": scripts.one_of(("ffnn",)),
-    "hidden": scripts.whole(at_least=1),
-    "lr": scripts.number(above=0),
-    "momentum": scripts.number(at_least=0, below=1),
-    "batch_size": scripts.whole(at_least=1),
-    "seed": scripts.whole(at_least=0, below=2**32),
-    "patience": scripts.optional(scripts.whole(at_least=1)),
-    "plot_format": scripts.one_of(run_folder.PLOT_FORMATS),
+    "model": one_of(("ffnn",)),
+    "hidden": whole(at_least=1),
+    "lr": number(above=0),
+    "momentum": number(at_least=0, below=1),
+    "batch_size": whole(at_least=1),
+    "seed": whole(at_least=0, below=2**32),
+    "patience": optional(whole(at_least=1)),
 }
 
 
@@ -147,11 +120,54 @@ def train_iris(hidden=DEFAULTS.hidden, lr=DEFAULTS.lr, momentum=DEFAULTS.momentu
     return model, summarize(model, dataset)
 
 
+class IrisRun(TrainingRun):
+    """One Iris network in its run folder (see ``lifecycle.TrainingRun``); ``score``
+    gives the summary of ``summarize``. ``verbose``: print a line per epoch."""
+
+    kind, script = "iris", "train_ffnn.py"
+
+    def __init__(self, verbose=True, **where):
+        super().__init__(**where)
+        self.train_options = {"verbose": verbose}
+
+    def default_name(self):
+        return DEFAULT_RUN_NAME
+
+    def new_settings(self):
+        return run_settings(**{**DEFAULTS, **self.asked})
+
+    def rules(self):
+        return RUN_RULES
+
+    def kept(self):
+        return {key: value for key, value in self.asked.items() if key != "epochs"}
+
+    def load_data(self, settings):
+        return iris_data(settings["batch_size"])
+
+    def check(self, dataset):
+        check_fits(self.settings["hidden"], dataset)
+
+    def build(self, settings, epochs):
+        return iris_model(settings["hidden"], settings["lr"], settings["momentum"],
+                          settings["seed"])
+
+    def record(self, model):
+        return {"layers": model.layer_args, "optimizer": model.optimizer_args}
+
+    def title(self):
+        return "Iris, two-layer network"
+
+    def score(self):
+        predict_test(self.model, self.dataset, self.folder)
+        return summarize(self.model, self.dataset)
+
+
 def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=True,
                    resume=False, out=None, **settings):
     """Train one network in the run folder ``save_dir/<run name>/``, or resume one.
 
-    The folder gets the files of every run (see ``scripts``): ``args.json``,
+    The folder gets the files of every run (see ``lifecycle``): ``args.json``,
     ``metrics.csv``, ``loss.png``, ``accuracy.png``, ``last.npz``,
     ``best.npz`` and ``predictions.csv``. The figures reported are the final
     model's, as the course's script reports them (after an early stop, the
@@ -159,7 +175,7 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     ``settings`` are those of ``run_settings``; when resuming, ``epochs`` is a
     new total and any other setting given must equal the run's own (else
     ValueError), and ``name`` None resumes the one unfinished default-named
-    run (see ``scripts.choose_run``).
+    run (see ``resume.choose_run``).
 
     Returns
     -------
@@ -167,462 +183,12 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     None when training did not finish (stopped by a signal or a non-finite
     value; the status says which)
     """
-    out = out or sys.stdout  # looked up now, so redirect_stdout takes it
-    if resume:
-        folder, args = scripts.open_run(save_dir, name, "iris", [DEFAULT_RUN_NAME], RUN_RULES)
-    else:
-        run = run_settings(**{**DEFAULTS, **settings})
-
-        def prepare():
-            model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"])
-            dataset = iris_data(run["batch_size"])
-            check_fits(run["hidden"], dataset)
-            return (model, dataset), {"settings": run, "layers": model.layer_args,
-                                      "optimizer": model.optimizer_args}
-
-        folder, (model, dataset) = scripts.start(save_dir, name, DEFAULT_RUN_NAME, overwrite,
-                                                 prepare, out)
-        epochs = run["epochs"]
-    try:
-        if resume:
-            run = args["settings"]
-            scripts.check_kept_settings(folder, run, {k: v for k, v in settings.items()
-                                                      if k != "epochs"})
-            # As prepare does: a run stopped before its first checkpoint starts afresh.
-            model = iris_model(run["hidden"], run["lr"], run["momentum"], run["seed"])
-            dataset = iris_data(run["batch_size"])
-            last = os.path.join(folder, "last.npz")
-            if os.path.isfile(last):
-                model.load(last)
-                scripts.check_best(folder, model)
-            epochs = scripts.extend(folder, args, model, settings.get("epochs"))
-            print(scripts.resume_line(folder, model, epochs, dataset.train.samples_per_epoch),
-                  file=out)
-        hint = scripts.resume_command("train_ffnn.py", folder)
-        status = scripts.fit(model, dataset, folder, epochs, "Iris, two-layer network", hint,
-                             out=out, verbose=verbose, fmt=run["plot_format"],
-                             patience=run["patience"])
-        if status is not None:
-            return folder, None, status
-
-        def score():
-            scripts.predict_test(model, dataset, folder)
-            return summarize(model, dataset)
-
-        summary, status = scripts.after_training(score, folder, hint, out)
-        return folder, summary, status or scripts.EXIT_OK
-    except BaseException:
-        if not resume:
-            scripts.give_back(folder)
-        raise
-    finally:
-        run_folder.unlock(folder)
+    run = IrisRun(verbose, save_dir=save_dir, name=name, overwrite=overwrite, resume=resume,
+                  asked=settings, out=out)
+    summary, status = run.execute()
+    return run.folder, summary, status
 
 
 def accuracy_line(test_error):
     """The last line the training script prints."""
     return f"Test accuracy: {1 - test_error:.4f} (test error {test_error:.4f})"
-
-
-# ------------------------------------------------------------------- sweep
-
-def choose_best(rows):
-    """Index of the row with the lowest validation error.
-
-    Ties go to the lower final validation loss, then to the earlier row of
-    the grid. The test error is never looked at.
-    """
-    if not rows:
-        raise ValueError("choose_best needs at least one result row")
-    return min(range(len(rows)), key=lambda i: (rows[i]["val_error"], rows[i]["val_loss"], i))
-
-
-def sweep(lrs=SWEEP_LRS, hiddens=SWEEP_HIDDENS, momentum=DEFAULTS.momentum,
-          epochs=DEFAULTS.epochs, batch_size=DEFAULTS.batch_size, seed=DEFAULTS.seed,
-          progress=True):
-    """Train one network per (lr, hidden) pair, every one from the same seed.
-
-    Parameters
-    ----------
-    lrs, hiddens  the grid; rows come in the order lr-major, hidden-minor
-    progress      show a single progress bar over the grid
-
-    Returns
-    -------
-    (rows, best, best_iteration_loss): one dict per pair with the keys of
-    ``RESULT_COLUMNS``; the index chosen by ``choose_best``; the chosen
-    model's training loss at every iteration
-    """
-    if not lrs or not hiddens:
-        raise ValueError(f"the sweep needs at least one lr and one hidden size, got "
-                         f"lrs={list(lrs)}, hiddens={list(hiddens)}")
-    rows, histories = [], []
-    grid = list(itertools.product(lrs, hiddens))
-    for lr, hidden in tqdm(grid, desc="sweep", disable=not progress):
-        model, summary = train_iris(hidden=hidden, lr=lr, momentum=momentum, epochs=epochs,
-                                    batch_size=batch_size, seed=seed)
-        rows.append({"lr": lr, "hidden": hidden,
-                     **{k: summary[k] for k in RESULT_COLUMNS[2:]}})
-        histories.append(model.history["iteration_loss"])
-    best = choose_best(rows)
-    return rows, best, histories[best]
-
-
-def pair_name(lr, hidden):
-    """The run folder of the pair (lr, hidden) inside a sweep's folder, e.g.
-    ``lr0.01_hidden10`` (the learning rate's shortest exact spelling)."""
-    return f"lr{float(lr)!r}_hidden{int(hidden)}"
-
-
-def sweep_settings(lrs, hiddens, momentum, epochs, batch_size, seed, plot_format="png"):
-    """Everything that defines a sweep, as saved under "settings" in its ``args.json``;
-    ValueError for an empty grid or a pair listed twice."""
-    lrs, hiddens = [float(lr) for lr in lrs], [int(hidden) for hidden in hiddens]
-    if not lrs or not hiddens:
-        raise ValueError(f"the sweep needs at least one lr and one hidden size, got "
-                         f"lrs={lrs}, hiddens={hiddens}")
-    for what, values in (("lrs", lrs), ("hiddens", hiddens)):
-        if len(set(values)) != len(values):
-            raise ValueError(f"the sweep's {what} must differ from each other (each pair "
-                             f"gets its own run folder), got {values}")
-    return {"dataset": "iris", "model": "ffnn", "sweep": {"lrs": lrs, "hiddens": hiddens},
-            "momentum": momentum, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-            "plot_format": run_folder.check_plot_format(plot_format)}
-
-
-def sweep_grid(settings):
-    """The (lr, hidden) pairs of a sweep's settings, lr-major, hidden-minor."""
-    return list(itertools.product(settings["sweep"]["lrs"], settings["sweep"]["hiddens"]))
-
-
-#: In a sweep's folder while the sweep is stopping: pairs not yet begun return at once.
-STOP_NAME = ".stop"
-
-# Weights, shuffling and dropout draw from numpy's global random generator, so two pairs
-# training in threads of one process (joblib's "threading" backend, Dask's threads) would
-# take each other's draws: in a process, one pair trains at a time.
-_one_pair_at_a_time = threading.Lock()
-
-
-def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
-    """Train the sweep pair (lr, hidden) in its run folder ``folder/<pair_name>``: a
-    new run, or (``resume``) the run its last.npz holds, finished if it was stopped,
-    scored without writing anything if it is finished. A whole run per call, so
-    that any of joblib's workers can run it; nothing when the sweep is stopping.
-
-    Returns
-    -------
-    (lr, hidden, row, status, printed): the row of ``RESULT_COLUMNS`` (None
-    when the run did not finish), the exit status (None: not begun), and what
-    the run printed
-    """
-    if os.getpid() != sweep_pid and threading.current_thread() is threading.main_thread():
-        # A worker process: the Ctrl-C a terminal sends the sweep's whole process group
-        # must not kill it between pairs; during training the Trainer still catches it
-        # and saves the pair's checkpoint.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with _one_pair_at_a_time:
-        if os.path.exists(os.path.join(folder, STOP_NAME)):
-            return lr, hidden, None, None, ""
-        return (lr, hidden, *_train_pair(folder, lr, hidden, settings, resume))
-
-
-def _train_pair(folder, lr, hidden, settings, resume):
-    """``train_pair``'s (row, status, printed), in the one thread training here."""
-    path = os.path.join(folder, pair_name(lr, hidden))
-    last = os.path.join(path, "last.npz")
-    # A pair stopped before its first checkpoint is resumed too: from its start.
-    state = scripts.run_state(path, "iris") if resume else None
-    resume = state is not None
-    out = io.StringIO()
-    if state is not None and state[0] and os.path.isfile(os.path.join(path, "predictions.csv")):
-        model = iris_model(hidden, lr, settings["momentum"], settings["seed"]).load(last)
-        summary = summarize(model, iris_data(settings["batch_size"]))
-        status = scripts.EXIT_OK
-    else:
-        new = {} if resume else {"hidden": hidden, "lr": lr, "momentum": settings["momentum"],
-                                 "epochs": settings["epochs"],
-                                 "batch_size": settings["batch_size"], "seed": settings["seed"],
-                                 "plot_format": settings["plot_format"]}
-        # overwrite: a new sweep replaces what an earlier one left in the pair's folder.
-        _, summary, status = train_and_save(folder, pair_name(lr, hidden), overwrite=True,
-                                            verbose=False, resume=resume, out=out, **new)
-    row = None if summary is None else {"lr": lr, "hidden": hidden,
-                                        **{k: summary[k] for k in RESULT_COLUMNS[2:]}}
-    return row, status, out.getvalue()
-
-
-def train_grid(folder, settings, resume=False, jobs=1, progress=True):
-    """Train every pair of the sweep ``settings`` with ``train_pair``, ``jobs`` at once.
-
-    ``jobs`` > 1 hands the pairs to joblib's processes (its default backend, or
-    the one a ``joblib.parallel_config`` around the call names: Dask, Ray ...);
-    1 trains them one after the other in this process. The first Ctrl-C or
-    SIGTERM, or a pair that does not finish (a non-finite loss), stops the
-    grid: no pair begins after it, a pair in training when the signal reaches
-    its process saves its checkpoint and stops, the others finish. A second
-    signal stops at once (each pair keeps the checkpoint of its last epoch).
-
-    Returns
-    -------
-    (rows, status, notes): rows in grid order, None for a pair that did not
-    finish; status None when every pair finished, else the exit status; notes,
-    what the pairs that stopped printed
-    """
-    from joblib import Parallel, delayed  # loaded by the sweep only
-
-    grid, stop = sweep_grid(settings), os.path.join(folder, STOP_NAME)
-    if os.path.exists(stop):
-        os.remove(stop)  # left by a sweep that was killed while stopping
-    done, statuses, notes = {}, [], []
-
-    def stop_pairs(signum=None):
-        if not os.path.exists(stop):
-            write_text(stop, "")
-
-    bar = tqdm(total=len(grid), desc="sweep", disable=not progress)
-    try:
-        with StopSignals(enabled=True, on_stop=stop_pairs) as signals:
-            for lr, hidden, row, status, printed in Parallel(
-                    n_jobs=jobs, return_as="generator_unordered")(
-                    delayed(train_pair)(folder, lr, hidden, settings, resume, os.getpid())
-                    for lr, hidden in grid):
-                if row is not None:
-                    done[lr, hidden] = row
-                    bar.update(1)
-                elif status is not None:
-                    statuses.append(status)
-                    if status == scripts.EXIT_NON_FINITE:
-                        notes.append(f"lr {lr:g}, hidden {hidden}: {printed.strip()}")
-                    stop_pairs()
-        if signals.signum is not None:
-            statuses.insert(0, 128 + signals.signum)
-    except KeyboardInterrupt:
-        statuses.insert(0, scripts.EXIT_INTERRUPTED)
-    except scripts.Terminated:
-        statuses.insert(0, 128 + signal.SIGTERM)
-    finally:
-        bar.close()
-        if os.path.exists(stop):
-            os.remove(stop)
-    rows = [done.get(pair) for pair in grid]
-    if len(done) == len(grid):
-        return rows, None, notes  # a signal after the last pair began stopped nothing
-    # No status of its own: pairs saw a stop file that another process wrote.
-    return rows, statuses[0] if statuses else scripts.EXIT_INTERRUPTED, notes
-
-
-def results_markdown(rows, best, unfinished=()):
-    """The sweep table in Markdown, the chosen row marked, and a line on the choice.
-
-    A partial sweep (``best`` None) has rows of only "lr" and "hidden" for the
-    pairs not finished, shown with empty cells, and begins with a line naming
-    them: ``unfinished``, one description per such pair.
-    """
-    lines = [
-        "| lr | hidden | final train loss | val loss | val error | test error | chosen |",
-        "|---:|---:|---:|---:|---:|---:|:---:|",
-    ]
-    if best is None:
-        done = sum("test_error" in r for r in rows)
-        lines[:0] = [f"Partial sweep: {done} of {len(rows)} pairs finished, so none is chosen "
-                     f"yet. Not finished: {'; '.join(unfinished)}.", ""]
-    for i, r in enumerate(rows):
-        values = " | ".join(f"{r[k]:.4f}" if k in r else "" for k in RESULT_COLUMNS[2:])
-        lines.append(f"| {r['lr']:g} | {r['hidden']} | {values} | {'*' if i == best else ''} |")
-    if best is not None:
-        r = rows[best]
-        lines += [
-            "",
-            f"Chosen by validation error (ties: lower validation loss): lr {r['lr']:g}, "
-            f"hidden {r['hidden']}; its test error is {r['test_error']:.4f}.",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def write_sweep_results(folder, rows, best, best_iteration_loss, plot_format="png",
-                        unfinished=()):
-    """Write ``results.csv``, ``results.md`` and ``best_loss.<plot_format>`` into
-    ``folder`` (which must exist; ``sweep_and_save`` claims it).
-
-    A partial sweep (``best`` None; rows and ``unfinished`` as for
-    ``results_markdown``) gets empty cells for the pairs not finished, an empty
-    "chosen" column and no picture.
-
-    Returns
-    -------
-    the Markdown table (the text of results.md)
-    """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*RESULT_COLUMNS, "chosen"])
-    for i, r in enumerate(rows):
-        writer.writerow([repr(float(r[k])) if isinstance(r.get(k), float) else r.get(k, "")
-                         for k in RESULT_COLUMNS] + ["" if best is None else int(i == best)])
-    write_text(os.path.join(folder, "results.csv"), out.getvalue())
-    table = results_markdown(rows, best, unfinished)
-    write_text(os.path.join(folder, "results.md"), table)
-    if best is None:
-        return table
-    r = rows[best]
-    plot_curves(
-        os.path.join(folder, f"best_loss.{plot_format}"),
-        {"train (per iteration)": best_iteration_loss},
-        title=f"chosen model (lr {r['lr']:g}, hidden {r['hidden']}): training loss",
-        ylabel="cross-entropy loss",
-        xlabel="iteration",
-    )
-    return table
-
-
-def sweep_state(folder):
-    """(finished, words) of the sweep in ``folder``, as ``scripts.run_state`` says it
-    of a run; None when ``folder`` holds no sweep. A sweep is finished when every
-    pair is and its results.csv names the chosen one."""
-    try:
-        settings = run_folder.read_args(folder).get("settings")
-    except ValueError:
-        return None
-    if not isinstance(settings, dict) or settings.get("dataset") != "iris":
-        return None
-    try:
-        _check_grid("", settings.get("sweep"))
-    except ValueError:
-        return None
-    grid = sweep_grid(settings)
-    states = [scripts.run_state(os.path.join(folder, pair_name(*pair)), "iris") for pair in grid]
-    done = sum(state is not None and state[0] for state in states)
-    try:
-        with open(os.path.join(folder, "results.csv"), newline="") as f:
-            chosen = [row["chosen"] for row in csv.DictReader(f)]
-    except (OSError, KeyError):
-        chosen = []
-    finished = done == len(grid) and len(chosen) == len(grid) and all(chosen)
-    return finished, f"{done} of {len(grid)} pairs finished"
-
-
-def _check_grid(what, grid):
-    """``scripts.check_saved_settings``'s rule for a sweep's grid: lists of distinct
-    learning rates > 0 and hidden sizes >= 1."""
-    if not isinstance(grid, dict) or set(grid) != {"lrs", "hiddens"}:
-        raise ValueError(f"{what} must be {{'lrs': [...], 'hiddens': [...]}}, got {grid!r:.100}")
-    for key, rule in (("lrs", scripts.number(above=0)), ("hiddens", scripts.whole(at_least=1))):
-        values = grid[key]
-        if not isinstance(values, list) or not values:
-            raise ValueError(f"{what}['{key}'] must be a list of at least one value, got "
-                             f"{values!r:.100}")
-        for i, value in enumerate(values):
-            rule(f"{what}['{key}'][{i}]", value)
-        if len(set(values)) != len(values):
-            raise ValueError(f"{what}['{key}'] must list different values, got {values}")
-
-
-#: What a sweep's saved settings must be to be resumed.
-SWEEP_RULES = {**{key: RUN_RULES[key] for key in ("model", "momentum", "batch_size", "seed",
-                                                  "plot_format")},
-               "sweep": _check_grid}
-
-
-def _open_sweep(save_dir, name):
-    """The folder (locked) and settings of the sweep ``--sweep --resume`` continues."""
-    name = scripts.choose_run(save_dir, name, [DEFAULT_SWEEP_NAME], sweep_state)
-    folder = os.path.join(save_dir, name)
-    if "sweep" not in scripts.saved_settings(folder):
-        raise ValueError(f"cannot resume: {folder} holds no sweep (no args.json of one)")
-    run_folder.lock(folder)
-    try:
-        return folder, scripts.resumable_args(folder, "iris", SWEEP_RULES)["settings"]
-    except BaseException:
-        run_folder.unlock(folder)
-        raise
-
-
-def _pair_words(folder, lr, hidden):
-    """The pair and how far it got, for the line that names the unfinished pairs."""
-    path = os.path.join(folder, pair_name(lr, hidden))
-    state = scripts.run_state(path, "iris")
-    if state is None:
-        state = (False, "stopped before its first checkpoint" if os.path.isdir(path)
-                 else "not started")
-    return f"lr {lr:g}, hidden {hidden} ({state[1]})"
-
-
-def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=True,
-                   plot_format="png", jobs=1, resume=False, out=None, **settings):
-    """Train every pair of a sweep, each in its own run folder
-    ``save_dir/<sweep name>/<pair_name>/`` (the files of every run), and write
-    the results to ``save_dir/<sweep name>/`` (``write_sweep_results``).
-
-    Parameters
-    ----------
-    settings  those of ``sweep`` (lrs, hiddens, momentum, epochs, batch_size, seed)
-    jobs      pairs trained at once (see ``train_grid``); the results do not
-              depend on it
-    resume    continue the stopped sweep ``name`` (None: the one unfinished
-              default-named sweep, see ``scripts.choose_run``) with its own
-              settings: finished pairs are read back, stopped ones finished
-
-    When the sweep stops before every pair finished (Ctrl-C, SIGTERM, a
-    non-finite loss), the results are written as partial and ``out`` is told
-    why, where, and how to resume.
-
-    Returns
-    -------
-    (folder, rows, best, table, status): best None and status the exit status
-    when the sweep did not finish, else status 0
-    """
-    out = out or sys.stdout  # looked up now, so redirect_stdout takes it
-    if resume:
-        folder, sweep = _open_sweep(save_dir, name)
-    else:
-        defaults = {"lrs": SWEEP_LRS, "hiddens": SWEEP_HIDDENS, "momentum": DEFAULTS.momentum,
-                    "epochs": DEFAULTS.epochs, "batch_size": DEFAULTS.batch_size,
-                    "seed": DEFAULTS.seed}
-        sweep = sweep_settings(**{**defaults, **settings}, plot_format=plot_format)
-        folder, _ = scripts.start(save_dir, name, DEFAULT_SWEEP_NAME, overwrite,
-                                  lambda: (None, {"settings": sweep}), out)
-    try:
-        rows, status, notes = train_grid(folder, sweep, resume, jobs, progress)
-        # Under way: an earlier sweep this one overwrites goes.
-        run_folder.drop_set_aside(folder)
-        grid = sweep_grid(sweep)
-        if status is None:
-            best = choose_best(rows)
-            last = os.path.join(folder, pair_name(*grid[best]), "last.npz")
-            best_loss = checkpoints.read(last).meta["history"]["iteration_loss"]
-            table = write_sweep_results(folder, rows, best, best_loss, sweep["plot_format"])
-            return folder, rows, best, table, scripts.EXIT_OK
-        unfinished = [_pair_words(folder, *pair) for pair, row in zip(grid, rows, strict=True)
-                      if row is None]
-        rows = [row or {"lr": lr, "hidden": hidden}
-                for (lr, hidden), row in zip(grid, rows, strict=True)]
-        table = write_sweep_results(folder, rows, None, None, unfinished=unfinished)
-        print(table, end="", file=out)
-        for note in notes:
-            print(note, file=out)
-        print(f"\nStopped: {len(grid) - len(unfinished)} of {len(grid)} pairs finished; "
-              f"partial results saved to {os.path.join(folder, 'results.csv')} and "
-              f"results.md.", file=out)
-        if status != scripts.EXIT_NON_FINITE:
-            hint = scripts.resume_command("train_ffnn.py", folder, "--sweep",
-                                          jobs=jobs if jobs != 1 else None)
-            print(f"Resume with: {hint}", file=out)
-        return folder, rows, None, table, status
-    finally:
-        run_folder.unlock(folder)
-
-
-def parse_list(text, kind, what):
-    """Parse a comma-separated list such as ``"0.01,0.1"`` into ``kind`` values > 0.
-
-    Raises ValueError naming ``what`` for anything else.
-    """
-    try:
-        values = [kind(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise ValueError(f"{what} must be a comma-separated list of {kind.__name__}s, "
-                         f"got {text!r}") from None
-    if not values or any(not v > 0 for v in values):
-        raise ValueError(f"{what} must list values > 0, got {text!r}")
-    return values

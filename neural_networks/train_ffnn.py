@@ -8,14 +8,15 @@ network, or sweep lr x hidden size.
     python -m neural_networks.train_ffnn --resume --name my_run  # after Ctrl-C
     python -m neural_networks.train_ffnn --sweep --resume  # a stopped sweep
 
-``parse_args`` holds every option; the training itself is ``neural_networks.runs``.
+``parse_args`` holds every option; the training itself is ``neural_networks.runs``
+(one network) and ``neural_networks.sweeps`` (the sweep).
 The last line printed is always ``Test accuracy: 0.XXXX (test error 0.XXXX)``.
 """
 
 import argparse
 import sys
 
-from . import run_folder, runs, scripts
+from . import run_folder, runs, scripts, sweeps
 
 D = runs.DEFAULTS
 
@@ -38,7 +39,7 @@ def number_list(kind, what):
     """argparse type: a comma-separated list of ``kind`` values > 0."""
     def parse(text):
         try:
-            return runs.parse_list(text, kind, what)
+            return sweeps.parse_list(text, kind, what)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
     return parse
@@ -82,7 +83,7 @@ def parse_args(argv=None):
                         help="random seed for weights and shuffling (default %(default)s)")
     parser.add_argument("--name", default=None,
                         help=f"run folder under --save-dir (default {runs.DEFAULT_RUN_NAME}, "
-                             f"or {runs.DEFAULT_SWEEP_NAME} with --sweep; a taken default "
+                             f"or {sweeps.DEFAULT_SWEEP_NAME} with --sweep; a taken default "
                              f"gets a suffix _2, _3, ...; a taken --name is refused)")
     parser.add_argument("--overwrite", action="store_true",
                         help="reuse the run folder even if it holds an earlier run")
@@ -100,16 +101,20 @@ def parse_args(argv=None):
                              "(default %(default)s: one after the other; with --sweep)")
     parser.add_argument("--lrs", type=number_list(float, "--lrs"), default=None,
                         help="sweep learning rates, comma-separated (default "
-                             + ",".join(f"{v:g}" for v in runs.SWEEP_LRS) + ")")
+                             + ",".join(f"{v:g}" for v in sweeps.SWEEP_LRS) + ")")
     parser.add_argument("--hiddens", type=number_list(int, "--hiddens"), default=None,
                         help="sweep hidden sizes, comma-separated (default "
-                             + ",".join(str(v) for v in runs.SWEEP_HIDDENS) + ")")
+                             + ",".join(str(v) for v in sweeps.SWEEP_HIDDENS) + ")")
     parser.add_argument("--patience", type=positive(int), default=None,
                         help="stop once this many epochs bring no better validation error "
                              "(default: train every epoch; not with --sweep)")
-    parser.add_argument("--plot-format", choices=run_folder.PLOT_FORMATS, default="png",
-                        help="format of every picture (default %(default)s)")
-    args = parser.parse_args(argv)
+    scripts.add_common_options(parser)
+    return _checked(parser, parser.parse_args(argv), argv)
+
+
+def _checked(parser, args, argv):
+    """``args``, unless they combine options that cannot run together (argparse's exit
+    with status 2)."""
     if args.sweep and args.patience is not None:
         parser.error("--patience stops a single run; a sweep trains every pair in full")
     if args.sweep and (args.lr is not None or args.hidden is not None):
@@ -122,7 +127,8 @@ def parse_args(argv=None):
         given = scripts.given_options(parser, argv)
         own = ("lrs", "hiddens", "epochs") if args.sweep else ("hidden", "lr", "patience")
         refused = [f"--{dest.replace('_', '-')}" for dest in (
-            *own, "overwrite", "batch_size", "momentum", "seed", "plot_format") if dest in given]
+            *own, "overwrite", "batch_size", "momentum", "seed", *scripts.COMMON_OPTIONS)
+            if dest in given]
         if refused:
             what = "a sweep" if args.sweep else "a run"
             parser.error(f"--resume continues {what} with its own settings; drop "
@@ -138,16 +144,16 @@ def parse_args(argv=None):
 def run(args):
     """Train, sweep or resume as ``args`` say; print the summary; return the exit status."""
     common = dict(momentum=args.momentum, epochs=args.epochs or D.epochs,
-                  batch_size=args.batch_size, seed=args.seed)
+                  batch_size=args.batch_size, seed=args.seed, **scripts.common_values(args))
     if args.sweep:
         if args.resume:
-            folder, rows, best, table, status = runs.sweep_and_save(
+            folder, rows, best, table, status = sweeps.sweep_and_save(
                 args.save_dir, args.name, jobs=args.jobs, resume=True)
         else:
-            folder, rows, best, table, status = runs.sweep_and_save(
+            folder, rows, best, table, status = sweeps.sweep_and_save(
                 args.save_dir, args.name, args.overwrite, jobs=args.jobs,
-                lrs=args.lrs or runs.SWEEP_LRS, hiddens=args.hiddens or runs.SWEEP_HIDDENS,
-                plot_format=args.plot_format, **common)
+                lrs=args.lrs or sweeps.SWEEP_LRS, hiddens=args.hiddens or sweeps.SWEEP_HIDDENS,
+                **common)
         if best is None:
             return status
         print(table, end="")
@@ -162,7 +168,7 @@ def run(args):
         folder, summary, status = runs.train_and_save(
             args.save_dir, args.name, args.overwrite,
             hidden=args.hidden or D.hidden, lr=args.lr or D.lr, patience=args.patience,
-            plot_format=args.plot_format, **common)
+            **common)
     if summary is None:
         return status
     print(f"Saved the run to {folder}")

@@ -448,6 +448,22 @@ class TestFashionMnistMlp(RunChecks):
         self.assertEqual(meta["epoch"], self.EPOCHS + 1)
         self.assertRegex(proc.stdout.strip().splitlines()[-1], LAST_LINE)
 
+    def test_a_refused_resume_leaves_args_json_as_it_was(self):
+        """A best.npz that last.npz cannot restore is refused before a new total of
+        epochs is recorded: the old code wrote --epochs into args.json, then refused."""
+        copy = self.save_dir / "refused"
+        shutil.copytree(self.folder, copy)
+        _, best = checkpoint_arrays(copy / "best.npz")
+        self.assertLess(best["epoch"], self.EPOCHS)  # the reference run's best is older
+        shutil.copyfile(copy / "last.npz", copy / "best.npz")
+        saved = (copy / "args.json").read_bytes()
+        proc = run_script(FASHION, "--resume", "--name", "refused", "--epochs", self.EPOCHS + 2,
+                          "--data-dir", self.data_dir, "--save-dir", self.save_dir, check=False)
+        self.assertEqual(proc.returncode, 2, proc.stderr)
+        self.assertIn(f"best validation error was at epoch {best['epoch']}, but best.npz holds "
+                      f"epoch {self.EPOCHS}", proc.stderr)
+        self.assertEqual((copy / "args.json").read_bytes(), saved)
+
     def test_resume_without_a_name_takes_the_interrupted_run(self):
         """The issue's case: a finished run, then a second one stopped by Ctrl-C;
         ``--resume`` alone finishes the second, not the first."""

@@ -1,46 +1,66 @@
-"""run_folder.py: claiming and releasing run folders, and the files every run writes,
-pictures included (each a valid PNG, PDF or SVG as asked)."""
+"""run_folder.py: claiming and releasing run folders, the lock a live run holds
+(one of many processes locking at once gets it; a lock left by a dead process is
+taken over, a live one's is not, and the refusal says how to clear a stale one),
+and the text files every run writes (the pictures are test_plots.py's)."""
 
 import csv
 import multiprocessing
 import os
+import subprocess
+import sys
 import tempfile
 import unittest
-import xml.etree.ElementTree as ET
 
-import matplotlib
 import numpy as np
-from PIL import Image
 
 from neural_networks import run_folder
 from neural_networks.run_folder import (LOCK_NAME, METRIC_COLUMNS, check_name, claim,
-                                        plot_curves, read_args, release, take_over, unlock,
-                                        write_args, write_confusion_matrix, write_curves,
-                                        write_filters, write_metrics, write_misclassified)
-
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def assert_picture(test, path, fmt):
-    """``path`` ends with ``fmt`` and holds a whole picture of that format."""
-    test.assertTrue(path.endswith(f".{fmt}"), path)
-    with open(path, "rb") as f:
-        data = f.read()
-    if fmt == "png":
-        test.assertEqual(data[:8], PNG_MAGIC)
-        with Image.open(path) as image:
-            image.verify()
-    elif fmt == "pdf":
-        test.assertTrue(data.startswith(b"%PDF-"), data[:10])
-        test.assertIn(b"%%EOF", data[-32:])
-    else:
-        test.assertEqual(ET.fromstring(data).tag, "{http://www.w3.org/2000/svg}svg")
+                                        read_args, release, take_over, unlock, write_args,
+                                        write_metrics)
+from neural_networks.utils import processes
 
 
 def _claim_after(barrier, save_dir, results):
     """Process worker: claim a default-named folder as soon as every worker is ready."""
     barrier.wait()
     results.put(claim(save_dir, None, "run"))
+
+
+def lock_at_once(folder, barrier, results):
+    """A child: lock ``folder`` right after the barrier; hold it until all have tried."""
+    barrier.wait()
+    try:
+        run_folder.lock(folder)
+        results.put("ok")
+        barrier.wait()
+        run_folder.unlock(folder)
+    except FileExistsError:
+        results.put("refused")
+        barrier.wait()
+
+
+def race(target, path, n):
+    """Start ``n`` processes running ``target(path, barrier, results)`` at the same
+    moment (a barrier); return what each put in ``results``."""
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(n), context.Queue()
+    children = [context.Process(target=target, args=(path, barrier, results)) for _ in range(n)]
+    for child in children:
+        child.start()
+    outcomes = [results.get(timeout=60) for _ in range(n)]
+    for child in children:
+        child.join(timeout=60)
+    return outcomes
+
+
+def hold_lock(test, folder):
+    """Lock ``folder`` for a live child process that lives until ``test`` ends."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                              stdin=subprocess.PIPE)
+    test.addCleanup(holder.wait)
+    test.addCleanup(holder.stdin.close)
+    with open(os.path.join(folder, run_folder.LOCK_NAME), "w") as f:
+        f.write(str(holder.pid))
 
 
 class FolderTest(unittest.TestCase):
@@ -270,180 +290,149 @@ class TestMetrics(FolderTest):
         self.assertFalse(os.path.exists(os.path.join(self.folder, "metrics.csv")))
 
 
-class TestCurves(FolderTest):
-    def test_loss_and_accuracy_pngs(self):
-        folder = claim(self.save_dir, "run")
-        rows = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + e / 10,
-                 "val_loss": 1.2 / e, "val_accuracy": 0.4 + e / 10, "seconds": 1.0}
-                for e in (1, 2, 3)]
-        paths = write_curves(folder, rows, "fashion_mnist cnn")
-        self.assertEqual(paths, (os.path.join(folder, "loss.png"),
-                                 os.path.join(folder, "accuracy.png")))
-        for path in paths:
-            with open(path, "rb") as f:
-                self.assertEqual(f.read(8), PNG_MAGIC)
-        self.assertEqual(sorted(os.listdir(folder)), ["accuracy.png", "loss.png"])
-
-    def test_a_one_epoch_curve_shows_its_point(self):
-        path = os.path.join(self.tmp, "one.png")
-        fig = plot_curves(path, {"train": [0.7], "validation": [0.9], "none": []},
-                          title="one epoch", ylabel="loss")
-        lines = fig.axes[0].lines
-        self.assertEqual([line.get_label() for line in lines], ["train", "validation"])
-        for line in lines:
-            self.assertEqual(list(line.get_xdata()), [1])
-            self.assertNotIn(line.get_marker(), (None, "", " ", "None"))
-            self.assertGreater(line.get_markersize(), 0)
-        self.assertEqual(fig.axes[0].get_title(), "one epoch")
-        self.assertEqual(fig.dpi, 100)
-        self.assertTrue(os.path.isfile(path))
-
-
-    def test_a_mark_is_a_dashed_vertical_line_with_a_legend_entry(self):
-        fig = plot_curves(os.path.join(self.tmp, "mark.png"), {"train": [1.0, 0.5, 0.7, 0.8]},
-                          title="t", ylabel="loss", mark=(2, "kept: epoch 2 (best.npz)"))
-        ax = fig.axes[0]
-        (mark,) = [line for line in ax.lines if line.get_label().startswith("kept")]
-        self.assertEqual(list(mark.get_xdata()), [2, 2])
-        self.assertEqual(mark.get_linestyle(), "--")
-        self.assertEqual([t.get_text() for t in ax.get_legend().get_texts()],
-                         ["train", "kept: epoch 2 (best.npz)"])
-        # Without a mark, nothing but the curves.
-        fig = plot_curves(os.path.join(self.tmp, "plain.png"), {"train": [1.0, 0.5]},
-                          title="t", ylabel="loss")
-        self.assertEqual([line.get_label() for line in fig.axes[0].lines], ["train"])
-
-    def test_curves_mark_the_kept_epoch_and_name_label_smoothing(self):
-        folder = claim(self.save_dir, "smoothed")
-        rows = [{"epoch": e, "train_loss": 1.0 / e, "train_accuracy": 0.5 + e / 10,
-                 "val_loss": 0.6 / e, "val_accuracy": 0.4 + e / 10, "seconds": 1.0}
-                for e in (1, 2, 3)]
-        with matplotlib.rc_context({"svg.fonttype": "none"}):
-            loss, accuracy = write_curves(folder, rows, "Fashion-MNIST", "svg", kept_epoch=2,
-                                          label_smoothing=0.1)
-        words = {path: [t for e in ET.parse(path).getroot().iter(
-            "{http://www.w3.org/2000/svg}text") for t in e.itertext()]
-            for path in (loss, accuracy)}
-        self.assertIn("train (labels smoothed by 0.1)", words[loss])
-        self.assertIn("train", words[accuracy])  # accuracy is not on smoothed labels
-        self.assertNotIn("train (labels smoothed by 0.1)", words[accuracy])
-        for path in (loss, accuracy):
-            self.assertIn("kept: epoch 2 (best.npz)", words[path])
-
-    def test_curves_in_every_format(self):
-        rows = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1,
-                 "val_accuracy": 0.4, "seconds": 1.0}]
-        for fmt in ("png", "pdf", "svg"):
-            with self.subTest(fmt=fmt):
-                folder = claim(self.save_dir, fmt)
-                for path in write_curves(folder, rows, "Iris, two-layer network", fmt):
-                    assert_picture(self, path, fmt)
-                self.assertEqual(sorted(os.listdir(folder)), [f"accuracy.{fmt}", f"loss.{fmt}"])
-        with self.assertRaisesRegex(ValueError, "among png, pdf, svg, got 'jpg'"):
-            write_curves(self.tmp, rows, "run", "jpg")
-        with self.assertRaisesRegex(ValueError, "among png, pdf, svg, got 'gif'"):
-            plot_curves(os.path.join(self.tmp, "x.gif"), {"train": [1.0]}, "t", "loss")
-
-    def test_epoch_ticks_are_whole_numbers(self):
-        for n, expected in ((1, [1]), (3, [1, 2, 3])):
-            fig = plot_curves(os.path.join(self.tmp, f"{n}.png"), {"train": [1.0] * n},
-                              title="t", ylabel="loss")
-            ax = fig.axes[0]
-            low, high = ax.get_xlim()
-            self.assertEqual([t for t in ax.get_xticks() if low <= t <= high], expected)
-        fig = plot_curves(os.path.join(self.tmp, "100.png"), {"train": list(range(100))},
-                          title="t", ylabel="loss")
-        ticks = fig.axes[0].get_xticks()
-        self.assertTrue(np.all(ticks == np.round(ticks)), ticks)
-        self.assertLessEqual(len(ticks), 12)
-        # A marker on every second point: 50, not 100 crowding the line.
-        self.assertEqual(fig.axes[0].lines[0].get_markevery(), 2)
-
-
-class TestPictures(FolderTest):
-    NAMES = ["T-shirt/top", "Trouser", "Coat", "Shirt"]
-
+class TestLock(unittest.TestCase):
     def setUp(self):
-        super().setUp()
-        self.folder = claim(self.save_dir, "run")
-        rng = np.random.default_rng(0)
-        self.gray = rng.normal(size=(30, 6, 5, 1))
-        self.rgb = rng.normal(size=(3, 6, 5, 3))
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.folder = tmp.name
 
-    def test_every_picture_in_every_format(self):
-        matrix = np.array([[5, 1, 0, 0], [0, 4, 0, 1], [2, 0, 3, 0], [0, 0, 0, 0]])
-        for fmt in ("png", "pdf", "svg"):
-            with self.subTest(fmt=fmt):
-                for path, name in (
-                    (write_confusion_matrix(self.folder, matrix, self.NAMES, fmt),
-                     "confusion_matrix"),
-                    (write_misclassified(self.folder, self.gray[:4], [2, 3, 0, 1], [3, 2, 1, 0],
-                                         self.NAMES, fmt), "misclassified"),
-                    (write_filters(self.folder, np.moveaxis(self.rgb, 0, 3), fmt), "filters"),
-                ):
-                    self.assertEqual(path, os.path.join(self.folder, f"{name}.{fmt}"))
-                    assert_picture(self, path, fmt)
+    def test_a_live_holder_refuses_others(self):
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        with open(os.path.join(self.folder, run_folder.LOCK_NAME), "w") as f:
+            f.write(f"{holder.pid}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {holder.pid}\\)"):
+            run_folder.lock(self.folder)
+        run_folder.unlock(self.folder)  # not ours: left alone
+        self.assertTrue(os.path.exists(os.path.join(self.folder, run_folder.LOCK_NAME)))
 
-    def svg_text(self, write):
-        """The words of an SVG picture (written with text kept as text)."""
-        with matplotlib.rc_context({"svg.fonttype": "none"}):
-            path = write("svg")
-        root = ET.parse(path).getroot()
-        return [t for element in root.iter("{http://www.w3.org/2000/svg}text")
-                for t in element.itertext()]
-
-    def test_misclassified_titles_name_the_classes(self):
-        words = self.svg_text(lambda fmt: write_misclassified(
-            self.folder, self.gray[:3], [2, 3, 0], [3, 2, 1], self.NAMES, fmt,
-            title="Fashion-MNIST: misclassified"))
-        for true, predicted in (("Coat", "Shirt"), ("Shirt", "Coat"), ("T-shirt/top", "Trouser")):
-            self.assertIn(f"true: {true}", words)
-            self.assertIn(f"predicted: {predicted}", words)
-        self.assertIn("Fashion-MNIST: misclassified", words)
-
-    def test_misclassified_grid_holds_at_most_25(self):
-        words = self.svg_text(lambda fmt: write_misclassified(
-            self.folder, self.gray, np.zeros(30, dtype=int), np.ones(30, dtype=int),
-            self.NAMES, fmt))
-        self.assertEqual(words.count("true: T-shirt/top"), run_folder.MAX_MISCLASSIFIED)
-        words = self.svg_text(lambda fmt: write_misclassified(
-            self.folder, self.gray[:0], np.zeros(0, dtype=int), np.zeros(0, dtype=int),
-            self.NAMES, fmt))
-        self.assertTrue(any("No misclassified images" in w for w in words), words)
-
-    def test_confusion_matrix_shows_counts_and_names(self):
-        matrix = np.array([[7, 1], [0, 12]])
-        words = self.svg_text(lambda fmt: write_confusion_matrix(
-            self.folder, matrix, ["Coat", "Shirt"], fmt, title="confusion"))
-        for word in ("7", "1", "0", "12", "Coat", "Shirt", "true class", "predicted class"):
-            self.assertIn(word, words)
-
-    def test_filters_are_one_image_each(self):
-        words = self.svg_text(lambda fmt: write_filters(
-            self.folder, np.random.default_rng(1).normal(size=(3, 3, 1, 6)), fmt))
-        self.assertEqual([w for w in words if w.isdigit()], ["1", "2", "3", "4", "5", "6"])
-
-    def test_bad_input(self):
-        for call, fragment in (
-            (lambda: write_confusion_matrix(self.folder, np.ones((2, 3), dtype=int),
-                                            ["a", "b"]), "square matrix of whole counts"),
-            (lambda: write_confusion_matrix(self.folder, np.eye(2), ["a", "b"]), "whole counts"),
-            (lambda: write_confusion_matrix(self.folder, np.eye(2, dtype=int), ["a"]),
-             "expected 2 class names, one per class, got 1"),
-            (lambda: write_confusion_matrix(self.folder, np.eye(2, dtype=int), ["a", "b"],
-                                            "bmp"), "got 'bmp'"),
-            (lambda: write_misclassified(self.folder, self.gray[:2, ..., [0, 0]], [0, 1], [1, 0],
-                                         self.NAMES), r"1 or 3\), got float64 \(2, 6, 5, 2\)"),
-            (lambda: write_misclassified(self.folder, self.gray[:2], [0, 4], [1, 0], self.NAMES),
-             r"expected 2 true class indices in \[0, 4\)"),
-            (lambda: write_misclassified(self.folder, self.gray[:2] * np.nan, [0, 1], [1, 0],
-                                         self.NAMES), "NaN"),
-            (lambda: write_filters(self.folder, np.ones((3, 3, 2, 4))), "1 \\(gray\\) or 3"),
-        ):
-            with self.subTest(fragment=fragment):
-                with self.assertRaisesRegex(ValueError, fragment):
-                    call()
+    def test_a_dead_holder_is_taken_over(self):
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+        lock = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(lock, "w") as f:
+            f.write(dead.stdout)
+        run_folder.lock(self.folder)
+        with open(lock) as f:
+            self.assertEqual(int(f.readline()), os.getpid())  # then its machine and start
+        run_folder.lock(self.folder)  # taking it again is harmless
+        run_folder.unlock(self.folder)
         self.assertEqual(os.listdir(self.folder), [])
+
+    def test_a_lock_that_names_no_process_is_not_taken_over(self):
+        # An empty lock is what another process's lock looked like while it was being
+        # written (the old code took it for a dead one, and two runs shared a folder).
+        for content in ("", "garbage"):
+            with self.subTest(content=content):
+                lock = os.path.join(self.folder, run_folder.LOCK_NAME)
+                with open(lock, "w") as f:
+                    f.write(content)
+                with self.assertRaisesRegex(FileExistsError, "names no process"):
+                    run_folder.lock(self.folder)
+                with open(lock) as f:
+                    self.assertEqual(f.read(), content)
+                os.remove(lock)
+
+    def live_process(self):
+        """The id of a live process that is no run (it ends with the test)."""
+        holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                                  stdin=subprocess.PIPE)
+        self.addCleanup(holder.wait)
+        self.addCleanup(holder.stdin.close)
+        return holder.pid
+
+    def write_lock(self, text):
+        path = os.path.join(self.folder, run_folder.LOCK_NAME)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    @unittest.skipUnless(os.path.exists("/proc/self/stat"), "process start times come "
+                         "from Linux's /proc")
+    def test_a_lock_whose_process_id_now_names_another_process_is_taken_over(self):
+        """A run killed long ago left its lock; its process id now belongs to an unrelated
+        live process. The old code refused the folder until that process ended."""
+        pid = self.live_process()
+        started = processes.start_mark(pid)
+        boot, ticks = started.rsplit(":", 1)
+        path = self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {boot}:"
+                               f"{int(ticks) - 1}\n")
+        run_folder.lock(self.folder)
+        with open(path) as f:
+            self.assertEqual(f.readline(), f"{os.getpid()}\n")
+        run_folder.unlock(self.folder)
+        # The lock of that very process holds.
+        self.write_lock(f"{pid}\nhost {processes.host_tag()}\nstarted {started}\n")
+        with self.assertRaisesRegex(FileExistsError, f"in use by another run \\(process {pid}\\)"):
+            run_folder.lock(self.folder)
+
+    def test_the_refusal_says_how_to_clear_a_stale_lock(self):
+        pid = self.live_process()
+        for text, where in ((f"{pid}\n", ""),  # an older version's lock: the id alone
+                            # Another machine's process cannot be asked: it holds.
+                            (f"{pid}\nhost {int(processes.host_tag(), 16) ^ 1:08x}\n",
+                             " on another machine")):
+            with self.subTest(where=where):
+                path = self.write_lock(text)
+                with self.assertRaises(FileExistsError) as refused:
+                    run_folder.lock(self.folder)
+                self.assertEqual(str(refused.exception), (
+                    f"{self.folder} is in use by another run (process {pid}{where}); wait for "
+                    f"it to finish or choose another name. If no run uses the folder (a lock "
+                    f"left by a run that was killed), delete {path}"))
+
+    def test_many_processes_locking_at_once(self):
+        for trial in range(10):
+            with self.subTest(trial=trial):
+                folder = os.path.join(self.folder, str(trial))
+                os.mkdir(folder)
+                outcomes = race(lock_at_once, folder, n=4)
+                self.assertEqual(outcomes.count("ok"), 1, outcomes)
+                self.assertEqual(os.listdir(folder), [])  # the winner unlocked; no leftovers
+
+
+class TestLocked(FolderTest):
+    """``locked``: the one way a run starts holding its folder's lock."""
+
+    def test_kept_when_the_start_succeeds_given_back_when_it_fails(self):
+        folder = claim(self.save_dir, "run")
+        with run_folder.locked(folder):
+            self.touch(folder, "args.json")
+        self.assertEqual(sorted(os.listdir(folder)), [LOCK_NAME, "args.json"])  # still held
+        self.assertFalse(run_folder.in_use(folder))  # by this process
+        unlock(folder)
+        given_back = []
+        with self.assertRaisesRegex(ValueError, "no data"), \
+                run_folder.locked(folder, lambda f: given_back.append(sorted(os.listdir(f)))):
+            raise ValueError("no data")
+        # The undo ran with the lock still there; the error is the one raised.
+        self.assertEqual(given_back, [[LOCK_NAME, "args.json"]])
+        # By default the lock alone is let go.
+        with self.assertRaises(KeyboardInterrupt), run_folder.locked(folder):
+            raise KeyboardInterrupt
+        self.assertEqual(os.listdir(folder), ["args.json"])
+
+    def test_the_undo_runs_when_the_lock_cannot_be_taken(self):
+        # A folder just claimed, then refused, is the caller's to give back (release).
+        folder = claim(self.save_dir, "run")
+        hold_lock(self, folder)
+        undone = []
+        with self.assertRaisesRegex(FileExistsError, "in use by another run"), \
+                run_folder.locked(folder, undone.append):
+            self.fail("the block runs only with the lock held")
+        self.assertEqual(undone, [folder])
+        self.assertEqual(os.listdir(folder), [LOCK_NAME])  # the other's lock, left alone
+
+    def test_a_failing_undo_does_not_hide_the_error(self):
+        folder = claim(self.save_dir, "run")
+
+        def undo(folder):
+            raise OSError("the disk is gone")
+
+        with self.assertRaisesRegex(ValueError, "bad setting"), run_folder.locked(folder, undo):
+            raise ValueError("bad setting")
 
 
 class TestLayout(unittest.TestCase):
