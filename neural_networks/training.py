@@ -459,7 +459,7 @@ class Trainer:
         if model.logger is not None:
             model.logger.push(state.epoch_log)
         # last.npz before best.npz: a kill between the two leaves best.npz behind, and
-        # last.npz, saved at this very moment, can then rewrite it (scripts.check_best).
+        # last.npz, saved at this very moment, can then rewrite it (resume.check_best).
         # The other order could leave best.npz at an epoch a resumed run never reaches.
         if self.checkpoint is not None:
             self._save(self.checkpoint)
