@@ -157,8 +157,10 @@ class TestReadme(unittest.TestCase):
                 try:
                     import torch  # noqa: F401
                 except ImportError:
-                    missing("torch is not installed, so pip would download it to check the "
-                            f"README's install command ({where})")
+                    # Everything else still runs; the test skips at its end (fails on CI).
+                    self.left_out.append(f"{command!r} ({where}): torch is not installed, "
+                                         f"so pip would download it")
+                    return
             proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run",
                                    *words[2:]], cwd=self.checkout, env=self.env,
                                   capture_output=True, text=True, timeout=600)
@@ -205,6 +207,7 @@ class TestReadme(unittest.TestCase):
 
     def test_every_block_runs_in_order(self):
         self.started = time.monotonic()
+        self.left_out = []
         blocks = code_blocks(README.read_text())
         runnable = [b for b in blocks if b[0] in ("bash", "python")]
         self.assertGreater(len(runnable), 5)
@@ -215,6 +218,8 @@ class TestReadme(unittest.TestCase):
             else:
                 for command in commands(code):
                     self.run_command(command, where)
+        if self.left_out:
+            missing("every other README command ran; not run: " + "; ".join(self.left_out))
 
 
 class TestHarness(unittest.TestCase):
