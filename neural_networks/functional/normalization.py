@@ -4,19 +4,19 @@ The input comes with every axis but the channels flattened into rows, (n,
 channels): a fully connected layer's (batch, features), or an NHWC image
 batch as (batch*rows*cols, channels). Sums over rows run in blocks
 (``blocking.REDUCE_BLOCK_BYTES``, ``blocking.CHAIN_BLOCK_BYTES``), in
-parallel inside a ``parallel.session()``, and are added in block order.
+parallel inside a ``parallel.session()``, and are added in block order. On a
+GPU the same code runs with CuPy, all rows as one block.
 """
 
-import numpy as np
 
-from .. import parallel
+from .. import backend, parallel
 from . import blocking
 
 
 def _row_blocks(X, block_bytes):
-    """(start, stop) blocks of the rows of a 2-D array, about block_bytes each."""
+    """(start, stop) blocks of the rows of a 2-D array, about block_bytes each (one on a GPU)."""
     return blocking.image_blocks(X.shape[0], X.shape[1] * X.itemsize, block_bytes,
-                                 min_blocks=1)[1]
+                                 min_blocks=1, xp=backend.get_array_module(X))[1]
 
 
 def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, training,
@@ -53,20 +53,21 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
     statistics, then the output.
     """
     n = X.shape[0]
+    xp = backend.get_array_module(X)
     if training:
         # Each block's mean and sum of squared deviations from it, in cache,
         # then combined (Chan, Golub and LeVeque's pairwise update): the
         # variance keeps the digits that E[x^2] - mean^2 would lose in float32.
         blocks = _row_blocks(X, blocking.REDUCE_BLOCK_BYTES)
         stats = [None] * len(blocks)
-        scratch = np.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
+        scratch = xp.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
 
         def block_statistics(k, slot):
             start, stop = blocks[k]
             part = X[start:stop]
-            block_mean = np.einsum("ij->j", part) / (stop - start)
-            centred = np.subtract(part, block_mean, out=scratch[slot, :stop - start])
-            stats[k] = (block_mean, np.einsum("ij,ij->j", centred, centred))
+            block_mean = xp.einsum("ij->j", part) / (stop - start)
+            centred = xp.subtract(part, block_mean, out=scratch[slot, :stop - start])
+            stats[k] = (block_mean, xp.einsum("ij,ij->j", centred, centred))
 
         parallel.for_each(block_statistics, len(blocks))
         counts = [stop - start for start, stop in blocks]
@@ -79,9 +80,9 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
         running_var = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
     else:
         mean, var = running_mean, running_var
-    inv_std = 1 / np.sqrt(var + eps)
+    inv_std = 1 / xp.sqrt(var + eps)
     scale = gamma * inv_std
-    Z = np.empty_like(X)
+    Z = xp.empty_like(X)
     chain = _row_blocks(X, blocking.CHAIN_BLOCK_BYTES)
 
     # One multiply and one add per value: Z = X * scale + (beta - mean * scale).
@@ -89,10 +90,10 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
 
     def block_output(k, slot):
         start, stop = chain[k]
-        out = np.multiply(X[start:stop], scale, out=Z[start:stop])
+        out = xp.multiply(X[start:stop], scale, out=Z[start:stop])
         out += shift
         if relu:
-            np.maximum(out, 0, out=out)
+            xp.maximum(out, 0, out=out)
 
     parallel.for_each(block_output, len(chain))
     return Z, mean, inv_std, running_mean, running_var
@@ -127,8 +128,9 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     mask and the sums, then dX.
     """
     n = dZ.shape[0]
+    xp = backend.get_array_module(dZ)
     scale = gamma * inv_std
-    dX = dZ if overwrite_dZ else np.empty_like(dZ)
+    dX = dZ if overwrite_dZ else xp.empty_like(dZ)
     blocks = _row_blocks(dZ, blocking.REDUCE_BLOCK_BYTES)
     sums = [None] * len(blocks)
 
@@ -137,10 +139,10 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
         part = dZ[start:stop]
         if relu_output is not None:
             # dX holds the masked dZ until the second pass overwrites it.
-            part = np.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
+            part = xp.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
         # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
         # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
-        sums[k] = (np.einsum("ij->j", part), np.einsum("ij,ij->j", part, X[start:stop]))
+        sums[k] = (xp.einsum("ij->j", part), xp.einsum("ij,ij->j", part, X[start:stop]))
 
     parallel.for_each(block_sums, len(blocks))
     dbeta = blocking.sum_in_order([s for s, _ in sums])[None, :]
@@ -149,7 +151,7 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
         return None, dgamma, dbeta
     source = dZ if relu_output is None else dX
     if not training:
-        np.multiply(source, scale, out=dX)
+        xp.multiply(source, scale, out=dX)
         return dX, dgamma, dbeta
     # d/dX of gamma * (X - mean(X)) * inv_std + beta, batch statistics included,
     # is scale * (dZ - dbeta / n - X_hat * dgamma / n); with X_hat written out
@@ -159,15 +161,15 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     # Four elementwise steps, block by block: the steps after the first find
     # the block in cache, which saves most of their passes over memory.
     size, chain = blocking.image_blocks(n, dZ.shape[1] * dZ.itemsize, blocking.CHAIN_BLOCK_BYTES,
-                                        min_blocks=1)
-    through_statistics = np.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
+                                        min_blocks=1, xp=xp)
+    through_statistics = xp.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
 
     def block_gradient(k, slot):
         start, stop = chain[k]
         part, out = through_statistics[slot, :stop - start], dX[start:stop]
-        np.multiply(X[start:stop], slope, out=part)
+        xp.multiply(X[start:stop], slope, out=part)
         part += offset
-        np.multiply(source[start:stop], scale, out=out)
+        xp.multiply(source[start:stop], scale, out=out)
         out += part
 
     parallel.for_each(block_gradient, len(chain))
