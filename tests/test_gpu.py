@@ -8,8 +8,9 @@ synchronisations and uploads), against the numpy path in float64.
   arrays and equal the CPU's to 1e-12 (max relative error). So do every
   activation (softmax's infinite rows too, without reading the device), every
   loss (its float, its unread 0-d value and its gradient, labels on the host
-  copied over) and every optimizer's updates and state (clipping included,
-  without reading the device).
+  copied over), every optimizer's updates and state (clipping included, without
+  reading the device), and crops and flips of a batch on the device (the host's
+  draws, no read).
 - A network on the device trains as it does on the CPU from the same seed (the
   draws are the host's: weights, shuffles, flips, dropout masks), with one read
   from the device per training step and only the batch, its labels and the
@@ -44,6 +45,7 @@ from tests.fake_gpu import counters, fakecupy
 #: The most a device result may differ from the CPU's, relative to the largest
 #: value of the CPU's (the CPU sums some gradients in blocks, the device in one).
 TOLERANCE = 1e-12
+TINY = np.finfo(np.float64).tiny
 
 #: Cases per registered layer: (constructor settings, input shape).
 LAYER_CASES = {
@@ -90,7 +92,7 @@ class FakeDeviceTestCase(unittest.TestCase):
         self.addCleanup(context.__exit__, None, None, None)
         counters.reset()
 
-    def assertSameNumbers(self, on_device, on_host, what="", least_scale=np.finfo(float).tiny):
+    def assertSameNumbers(self, on_device, on_host, what="", least_scale=TINY):
         """``on_device`` is a device array with ``on_host``'s shape and dtype, and
         within TOLERANCE of it, relative to its largest value or ``least_scale``,
         whichever is larger."""
@@ -216,6 +218,20 @@ class TestActivationsAndLosses(FakeDeviceTestCase):
                 self.assertEqual(loss.forward(Y, device_hat), loss.forward(Y, Y_hat))
                 with self.assertRaisesRegex(ValueError, "same shape"):
                     loss.forward(Y[:, :3], device_hat)
+
+
+class TestAugmentation(FakeDeviceTestCase):
+    def test_a_batch_on_the_device_gets_the_hosts_crops_and_flips(self):
+        X = np.random.default_rng(0).normal(size=(8, 6, 5, 3))
+        for augment in (RandomCropFlip(pad=2), RandomCropFlip(pad=0)):
+            np.random.seed(3)
+            expected = augment(X)
+            np.random.seed(3)
+            device_X = fakecupy.asarray(X)
+            counters.reset()
+            out = augment(device_X)
+            self.assertEqual(counters.syncs, 0)
+            self.assertSameNumbers(out, expected)
 
 
 class TestEveryOptimizer(FakeDeviceTestCase):
