@@ -10,6 +10,8 @@ Images are NHWC: (batch, rows, cols, channels).
 
 import numbers
 
+import numpy as np
+
 from .. import backend
 
 
@@ -95,8 +97,14 @@ def pad_input(X, pads, value=0):
     if pr == 0 and pc == 0:
         return X
     n, rows, cols, ch = X.shape
+    shape = (n, rows + 2 * pr, cols + 2 * pc, ch)
     xp = backend.get_array_module(X)
-    Xpad = xp.empty((n, rows + 2 * pr, cols + 2 * pc, ch), dtype=X.dtype)
+    if xp is not np:
+        # On a GPU each fill is a kernel: fill all at once, then copy the interior.
+        Xpad = xp.full(shape, value, dtype=X.dtype)
+        Xpad[:, pr:pr + rows, pc:pc + cols] = X
+        return Xpad
+    Xpad = np.empty(shape, dtype=X.dtype)
     # Fill only the border, then copy the interior once.
     Xpad[:, :pr] = value
     Xpad[:, pr + rows:] = value

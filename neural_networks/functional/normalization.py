@@ -70,10 +70,16 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
             stats[k] = (block_mean, xp.einsum("ij,ij->j", centred, centred))
 
         parallel.for_each(block_statistics, len(blocks))
-        counts = [stop - start for start, stop in blocks]
-        mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
-        squares = blocking.sum_in_order([m2 for _, m2 in stats])
-        squares += sum(count * (m - mean) ** 2 for count, (m, _) in zip(counts, stats, strict=True))
+        if len(stats) == 1:
+            # One block (always on a GPU): its statistics are the batch's, and
+            # combining would only add rounding and a dozen small kernels.
+            mean, squares = stats[0]
+        else:
+            counts = [stop - start for start, stop in blocks]
+            mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
+            squares = blocking.sum_in_order([m2 for _, m2 in stats])
+            squares += sum(count * (m - mean) ** 2
+                           for count, (m, _) in zip(counts, stats, strict=True))
         mean = mean[None, :].astype(X.dtype, copy=False)
         var = (squares / n)[None, :].astype(X.dtype, copy=False)
         running_mean = (1 - momentum) * running_mean + momentum * mean
