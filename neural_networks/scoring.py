@@ -84,7 +84,7 @@ def evaluate(model, X, Y, batch_size):
     the dict of ``score``
     """
     Y_hat, _ = model.predict(X, batch_size=batch_size)
-    return _score(model, Y, Y_hat)
+    return _score(model, backend.to_host(Y), Y_hat)
 
 
 def predict_proba(model, X, batch_size):

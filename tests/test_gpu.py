@@ -417,6 +417,8 @@ class TestTraining(FakeDeviceTestCase):
                       model.layers[0].image_filters()):
             self.assertIs(type(value), np.ndarray)
         self.assertEqual(model.score(Y, fakecupy.asarray(Y_hat))["accuracy"], scores["accuracy"])
+        self.assertEqual(model.evaluate(fakecupy.asarray(X), fakecupy.asarray(Y))["loss"],
+                         scores["loss"])
         np.testing.assert_array_equal(model.predict(X)[0], Y_hat)
         self.assertIsInstance(model.error(Y, Y_hat), float)
 
