@@ -32,6 +32,7 @@ import numpy as np
 from neural_networks import backend, initialize_model, load_model
 from neural_networks.utils import AttrDict
 from tests.fake_gpu import counters, fakecupy
+from tests.test_gpu import FakeDeviceTestCase
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,14 +52,6 @@ def cupy_without_a_gpu():
     module.cuda = types.SimpleNamespace(is_available=lambda: False)
     module.ndarray = type("ndarray", (), {})
     return module
-
-
-class FakeDeviceTestCase(unittest.TestCase):
-    def setUp(self):
-        context = backend.use_gpu_module(fakecupy)
-        context.__enter__()
-        self.addCleanup(context.__exit__, None, None, None)
-        counters.reset()
 
 
 class TestArrayModuleFollowsTheData(FakeDeviceTestCase):
