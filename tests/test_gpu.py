@@ -19,8 +19,8 @@ synchronisations and uploads), against the numpy path in float64.
   GPU to exactly the uninterrupted run and on the CPU to it within 1e-12, and a
   CPU checkpoint resumes on the GPU. ``predict``, ``evaluate``, ``classify``,
   ``predict_proba``, ``test``, ``score`` and ``image_filters`` give numpy arrays.
-- An input or dLdY on another device than the layer's parameters is a
-  ValueError saying so.
+- A split made of device arrays keeps host copies. An input or dLdY on another
+  device than the layer's parameters is a ValueError saying so.
 """
 
 import copy
@@ -401,6 +401,14 @@ class TestTraining(FakeDeviceTestCase):
         self.assertTrue(all(type(value) is np.ndarray for value in state.values()))
         for entry in model.optimizer.cache.values():
             self.assertIs(type(entry["delta"]), np.ndarray)
+
+    def test_splits_of_device_arrays_are_kept_on_the_host(self):
+        dataset = make_dataset()
+        on_device = Dataset(fakecupy.asarray(dataset.train.data),
+                            fakecupy.asarray(dataset.train.labels), BATCH)
+        self.assertIs(type(on_device.train.data), np.ndarray)
+        self.assertIs(type(on_device.train.labels), np.ndarray)
+        np.testing.assert_array_equal(on_device.train.data, dataset.train.data)
 
     def test_results_come_back_as_numpy_arrays(self):
         model = trained("gpu", epochs=1)
