@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from . import backend
 from .utils.registry import build, factory
 
 
@@ -99,7 +100,9 @@ class SoftMax(Activation):
 
     def forward(self, Z):
         M = np.max(Z, axis=-1, keepdims=True)
-        if np.isinf(M).any():
+        # On a GPU, asking whether a row is infinite would wait for the device:
+        # there the formula that handles infinite rows (finite ones as below) runs always.
+        if backend.get_array_module(Z) is not np or np.isinf(M).any():
             return self._with_infinite_rows(Z, M)
         # Shifting by the row max leaves softmax unchanged and keeps exp <= 1.
         E = np.exp(Z - M)

@@ -4,7 +4,8 @@ An augmentation is a callable ``augment(X) -> X'`` on a batch
 (batch, rows, cols, channels); ``Data`` applies it to the training batches it
 serves when ``Data.augment`` is set. Random draws come from numpy's global
 generator, so a model's seed (and a checkpoint's saved generator state)
-makes them reproducible.
+makes them reproducible. A batch on a GPU is augmented there, with the same
+draws, made on the host.
 """
 
 import numbers
@@ -12,6 +13,7 @@ import numbers
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from . import backend
 from .utils.registry import build, factory
 
 
@@ -47,8 +49,9 @@ class RandomCropFlip:
         self.flip_probability = flip_probability
 
     def __call__(self, X):
-        """Parameters: X (batch, rows, cols, channels). Returns: a new array of that shape."""
-        X = np.asarray(X)
+        """Parameters: X (batch, rows, cols, channels), on either device.
+        Returns: a new array of that shape, on X's device."""
+        X = backend.as_array(X)
         if X.ndim != 4:
             raise ValueError(
                 f"RandomCropFlip expects NHWC batches (batch, rows, cols, channels), "
@@ -62,7 +65,8 @@ class RandomCropFlip:
         col_offsets = np.random.randint(0, 2 * p + 1, size=n)
         flipped = np.random.random_sample(n) < self.flip_probability if self.flip else None
         if p:
-            padded = np.zeros((n, rows + 2 * p, cols + 2 * p, channels), dtype=X.dtype)
+            xp = backend.get_array_module(X)
+            padded = xp.zeros((n, rows + 2 * p, cols + 2 * p, channels), dtype=X.dtype)
             padded[:, p:p + rows, p:p + cols] = X
             batch = np.arange(n)[:, None]
             # Whole padded rows first, then in each row the window's columns,
@@ -76,7 +80,10 @@ class RandomCropFlip:
         else:
             out = X.copy()
         if flipped is not None and flipped.any():
-            out[flipped] = out[flipped, :, ::-1]
+            # Indices rather than the mask: on a GPU a mask index waits for the
+            # device to count its True entries; host indices are copied over.
+            which = np.flatnonzero(flipped)
+            out[which] = out[which, :, ::-1]
         return out
 
 

@@ -27,6 +27,11 @@ same):
   ``initial_only`` and ``image_filters()``; and ``examples``, small instances
   that the conformance test (tests/test_layer_conformance.py) and the
   gradient-check report build and feed.
+- **device**: the parameters are made on the device of the first input
+  (``create_parameters``), drawn on the host either way; ``to(device)`` moves
+  the declared arrays (``parameters``, ``gradients``, ``buffers``) and drops
+  the cache. An input or dLdY on another device than the parameters is a
+  ValueError.
 """
 
 import functools
@@ -37,6 +42,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import backend
 from .activations import canonical_name, initialize_activation
 from .utils.checks import check_flag
 
@@ -217,6 +223,41 @@ class Layer(ABC):
         for a layer that has none (only a convolution has)."""
         return None
 
+    # ------------------------------------------------------------- device
+
+    def to(self, device):
+        """Move the parameters, gradients and buffers to ``device`` ("cpu" or "gpu")
+        and drop the cache, which holds arrays of the last pass (run forward again
+        before backward). Returns the layer."""
+        backend.check_device(device)
+        self.move_state(device)
+        self.cache = OrderedDict()
+        return self
+
+    def move_state(self, device):
+        """Put the declared arrays (``parameters``, ``gradients``, ``buffers``) on ``device``."""
+        for arrays in (self.parameters, self.gradients, self.buffers):
+            for name, value in arrays.items():
+                arrays[name] = backend.to_device(value, device)
+
+    def create_parameters(self, X):
+        """Create the parameters for the batch ``X``: ``_init_parameters`` for its shape
+        and dtype (drawn on the host), then put on its device."""
+        self._init_parameters(X.shape, X.dtype)
+        self.move_state(backend.device_of(X))
+
+    def check_device(self, X, what="input"):
+        """Raise ValueError unless the array ``X`` is on the device of the parameters
+        (any device before there are parameters)."""
+        for value in self.parameters.values():
+            held, given = backend.device_of(value), backend.device_of(X)
+            if held != given:
+                raise ValueError(
+                    f"{type(self).__name__}: the parameters are on the {held}, the {what} on "
+                    f"the {given}: put both on one device (model.to(device), layer.to(device) "
+                    f"or backend.to_device(array, device))")
+            return
+
     # ---------------------------------------- the course's and the helpers
 
     def clear_gradients(self):
@@ -299,7 +340,8 @@ class Layer(ABC):
                 f"needs its cache, which is empty before the first forward and after "
                 f"clear_gradients)"
             )
-        dLdY = np.asarray(dLdY)
+        dLdY = backend.as_array(dLdY)
+        self.check_device(dLdY, "dLdY")
         if dLdY.shape != out_shape:
             raise ValueError(
                 f"{type(self).__name__}.backward: expected dLdY of the last output's shape "

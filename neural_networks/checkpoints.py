@@ -34,6 +34,7 @@ import zlib
 
 import numpy as np
 
+from . import backend
 from .checkpoint_archive import open_archive
 from .optimizers import OPTIMIZERS
 from .training_state import TrainingState
@@ -94,13 +95,16 @@ def _crc32(array):
 
 
 def check_finite_parameters(model):
-    """The name of the first parameter or buffer holding NaN or infinity, or None."""
+    """The name of the first parameter or buffer holding NaN or infinity, or None
+    (read from a GPU in one transfer)."""
+    names, checks = [], []
     for i, layer in enumerate(model.layers):
         for kind, values in (("parameter", layer.parameters), ("buffer", layer.buffers)):
             for name, value in values.items():
-                if not np.isfinite(value).all():
-                    return f"layer {i} {kind} {name}"
-    return None
+                names.append(f"layer {i} {kind} {name}")
+                checks.append(np.isfinite(value).all())
+    return next((name for name, finite in zip(names, backend.read_scalars(checks), strict=True)
+                 if not finite), None)
 
 
 def save(path, model, batch_size=None):
@@ -129,11 +133,13 @@ def save(path, model, batch_size=None):
         raise ValueError(f"cannot save {path}: {error}") from None
     name, keys, pos, has_gauss, cached = np.random.get_state()
     arrays = {"rng/keys": keys}
+    # Host arrays, whichever device the network is on: the file loads on either.
     for i, layer in enumerate(model.layers):
         for kind, values in (("param", layer.parameters), ("buffer", layer.buffers)):
-            arrays.update((f"{kind}/{i}/{entry}", value) for entry, value in values.items())
+            arrays.update((f"{kind}/{i}/{entry}", backend.to_host(value))
+                          for entry, value in values.items())
     for key, value in model.optimizer.state_dict().items():
-        arrays[f"optimizer/{key}"] = np.asarray(value)
+        arrays[f"optimizer/{key}"] = backend.to_host(value)
     arrays.update(progress_arrays)
     meta = {
         "format": FORMAT_VERSION,

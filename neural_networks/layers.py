@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from . import backend
 from . import functional as F
 from .activations import Linear, ReLU, canonical_name, initialize_activation
 from .base_layer import Layer
@@ -39,7 +40,7 @@ def _as_batch(X, layer_name, layout, rank=None, min_rank=1):
     rank        the number of axes required, or None
     min_rank    the fewest axes allowed when ``rank`` is None
     """
-    X = np.asarray(X)
+    X = backend.as_array(X)
     if X.dtype == np.float16:
         # Half precision underflows in the optimizers (Adam's eps is 1e-8).
         raise ValueError(f"{layer_name}: float16 is not supported; use float32 or float64 "
@@ -108,12 +109,13 @@ class FullyConnected(Layer):
         """Parameters: X (batch, n_in). Returns: activation(X W + b), (batch, n_out)."""
         X = _as_batch(X, "FullyConnected", "(batch, features)", rank=2)
         if self.n_in is None:
-            self._init_parameters(X.shape, X.dtype)
+            self.create_parameters(X)
         elif X.shape[1] != self.n_in:
             raise ValueError(
                 f"FullyConnected: expected {self.n_in} input features, got {X.shape[1]} "
                 f"(input shape {X.shape})"
             )
+        self.check_device(X)
         Z = F.affine_forward(X, self.parameters["W"], self.parameters["b"])
         self.cache["X"] = X
         self.keep_Z(Z)
@@ -180,12 +182,13 @@ class Conv2D(Layer):
         X = _as_batch(X, "Conv2D", "(batch, rows, cols, channels)", rank=4)
         F.output_shape(X.shape[1:3], self.kernel_shape, self.stride, self.pads)
         if self.n_in is None:
-            self._init_parameters(X.shape, X.dtype)
+            self.create_parameters(X)
         elif X.shape[3] != self.n_in:
             raise ValueError(
                 f"Conv2D: expected {self.n_in} input channels, got {X.shape[3]} "
                 f"(input shape {X.shape})"
             )
+        self.check_device(X)
         # Evaluation batches may be large and come once: no buffer is kept for them.
         Z, saved = F.conv2d_forward(
             X, self.parameters["W"], self.parameters["b"], self.stride, self.pads,
@@ -208,8 +211,15 @@ class Conv2D(Layer):
         return dX
 
     def image_filters(self):
-        """The kernels W, (kernel_rows, kernel_cols, n_in, n_out); None before they exist."""
-        return self.parameters.get("W")
+        """The kernels W, (kernel_rows, kernel_cols, n_in, n_out), as a host array (a
+        copy of a GPU's); None before they exist."""
+        W = self.parameters.get("W")
+        return None if W is None else backend.to_host(W)
+
+    def to(self, device):
+        """``Layer.to``, and the im2col buffers of the old device dropped."""
+        self.workspace = {}
+        return super().to(device)
 
 
 class Pool2D(Layer):
@@ -357,12 +367,13 @@ class BatchNorm(Layer):
         """Parameters: X (batch, ..., channels). Returns: same shape."""
         X = _as_batch(X, "BatchNorm", "(batch, ..., channels)", min_rank=2)
         if self.n_in is None:
-            self._init_parameters(X.shape, X.dtype)
+            self.create_parameters(X)
         elif X.shape[-1] != self.n_in:
             raise ValueError(
                 f"BatchNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
                 f"(input shape {X.shape})"
             )
+        self.check_device(X)
         flat = X.reshape(-1, self.n_in)
         if self.training and flat.shape[0] < 2:
             raise ValueError(
@@ -406,7 +417,8 @@ class BatchNorm(Layer):
         # dZ may serve as scratch space unless it is dLdY itself.
         dX, self.gradients["gamma"], self.gradients["beta"] = F.batchnorm_backward(
             dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
-            self.parameters["gamma"], training, overwrite_dZ=not np.shares_memory(dZ, dLdY),
+            self.parameters["gamma"], training,
+            overwrite_dZ=not backend.may_share_memory(dZ, dLdY),
             relu_output=relu_output, input_gradient=input_gradient,
         )
         return None if dX is None else dX.reshape(dLdY.shape)
@@ -448,29 +460,30 @@ class GroupNorm(Layer):
         self.eps = eps
         self.set_activation(activation)
 
-    def _init_parameters(self, X):
-        """Set n_in = n_out = the channels of X; gamma ones, beta zeros, in X's dtype."""
-        channels = X.shape[-1]
+    def _init_parameters(self, X_shape, dtype=np.float64):
+        """Set n_in = n_out = the channels of X_shape; gamma ones, beta zeros."""
+        channels = X_shape[-1]
         if channels % self.groups:
             raise ValueError(
                 f"GroupNorm: groups={self.groups} must divide the channels (last axis), got "
-                f"{channels} channels (input shape {X.shape})"
+                f"{channels} channels (input shape {X_shape})"
             )
         self.n_in = self.n_out = channels
-        self.parameters = OrderedDict([("gamma", np.ones_like(X, shape=(1, channels))),
-                                       ("beta", np.zeros_like(X, shape=(1, channels)))])
-        self.set_parameter_dtype(X.dtype)
+        self.parameters = OrderedDict([("gamma", np.ones((1, channels))),
+                                       ("beta", np.zeros((1, channels)))])
+        self.set_parameter_dtype(dtype)
 
     def forward(self, X):
         """Parameters: X (batch, ..., channels). Returns: same shape."""
         X = _as_batch(X, "GroupNorm", "(batch, ..., channels)", min_rank=2)
         if self.n_in is None:
-            self._init_parameters(X)
+            self.create_parameters(X)
         elif X.shape[-1] != self.n_in:
             raise ValueError(
                 f"GroupNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
                 f"(input shape {X.shape})"
             )
+        self.check_device(X)
         Z, self.cache["mean"], self.cache["inv_std"] = F.groupnorm_forward(
             X, self.parameters["gamma"], self.parameters["beta"], self.groups, self.eps)
         self.cache["X"] = X

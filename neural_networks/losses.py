@@ -1,20 +1,24 @@
 """Loss functions over a batch of m rows.
 
 ``forward(Y, Y_hat)`` returns the scalar loss and ``backward(Y, Y_hat)``
-returns dL/dY_hat, an array of Y_hat's shape and dtype.
+returns dL/dY_hat, an array of Y_hat's shape and dtype. Both compute where
+Y_hat is (numpy, or CuPy on a GPU), the labels Y copied there if they are
+elsewhere; ``value(Y, Y_hat)`` is the loss left there unread, a 0-d array.
 """
 
 from abc import ABC, abstractmethod
 
 import numpy as np
 
+from . import backend
 from .utils.registry import build, factory
 
 
 def _check_pair(name, Y, Y_hat):
-    """Raise ValueError unless labels and predictions have the same shape."""
-    Y = np.asarray(Y)
-    Y_hat = np.asarray(Y_hat)
+    """Labels and predictions as arrays on the predictions' device; ValueError
+    unless they have the same shape."""
+    Y_hat = backend.as_array(Y_hat)
+    Y = backend.to_device_of(Y, Y_hat)
     if Y.shape != Y_hat.shape:
         raise ValueError(
             f"{name}: labels and predictions must have the same shape, "
@@ -38,6 +42,12 @@ class Loss(ABC):
     def forward(self, Y, Y_hat):
         """Parameters: Y, Y_hat of shape (m, k). Returns: the loss, a float."""
 
+    def value(self, Y, Y_hat):
+        """The loss as a 0-d array where Y_hat is, not read on the host (on a GPU,
+        ``float()`` of it waits for the device). A loss without its own gives
+        ``forward``'s float."""
+        return self.forward(Y, Y_hat)
+
     @abstractmethod
     def backward(self, Y, Y_hat):
         """Parameters: Y, Y_hat of shape (m, k). Returns: dL/dY_hat, shape (m, k)."""
@@ -53,11 +63,14 @@ class CrossEntropy(Loss):
         return np.maximum(Y_hat, np.finfo(Y_hat.dtype).tiny)
 
     def forward(self, Y, Y_hat):
+        return float(self.value(Y, Y_hat))
+
+    def value(self, Y, Y_hat):
         Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
         m = Y.shape[0]
         # Labels take the predictions' dtype: no float64 temporaries for float32.
         Y = Y.astype(Y_hat.dtype, copy=False)
-        return float(-np.sum(Y * np.log(self._floor(Y_hat))) / m)
+        return -np.sum(Y * np.log(self._floor(Y_hat))) / m
 
     def backward(self, Y, Y_hat):
         Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
@@ -70,9 +83,12 @@ class L2(Loss):
     """J = (1/(2m)) * sum((Y - Y_hat)**2)."""
 
     def forward(self, Y, Y_hat):
+        return float(self.value(Y, Y_hat))
+
+    def value(self, Y, Y_hat):
         Y, Y_hat = _check_pair("L2", Y, Y_hat)
         m = Y.shape[0]
-        return float(np.sum((Y - Y_hat) ** 2) / (2 * m))
+        return np.sum((Y - Y_hat) ** 2) / (2 * m)
 
     def backward(self, Y, Y_hat):
         Y, Y_hat = _check_pair("L2", Y, Y_hat)

@@ -7,6 +7,14 @@ parameters and buffers in and out (state dicts, a checkpoint restored) in
 ``network_state``, the checkpoint format in ``checkpoints``, the table of
 layers in ``summary``, and the scores and the predictions file in
 ``scoring``. ``load_model`` rebuilds a network from a checkpoint file alone.
+
+A network lives on one device, "cpu" (numpy) or "gpu" (CuPy; see
+``backend``): ``initialize_model(..., device="gpu")`` or ``model.to("gpu")``.
+Its inputs and labels are moved there as they come in; random draws
+(weights, shuffles, dropout masks, augmentation) are made on the host and
+copied over, so one seed gives the same run on either device. ``predict``,
+``evaluate``, ``classify`` and ``test`` return numpy arrays, and checkpoints
+hold host arrays: saved on one device, they load on the other.
 """
 
 import contextlib
@@ -15,7 +23,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import checkpoints, network_state, parallel, scoring, summary
+from . import backend, checkpoints, network_state, parallel, scoring, summary
 from .layers import initialize_layer
 from .losses import initialize_loss
 from .optimizers import initialize_optimizer
@@ -29,11 +37,15 @@ __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initia
            "load_model"]
 
 
-#: Examples per forward pass in ``predict`` and ``evaluate``. Small chunks keep
-#: a convolutional network's activations in cache: for the Fashion-MNIST CNN,
-#: 10,000 images in chunks of 128 took 3.5 s and 650 MB less peak memory than
-#: chunks of 1000 (6-7 s); an MLP is as fast either way.
+#: Examples per forward pass in ``predict`` and ``evaluate`` on the CPU. Small
+#: chunks keep a convolutional network's activations in cache: for the
+#: Fashion-MNIST CNN, 10,000 images in chunks of 128 took 3.5 s and 650 MB less
+#: peak memory than chunks of 1000 (6-7 s); an MLP is as fast either way.
 PREDICT_BATCH = 128
+
+#: The same on a GPU, which has no cache to fit and many cores to fill: larger
+#: chunks launch fewer kernels.
+GPU_PREDICT_BATCH = 1024
 
 
 def _is_float_dtype(dtype):
@@ -85,10 +97,13 @@ class NeuralNetwork:
     logger          optional ``Logger``
     seed            seed for numpy's global generator (weights, shuffling,
                     dropout, augmentation)
+    device          "cpu" or "gpu" (CuPy), where the arrays live and the math
+                    runs; ``to(device)`` moves the network later
 
     Attributes
     ----------
     layers          the layers built so far (the output layer once built)
+    device          "cpu" or "gpu"
     input_shape     shape of one example (no batch axis), recorded from the first
                     batch the network sees (or ``build``); None before
     training_state  the training progress, a ``TrainingState``; its fields are also
@@ -104,8 +119,9 @@ class NeuralNetwork:
     data_batch_size = _progress("data_batch_size")
     epoch_log = _progress("epoch_log")
 
-    def __init__(self, loss, layer_args, optimizer_args, logger=None, seed=None):
+    def __init__(self, loss, layer_args, optimizer_args, logger=None, seed=None, device="cpu"):
         layer_args = _check_arguments(layer_args, optimizer_args, seed)
+        self.device = backend.check_device(device)
         self.loss = initialize_loss(loss)
         output = layer_args[-1].get("activation")
         if self.loss.name == "cross_entropy" and output != "softmax":
@@ -216,6 +232,25 @@ class NeuralNetwork:
 
     # ---------------------------------------------------------------- modes
 
+    # --------------------------------------------------------------- device
+
+    def to(self, device):
+        """Move the network to ``device``, "cpu" or "gpu": its parameters, gradients,
+        buffers and optimizer state; later inputs go there as they come in. The
+        layers' caches are dropped (run forward again before backward). A GPU
+        needs CuPy (``pip install cupy-cuda12x``); without it, or without a GPU,
+        a ``backend.DeviceUnavailableError`` (a ValueError) says so.
+
+        Returns
+        -------
+        self
+        """
+        self.device = backend.check_device(device)
+        for layer in self.layers:
+            layer.to(device)
+        self.optimizer.to(device)
+        return self
+
     def set_mode(self, mode):
         """Switch every layer to "train" or "eval" mode (BatchNorm, Dropout differ)."""
         if mode not in ("train", "eval"):
@@ -238,36 +273,42 @@ class NeuralNetwork:
 
     def forward(self, X):
         """Parameters: X, batch first; once the parameters exist, an input of another
-        numeric dtype is converted to theirs. Returns: the network's output, batch first."""
+        numeric dtype is converted to theirs, and an input on another device is
+        moved to the network's. Returns: the network's output, batch first, on the
+        network's device."""
         if not self.built:
             raise ValueError(
                 "the output layer is not built yet (its n_out comes from the data): call "
                 "train(), build(n_out=...) or load() first"
             )
-        out = self._in_model_dtype(X)
+        out = self._as_input(X)
         with self.session():
             for layer in self.layers:
                 out = layer.forward(out)
         if self.input_shape is None:
-            self.input_shape = tuple(int(d) for d in np.shape(X)[1:])
+            self.input_shape = tuple(int(d) for d in backend.as_array(X).shape[1:])
         return out
 
-    def _in_model_dtype(self, X):
-        """X in the parameters' dtype, converted once here rather than by every layer.
+    def _as_input(self, X):
+        """X in the parameters' dtype, on the network's device, converted once here
+        rather than by every layer.
 
-        Without this, float64 data would turn a float32 network's activations,
-        gradients, momentum and running statistics float64 while its weights
-        stayed float32, and its checkpoints would mix dtypes. An input already
-        of that dtype is returned as it is (no copy); before the parameters
-        exist the first layer decides (integers become float64). float16 and
-        non-numeric inputs go on to the first layer, which refuses them.
+        Without the dtype conversion, float64 data would turn a float32 network's
+        activations, gradients, momentum and running statistics float64 while its
+        weights stayed float32, and its checkpoints would mix dtypes. An input
+        already of that dtype and device is returned as it is (no copy); before
+        the parameters exist the first layer decides (integers become float64).
+        float16 and non-numeric inputs go on to the first layer, which refuses
+        them. Host data is converted before it is copied to a GPU.
         """
-        X = np.asarray(X)
+        X = backend.as_array(X)
         dtype = self.parameter_dtype()
-        if dtype is None or X.dtype == dtype or X.dtype == np.float16 \
-                or X.dtype.kind not in "biuf":
+        if not (dtype is None or X.dtype == dtype or X.dtype == np.float16
+                or X.dtype.kind not in "biuf"):
+            X = X.astype(dtype)
+        if X.dtype.kind not in "biuf":
             return X
-        return X.astype(dtype)
+        return backend.to_device(X, self.device)
 
     def backward(self, target, out):
         """Compute the loss and backpropagate it through every layer that is trained
@@ -282,7 +323,15 @@ class NeuralNetwork:
         -------
         the loss, a float
         """
-        L = self.loss.forward(target, out)
+        return float(self.backpropagate(target, out))
+
+    def backpropagate(self, target, out):
+        """``backward``, returning the loss unread: a 0-d array on the network's
+        device (on a GPU, reading it waits for the device; the Trainer reads it
+        with the step's error in one transfer). ``target`` is moved to ``out``'s
+        device."""
+        target = backend.to_device_of(target, out)
+        L = self.loss.value(target, out)
         dLdY = self.loss.backward(target, out)
         # The first layer with parameters needs no dL/dX, and the layers before it
         # (if any) no backward at all: nothing of theirs is trained.
@@ -317,16 +366,20 @@ class NeuralNetwork:
         pooling): their passes over memory gain from a thread per core. A
         network of fully connected layers spends its time in matrix products,
         which OpenBLAS already runs on every core, faster than one thread per
-        product: for it, a context that changes nothing.
+        product, and a network on a GPU has the device's cores: for them, a
+        context that changes nothing.
         """
-        if any(layer.runs_on_threads for layer in self.layers):
+        if self.device == "cpu" and any(layer.runs_on_threads for layer in self.layers):
             return parallel.session()
         return contextlib.nullcontext()
 
     def parameter_norms(self):
-        """{"layer index.name": Euclidean norm} of every parameter (the logger's "params")."""
-        return {f"{i}.{name}": float(np.linalg.norm(param))
-                for i, layer in enumerate(self.layers) for name, param in layer.parameters.items()}
+        """{"layer index.name": Euclidean norm} of every parameter (the logger's "params"),
+        read from a GPU in one transfer."""
+        names = [f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.parameters]
+        norms = [np.linalg.norm(param) for layer in self.layers
+                 for param in layer.parameters.values()]
+        return dict(zip(names, backend.read_scalars(norms), strict=True))
 
     def clear_gradients(self):
         """Zero every gradient and drop every layer's cache."""
@@ -357,20 +410,24 @@ class NeuralNetwork:
                           patience=patience)
         return trainer.run(epochs)
 
-    def predict(self, X, Y=None, batch_size=PREDICT_BATCH):
+    def predict(self, X, Y=None, batch_size=None):
         """Forward pass only (no backpropagation), in eval mode, in chunks.
 
         Parameters
         ----------
-        X           inputs, batch first
+        X           inputs, batch first (on either device)
         Y           labels of the network's output shape, or None
-        batch_size  examples per forward pass (bounds memory)
+        batch_size  examples per forward pass (bounds memory); None:
+                    ``PREDICT_BATCH`` on the CPU, ``GPU_PREDICT_BATCH`` on a GPU
 
         Returns
         -------
-        (Y_hat, loss): outputs for all of X and the loss (None without Y)
+        (Y_hat, loss): outputs for all of X, a numpy array whatever the device, and
+        the loss (None without Y)
         """
-        X = np.asarray(X)
+        if batch_size is None:
+            batch_size = PREDICT_BATCH if self.device == "cpu" else GPU_PREDICT_BATCH
+        X = backend.as_array(X)
         if X.ndim == 0 or X.shape[0] == 0:
             raise ValueError(f"predict needs at least one example, got an array of shape {X.shape}")
         if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
@@ -382,22 +439,22 @@ class NeuralNetwork:
             outputs = [self.forward(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
         for layer in self.layers:
             layer.cache.clear()
-        Y_hat = np.concatenate(outputs, axis=0)
+        Y_hat = backend.to_host(np.concatenate(outputs, axis=0))
         loss = None
         if Y is not None:
             # Both losses average over rows, so the whole-set loss is one call.
             loss = self.loss.forward(Y, Y_hat)
         return Y_hat, loss
 
-    def classify(self, X, batch_size=PREDICT_BATCH):
+    def classify(self, X, batch_size=None):
         """``(labels, probabilities)`` of the inputs ``X``: ``scoring.classify``."""
         return scoring.classify(self, X, batch_size)
 
-    def predict_proba(self, X, batch_size=PREDICT_BATCH):
+    def predict_proba(self, X, batch_size=None):
         """The class probabilities of the inputs ``X``: ``scoring.predict_proba``."""
         return scoring.predict_proba(self, X, batch_size)
 
-    def evaluate(self, X, Y, batch_size=PREDICT_BATCH):
+    def evaluate(self, X, Y, batch_size=None):
         """The loss and metrics on ``(X, Y)``, in eval mode: ``scoring.evaluate``."""
         return scoring.evaluate(self, X, Y, batch_size)
 
@@ -466,7 +523,7 @@ class NeuralNetwork:
 MODELS = {"feed_forward": NeuralNetwork}
 
 
-def load_model(path):
+def load_model(path, device="cpu"):
     """Rebuild a network from its checkpoint alone, as it was when saved.
 
     The checkpoint (``save``, or a training script's ``last.npz`` / ``best.npz``)
@@ -474,6 +531,8 @@ def load_model(path):
     network, and its parameters, buffers, optimizer state and progress: the
     model predicts, evaluates and trains on as the saved one would. As with
     ``load``, numpy's global generator is set to the state saved with it.
+    ``device`` ("cpu" or "gpu") is where the network is put, whichever device
+    saved it.
 
     Returns
     -------
@@ -481,16 +540,19 @@ def load_model(path):
     """
     checkpoint = checkpoints.read(path)
     meta = checkpoint.meta
+    backend.check_device(device)
     try:
         model = NeuralNetwork(meta["loss"], [AttrDict(args) for args in meta["layer_args"]],
-                              AttrDict(meta["optimizer_args"]), seed=meta.get("seed"))
+                              AttrDict(meta["optimizer_args"]), seed=meta.get("seed"),
+                              device=device)
     except ValueError as error:
         raise checkpoint.fail(f"its arguments do not build a network: {error}") from None
     return network_state.restore(model, checkpoint)
 
 
 @factory(MODELS, "model")
-def initialize_model(name, loss, layer_args, optimizer_args, logger=None, seed=None):
-    """Build a model by name (``"feed_forward"``)."""
+def initialize_model(name, loss, layer_args, optimizer_args, logger=None, seed=None,
+                     device="cpu"):
+    """Build a model by name (``"feed_forward"``) on ``device``, "cpu" or "gpu"."""
     return lookup(MODELS, "model", name)(loss, layer_args, optimizer_args, logger=logger,
-                                         seed=seed)
+                                         seed=seed, device=device)

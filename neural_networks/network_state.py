@@ -5,14 +5,15 @@ file (``save_parameters``).
 
 The network's methods of those names call the functions here, which take the
 network first. Keys are "<layer index>.<name>", the names each layer declares
-in its ``parameters`` and ``buffers``.
+in its ``parameters`` and ``buffers``. Values set or restored go to the
+network's device; files get host copies.
 """
 
 import os
 
 import numpy as np
 
-from . import checkpoints
+from . import backend, checkpoints
 from .utils.files import write_atomic
 
 
@@ -22,7 +23,8 @@ def buffer_names(model):
 
 
 def state_dict(model):
-    """Copies of every parameter and buffer, keyed "<layer index>.<name>"."""
+    """Copies of every parameter and buffer, keyed "<layer index>.<name>", on the
+    network's device."""
     return {f"{i}.{name}": value.copy() for i, layer in enumerate(model.layers)
             for values in (layer.parameters, layer.buffers) for name, value in values.items()}
 
@@ -43,7 +45,7 @@ def load_state_dict(model, state):
     if missing or unknown:
         raise ValueError(f"state does not fit this model: missing {missing}, unknown {unknown}")
     for key, value in state.items():
-        value = np.asarray(value)
+        value = backend.as_array(value)
         if value.shape != current[key].shape or value.dtype != current[key].dtype:
             raise ValueError(f"state entry {key} is {value.dtype} {value.shape}; the model "
                              f"has {current[key].dtype} {current[key].shape}")
@@ -55,16 +57,16 @@ def load_state_dict(model, state):
 
 
 def _assign(model, parameters, buffers):
-    """Set parameters and buffers, {"<layer>.<name>": array} each, as copies; zero the
-    gradients and drop the caches."""
+    """Set parameters and buffers, {"<layer>.<name>": array} each, as copies on the
+    network's device; zero the gradients and drop the caches."""
     for key, value in parameters.items():
         i, name = key.split(".", 1)
         layer = model.layers[int(i)]
-        layer.parameters[name] = np.array(value, copy=True)
+        layer.parameters[name] = backend.to_device(value, model.device, copy=True)
         layer.gradients[name] = np.zeros_like(layer.parameters[name])
     for key, value in buffers.items():
         i, name = key.split(".", 1)
-        model.layers[int(i)].buffers[name] = np.array(value, copy=True)
+        model.layers[int(i)].buffers[name] = backend.to_device(value, model.device, copy=True)
     model.clear_gradients()
 
 
@@ -90,6 +92,7 @@ def restore(model, checkpoint):
         layer.n_in = n_in
     _assign(model, parameters, buffers)
     model.optimizer.load_state_dict(checkpoint.optimizer_state())
+    model.optimizer.to(model.device)
     checkpoint.restore_generator()
     # The course's epoch log is the Logger's, not the checkpoint's: it stays.
     checkpoint.training_state.epoch_log = model.epoch_log
@@ -111,7 +114,7 @@ def save_parameters(model, epoch):
     """
     if model.logger is None:
         raise ValueError("save_parameters needs a logger (it saves in the logger's folder)")
-    parameters = {f"{i}.{name}": value for i, layer in enumerate(model.layers)
+    parameters = {f"{i}.{name}": backend.to_host(value) for i, layer in enumerate(model.layers)
                   for name, value in layer.parameters.items()}
     os.makedirs(model.logger.save_dir, exist_ok=True)
     path = os.path.join(model.logger.save_dir, f"parameters_epoch{epoch}.npz")

@@ -6,13 +6,17 @@ Per-parameter state (momentum buffers, Adam moments, step counts) lives in
 ``state_dict()`` / ``load_state_dict()``. Each optimizer declares the fields
 of that state (``state_arrays``, ``state_counts``); checkpoints check a
 file's state against that declaration.
+
+A step computes where the parameter is (numpy, or CuPy on a GPU), its state
+beside it (``to(device)`` moves the state arrays): on the CPU in cache-sized
+pieces on the threads of a parallel session, on a GPU in one piece.
 """
 
 from abc import ABC, abstractmethod
 
 import numpy as np
 
-from . import parallel
+from . import backend, parallel
 from .schedulers import check_flag, check_number, initialize_scheduler
 from .utils.registry import build, factory, lookup
 
@@ -69,6 +73,10 @@ class Optimizer(ABC):
         if self.clip_norm is None:
             return param_grad
         norm = np.linalg.norm(param_grad)
+        if backend.get_array_module(norm) is not np:
+            # Comparing the norm on the host would wait for the device: scale on the
+            # device, by 1 when the norm is within the limit (the gradient's value).
+            return param_grad * np.minimum(1, self.clip_norm / norm)
         if norm > self.clip_norm:
             return param_grad * (self.clip_norm / norm)
         return param_grad
@@ -78,11 +86,12 @@ class Optimizer(ABC):
         """Return the step for one parameter (same shape and dtype as ``param``)."""
 
     def state_dict(self):
-        """The per-parameter state as a flat dict ``"name/field" -> array``."""
+        """The per-parameter state as a flat dict ``"name/field" -> array``: copies,
+        arrays on the device they are on, step counts as 0-d host arrays."""
         state = {}
         for name, entry in self.cache.items():
             for field, value in entry.items():
-                state[f"{name}/{field}"] = np.array(value, copy=True)
+                state[f"{name}/{field}"] = backend.copy_of(value)
         return state
 
     def load_state_dict(self, state):
@@ -92,20 +101,31 @@ class Optimizer(ABC):
             name, field = key.rsplit("/", 1)
             self.cache.setdefault(name, {})[field] = value.item() if value.ndim == 0 else value.copy()
 
+    def to(self, device):
+        """Move the state arrays (each field of ``state_arrays``) to ``device``, "cpu"
+        or "gpu"; step counts stay Python ints. Returns the optimizer."""
+        for entry in self.cache.values():
+            for field in self.state_arrays:
+                if field in entry:
+                    entry[field] = backend.to_device(entry[field], device)
+        return self
+
 
 #: Numbers of a parameter that a step takes through all its operations at once.
 PIECE = 1 << 16
 
 
-def _in_pieces(size, work, scratch_arrays=0, dtype=np.float64):
+def _in_pieces(size, work, scratch_arrays=0, dtype=np.float64, xp=np):
     """Call work(start, stop, scratch) for cache-sized pieces of a flat parameter.
 
     The pieces run on the threads of a parallel session; each goes through
     every operation of the step while it is in cache. ``scratch`` is a list of
-    ``scratch_arrays`` arrays of the piece's length, private to the thread.
+    ``scratch_arrays`` arrays of the piece's length, private to the thread. On
+    a GPU (``xp`` not numpy) the whole parameter is one piece.
     """
-    pieces = [(start, min(size, start + PIECE)) for start in range(0, size, PIECE)]
-    scratch = np.empty((parallel.slots(), scratch_arrays, min(size, PIECE)), dtype=dtype)
+    piece_size = PIECE if xp is np else max(size, 1)
+    pieces = [(start, min(size, start + piece_size)) for start in range(0, size, piece_size)]
+    scratch = xp.empty((parallel.slots(), scratch_arrays, min(size, piece_size)), dtype=dtype)
 
     def piece(k, slot):
         start, stop = pieces[k]
@@ -152,14 +172,15 @@ class SGD(Optimizer):
         ValueError for a float16 parameter
         """
         self._check_param(param_name, param)
-        grad = np.asarray(self._clip(param_grad))
+        grad = backend.as_array(self._clip(param_grad))
+        xp = backend.get_array_module(param)
         lr = self.lr(epoch)
         entry = self.cache.get(param_name) if self.momentum else None
         previous = None if entry is None else entry["delta"].reshape(-1)
         # A new array (the caller may keep it), computed in cache-sized pieces. It is
         # the momentum buffer too, so it takes the parameter's dtype, whatever the
         # gradient's: a checkpoint holds one dtype.
-        delta = np.empty(param.shape, dtype=param.dtype)
+        delta = xp.empty(param.shape, dtype=param.dtype)
         out_all, p, g = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
 
         def piece(start, stop, scratch):
@@ -173,7 +194,7 @@ class SGD(Optimizer):
             if previous is not None:
                 out += np.multiply(previous[start:stop], self.momentum, out=scratch[0])
 
-        _in_pieces(p.size, piece, 1, delta.dtype)
+        _in_pieces(p.size, piece, 1, delta.dtype, xp)
         if self.momentum:
             self.cache[param_name] = {"delta": delta}
         return delta
@@ -206,20 +227,21 @@ class Adam(Optimizer):
     def update(self, param_name, param, param_grad, epoch):
         """One Adam step; same protocol as ``SGD.update``."""
         self._check_param(param_name, param)
-        grad = np.asarray(self._clip(param_grad))
+        grad = backend.as_array(self._clip(param_grad))
+        xp = backend.get_array_module(param)
         entry = self.cache.get(param_name)
         if entry is None:
-            entry = {"m": np.zeros(param.shape, param.dtype),
-                     "v": np.zeros(param.shape, param.dtype), "t": 0}
+            entry = {"m": xp.zeros(param.shape, param.dtype),
+                     "v": xp.zeros(param.shape, param.dtype), "t": 0}
             self.cache[param_name] = entry
         # Updated in place through flat views below, in the parameter's dtype.
         for moment in ("m", "v"):
-            entry[moment] = np.ascontiguousarray(entry[moment], dtype=param.dtype)
+            entry[moment] = xp.ascontiguousarray(entry[moment], dtype=param.dtype)
         entry["t"] += 1
         t = entry["t"]
         lr = self.lr(epoch)
         b1, b2, wd = self.beta1, self.beta2, self.weight_decay
-        delta = np.empty(param.shape, dtype=param.dtype)
+        delta = xp.empty(param.shape, dtype=param.dtype)
         out_all, p, g_all = delta.reshape(-1), param.reshape(-1), grad.reshape(-1)
         m_all, v_all = entry["m"].reshape(-1), entry["v"].reshape(-1)
 
@@ -250,7 +272,7 @@ class Adam(Optimizer):
             if wd and self.decoupled:
                 out += np.multiply(p[start:stop], lr * wd, out=s2)
 
-        _in_pieces(p.size, piece, 2, delta.dtype)
+        _in_pieces(p.size, piece, 2, delta.dtype, xp)
         return delta
 
 

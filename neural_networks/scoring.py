@@ -3,7 +3,9 @@
 The network's methods ``error``, ``score``, ``evaluate``, ``classify``,
 ``predict_proba``, ``test`` and ``test_kaggle`` call the functions here, which
 take the network first. scikit-learn is imported by ``score`` only, when a
-metric is made: importing the library does not load it.
+metric is made: importing the library does not load it. What they return is
+on the host (numpy arrays and Python numbers), whichever device the network
+is on.
 """
 
 import io
@@ -12,22 +14,29 @@ import pickle
 
 import numpy as np
 
+from . import backend
 from .utils.files import write_atomic, write_text
 
 
 def error(model, target, out):
     """1 - accuracy (the argmax of each row) for cross-entropy, the mean squared
-    error for l2; ``target`` and ``out`` of one shape, (n, classes)."""
-    target = np.asarray(target)
-    out = np.asarray(out)
+    error for l2; ``target`` and ``out`` of one shape, (n, classes). A float."""
+    return float(error_value(model, target, out))
+
+
+def error_value(model, target, out):
+    """``error`` as a 0-d array where ``out`` is, not read on the host (``target``
+    is moved there); the Trainer reads it with the step's loss in one transfer."""
+    out = backend.as_array(out)
+    target = backend.to_device_of(target, out)
     if target.shape != out.shape:
         raise ValueError(
             f"labels and predictions must have the same shape, got {target.shape} "
             f"and {out.shape}"
         )
     if model.loss.name == "cross_entropy":
-        return float(1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1)))
-    return float(np.mean((target - out) ** 2))
+        return 1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1))
+    return np.mean((target - out) ** 2)
 
 
 def score(model, Y, Y_hat):
@@ -54,6 +63,7 @@ def score(model, Y, Y_hat):
     l2: {"loss": float, "mse": float}, the mean squared error as ``error`` gives
     it (classes mean nothing to a regression).
     """
+    Y, Y_hat = backend.to_host(Y), backend.to_host(Y_hat)
     try:
         return _score(model, Y, Y_hat)
     except ValueError as error:
@@ -74,7 +84,7 @@ def evaluate(model, X, Y, batch_size):
     the dict of ``score``
     """
     Y_hat, _ = model.predict(X, batch_size=batch_size)
-    return _score(model, Y, Y_hat)
+    return _score(model, backend.to_host(Y), Y_hat)
 
 
 def predict_proba(model, X, batch_size):

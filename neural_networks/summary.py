@@ -9,6 +9,8 @@ from collections import OrderedDict
 
 import numpy as np
 
+from . import backend
+
 
 def layer_title(description):
     """A layer's type and key settings in a few words, from its description
@@ -102,7 +104,8 @@ def output_shapes(model):
     """Each layer's output shape for one example (no batch axis), from a forward
     pass of zeros in eval mode that leaves every layer's cache as it was."""
     caches = [layer.cache for layer in model.layers]
-    X = np.zeros((1, *model.input_shape), dtype=model.parameter_dtype() or np.float64)
+    X = backend.to_device(np.zeros((1, *model.input_shape),
+                                   dtype=model.parameter_dtype() or np.float64), model.device)
     shapes = []
     try:
         with model.evaluating():

@@ -20,7 +20,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from . import checkpoints
+from . import backend, checkpoints, scoring
 from .datasets.batching import check_label_rows
 from .run_folder import METRIC_COLUMNS
 from .utils.files import check_writable, make_folder_for
@@ -376,12 +376,20 @@ class Trainer:
         }
 
     def _step(self, epoch, n_steps, data):
-        """One mini-batch: forward, loss, backward, update."""
+        """One mini-batch: forward, loss, backward, update.
+
+        The batch is made on the host and moved to the network's device. The
+        step's loss and error are read from the device together, once (a GPU
+        runs ahead of the host until then), and before the update, so that a
+        non-finite loss stops the run with the parameters of the last good step.
+        """
         model = self.model
         X, Y = data.sample()
+        Y = backend.to_device(Y, model.device)  # once, for the loss, its gradient and the error
         try:
             Y_hat = model.forward(X)
-            L = model.backward(Y, Y_hat)
+            loss = model.backpropagate(Y, Y_hat)
+            L, error = backend.read_scalars([loss, scoring.error_value(model, Y, Y_hat)])
         except BaseException:
             model.clear_gradients()
             raise
@@ -394,7 +402,7 @@ class Trainer:
                 f"{model.optimizer.lr(self._schedule_epoch(epoch, n_steps)):.3g})."
             )
         model.update(self._schedule_epoch(epoch, n_steps))
-        model.training_state.count_step(L, model.error(Y, Y_hat), X.shape[0])
+        model.training_state.count_step(L, error, X.shape[0])
 
     def _schedule_epoch(self, epoch, n_steps):
         """The epoch the learning-rate schedule is given at this step: the whole

@@ -21,7 +21,7 @@ from unittest import mock
 
 import numpy as np
 
-from neural_networks import functional, parallel
+from neural_networks import backend, functional, parallel
 from neural_networks.functional import blocking, conv, dense
 from tests.support import require_torch
 
@@ -112,15 +112,17 @@ class TestModuleBoundaries(unittest.TestCase):
             imported = [module for _, module, _, _ in imports(module_name, path)]
             self.assertTrue(imported, module_name)
             for base in imported:
-                # Its own modules, and parallel (threads for blocks of work), which
-                # imports nothing from the library itself.
+                # Its own modules, parallel (threads for blocks of work) and backend
+                # (numpy or CuPy), which import nothing from the library itself.
                 inside = base.split(".")[:2] == ["neural_networks", "functional"]
                 self.assertFalse(base.startswith("neural_networks") and not inside
-                                 and base != "neural_networks.parallel",
+                                 and base not in ("neural_networks.parallel",
+                                                  "neural_networks.backend"),
                                  f"{module_name} imports {base}")
-        parallel_source = inspect.getsource(parallel)
-        self.assertNotIn("from .", parallel_source)
-        self.assertNotIn("import neural_networks", parallel_source)
+        for leaf in (parallel, backend):
+            source = inspect.getsource(leaf)
+            self.assertNotIn("from .", source)
+            self.assertNotIn("import neural_networks", source)
 
     def test_no_private_name_crosses_a_module(self):
         # Inside the package, and from the library into it: a helper two

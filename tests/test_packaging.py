@@ -34,8 +34,8 @@ with open(REPO_ROOT / "pyproject.toml", "rb") as _f:
     PYPROJECT = tomllib.load(_f)
 PROJECT = PYPROJECT["project"]
 
-#: Import names whose distribution is called otherwise.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "Pillow"}
+#: Import names whose distribution is called otherwise (CuPy: the gpu extra's wheel).
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "PIL": "Pillow", "cupy": "cupy-cuda12x"}
 
 #: Dependencies declared before the code that imports them is committed
 #: (``sklearn.metrics`` in ``NeuralNetwork.evaluate``). Empty this once it is in.
@@ -119,9 +119,16 @@ class TestImportScanner(unittest.TestCase):
 
 class TestDependencies(unittest.TestCase):
     def test_every_package_the_library_imports_is_a_dependency(self):
+        # CuPy is imported only when a GPU is asked for: the gpu extra's.
         missing = imported_distributions(PACKAGE) - declared(PROJECT["dependencies"])
-        self.assertEqual(missing, set(), "imported by neural_networks/ but not in "
-                                         "[project] dependencies")
+        self.assertEqual(missing, {"cupy-cuda12x"}, "imported by neural_networks/ but not in "
+                                                    "[project] dependencies")
+
+    def test_the_gpu_extra_is_cupy_for_cuda_12_and_nothing_else_needs_it(self):
+        self.assertEqual(PROJECT["optional-dependencies"]["gpu"], ["cupy-cuda12x"])
+        self.assertFalse(any(name.startswith("cupy") for name in
+                             declared(PROJECT["dependencies"]
+                                      + PROJECT["optional-dependencies"]["dev"])))
 
     def test_every_dependency_is_imported_by_the_library(self):
         unused = declared(PROJECT["dependencies"]) - imported_distributions(PACKAGE)

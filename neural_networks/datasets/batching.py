@@ -5,6 +5,7 @@ import numbers
 
 import numpy as np
 
+from .. import backend
 from ..utils.checks import check_number
 
 
@@ -76,17 +77,19 @@ class Data:
                of ``sample()`` draws a new order)
 
     ``sample()`` returns the next ``(X, Y)`` and draws a fresh permutation at
-    the start of every epoch; an epoch is ``samples_per_epoch`` calls.
+    the start of every epoch; an epoch is ``samples_per_epoch`` calls. The
+    arrays are kept on the host (a GPU's are copied back): a network on a GPU
+    gets each batch copied over as it comes.
     """
 
     def __init__(self, data, batch_size=50, labels=None, out_dim=None, augment=None,
                  min_last_batch=1, label_smoothing=0.0):
-        data = np.asarray(data)
+        data = backend.to_host(data)
         if data.ndim < 1 or data.shape[0] == 0:
             raise ValueError(f"Data needs at least one example, got an array of shape {data.shape}")
         _check_finite(data, "data")
         if labels is not None:
-            labels = np.asarray(labels)
+            labels = backend.to_host(labels)
             if labels.shape[0] != data.shape[0]:
                 raise ValueError(
                     f"data and labels differ in length: {data.shape[0]} examples "
@@ -179,13 +182,13 @@ class Dataset:
 
     def __init__(self, training_set, training_labels, batch_size, validation_set=None,
                  validation_labels=None, test_set=None, test_labels=None):
-        training_labels = np.asarray(training_labels)
+        training_labels = backend.to_host(training_labels)
         check_label_rows(training_labels, "training labels")
         self.out_dim = training_labels.shape[1]
         for what, labels in (("validation labels", validation_labels),
                              ("test labels", test_labels)):
             if labels is not None:
-                check_label_rows(np.asarray(labels), what, self.out_dim)
+                check_label_rows(backend.to_host(labels), what, self.out_dim)
         self.batch_size = batch_size
         self.train = Data(training_set, batch_size, training_labels, self.out_dim)
         self.validate = None

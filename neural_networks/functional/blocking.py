@@ -11,9 +11,15 @@ threads.
 The settings below are read at each call (MIN_BLOCKS only as the default
 of image_blocks, fixed at import): a test may shrink them
 (``blocking.BLOCK_BYTES = ...``) to make many small blocks.
+
+All of this is for the CPU. On a GPU (CuPy arrays) each call is one block
+over the whole batch: the device spreads every operation over its own cores,
+and more blocks would only launch more kernels.
 """
 
 import numpy as np
+
+from .. import backend
 
 
 #: Largest block of the im2col matrix, or of its gradient, that is built and
@@ -41,7 +47,7 @@ SMALL_PRODUCT = 64 * 64
 POSITIONS_PER_PIECE = 2048
 
 
-def image_blocks(n, per_image_bytes, block_bytes=None, min_blocks=MIN_BLOCKS):
+def image_blocks(n, per_image_bytes, block_bytes=None, min_blocks=MIN_BLOCKS, xp=np):
     """Split n images (or rows) into nearly equal blocks of at most block_bytes.
 
     block_bytes defaults to BLOCK_BYTES. There are at least min_blocks
@@ -53,34 +59,43 @@ def image_blocks(n, per_image_bytes, block_bytes=None, min_blocks=MIN_BLOCKS):
     per_image_bytes  bytes that one image (or row) adds to a block
     block_bytes      most bytes a block may hold (a block has at least one image)
     min_blocks       fewest blocks, so that threads share the work
+    xp               the array module of the data: on a GPU (not numpy) the
+                     whole batch is one block
 
     Returns
     -------
     size    images in a full block
     blocks  list of (start, stop) image ranges; only the last may be shorter
     """
+    if xp is not np:
+        return n, [(0, n)]
     most = max(1, min((block_bytes or BLOCK_BYTES) // per_image_bytes, -(-n // min_blocks)))
     size = -(-n // -(-n // most))  # the fewest blocks, then as even as possible
     return size, [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
-def reusable(workspace, name, shape, dtype):
+def reusable(workspace, name, shape, dtype, xp=np):
     """An uninitialised array kept in ``workspace`` between calls.
 
     ``workspace`` is a dict owned by the caller (a layer); the array is
-    reused while shape and dtype stay the same, which saves the page faults
-    of a fresh large allocation on every call. With ``workspace=None`` a new
-    array is made.
+    reused while shape, dtype and device stay the same, which saves the page
+    faults of a fresh large allocation on every call. With ``workspace=None``
+    a new array is made.
+
+    Parameters
+    ----------
+    xp  the array module (numpy, or CuPy for a GPU) the array must belong to
 
     Returns
     -------
     array of ``shape`` and ``dtype``, ``workspace[name]`` when a workspace is given
     """
     if workspace is None:
-        return np.empty(shape, dtype=dtype)
+        return xp.empty(shape, dtype=dtype)
     array = workspace.get(name)
-    if array is None or array.shape != shape or array.dtype != dtype:
-        array = workspace[name] = np.empty(shape, dtype=dtype)
+    if array is None or array.shape != shape or array.dtype != dtype \
+            or backend.get_array_module(array) is not xp:
+        array = workspace[name] = xp.empty(shape, dtype=dtype)
     return array
 
 
@@ -93,8 +108,12 @@ def sum_in_order(parts):
 
     Returns
     -------
-    a new array of that shape; the parts are left as they are
+    an array of that shape: the one part itself when there is one (no copy: on
+    a GPU, where every sum is one block, a copy would be one more kernel), else
+    a new array, the parts left as they are
     """
+    if len(parts) == 1:
+        return parts[0]
     total = parts[0].copy()
     for part in parts[1:]:
         total += part
@@ -122,8 +141,10 @@ def sum_over_positions(A, B):
     When the result is small (a first layer's few input channels) the product
     mostly streams its operands, and runs about twice as fast in pieces of
     POSITIONS_PER_PIECE positions whose operands stay in cache, added in order.
+    On a GPU it is one product.
     """
-    if A.shape[0] * B.shape[1] > SMALL_PRODUCT:
+    xp = backend.get_array_module(A, B)
+    if A.shape[0] * B.shape[1] > SMALL_PRODUCT or xp is not np:
         pieces = [(0, A.shape[1])]
     else:
         pieces = [(start, min(A.shape[1], start + POSITIONS_PER_PIECE))
@@ -133,7 +154,7 @@ def sum_over_positions(A, B):
         a, b = A[:, start:stop], B[start:stop]
         part = a @ b if A.shape[0] >= B.shape[1] else (b.T @ a.T).T
         if total is None:
-            total = np.ascontiguousarray(part)
+            total = xp.ascontiguousarray(part)
         else:
             total += part
     return total

@@ -28,12 +28,11 @@ comes in two layouts, chosen from the shapes alone:
 
 Both give the same numbers; only the memory order differs. The blocks and
 their buffers come from ``blocking``; where windows fall, from ``geometry``.
+On a GPU the same code runs with CuPy (the array module follows the data),
+the whole batch as one block.
 """
 
-import numpy as np
-from numpy.lib.stride_tricks import as_strided
-
-from .. import parallel
+from .. import backend, parallel
 from . import blocking, geometry
 
 
@@ -79,7 +78,8 @@ def im2col(X, kernel_shape, stride, pads, out_shape, out=None):
     view = geometry.windows(geometry.pad_input(X, pads), kernel_shape, stride, out_shape)
     positions = X.shape[0] * out_shape[0] * out_shape[1]
     K = kernel_shape[0] * kernel_shape[1] * X.shape[3]
-    cols = np.empty((positions, K), dtype=X.dtype) if out is None else out
+    xp = backend.get_array_module(X)
+    cols = xp.empty((positions, K), dtype=X.dtype) if out is None else out
     cols.reshape(view.shape)[...] = view
     return cols
 
@@ -103,16 +103,18 @@ def _rows_forward(X, W, b, stride, pads, out_shape, workspace=None):
     per_image = out_shape[0] * out_shape[1]
     W_mat = W.reshape(-1, out_channels)
     K = W_mat.shape[0]
-    Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
-    size, blocks = blocking.image_blocks(n, K * per_image * X.dtype.itemsize)
-    cols = blocking.reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype)
+    xp = backend.get_array_module(X)
+    Z = xp.empty((n * per_image, out_channels), dtype=X.dtype)
+    size, blocks = blocking.image_blocks(n, K * per_image * X.dtype.itemsize, xp=xp)
+    cols = blocking.reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype,
+                             xp)
 
     def block(k, slot):
         start, stop = blocks[k]
         rows = slice(start * per_image, stop * per_image)
         block_cols = cols[slot, :(stop - start) * per_image]
         im2col(X[start:stop], (kr, kc), stride, pads, out_shape, out=block_cols)
-        np.matmul(block_cols, W_mat, out=Z[rows])
+        xp.matmul(block_cols, W_mat, out=Z[rows])
         Z[rows] += b
 
     parallel.for_each(block, len(blocks))
@@ -137,21 +139,22 @@ def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
     per_image = out_rows * out_cols
     K = kr * kc * channels
     pr, pc = pads
+    xp = backend.get_array_module(X)
     # A channels-first padded copy: each image row is then contiguous.
-    Xpad = np.zeros((channels, n, rows + 2 * pr, width + 2 * pc), dtype=X.dtype)
+    Xpad = xp.zeros((channels, n, rows + 2 * pr, width + 2 * pc), dtype=X.dtype)
     s_ch, s_n, s_r, s_c = Xpad.strides
-    fields = as_strided(
+    fields = backend.as_strided(
         Xpad,
         shape=(kr, kc, channels, n, out_rows, out_cols),
         strides=(s_r, s_c, s_ch, s_n, s_r * stride, s_c * stride),
-        writeable=False,
     )
-    size, blocks = blocking.image_blocks(n, (K + 1) * per_image * X.dtype.itemsize)
-    cols = blocking.reusable(workspace, "cols", (len(blocks), K + 1, size * per_image), X.dtype)
+    size, blocks = blocking.image_blocks(n, (K + 1) * per_image * X.dtype.itemsize, xp=xp)
+    cols = blocking.reusable(workspace, "cols", (len(blocks), K + 1, size * per_image), X.dtype,
+                             xp)
     # With few channels K is small and a separate pass adding b would cost
     # as much as the product; the row of ones adds it instead.
-    W_b = np.concatenate([W.reshape(K, out_channels), b])
-    Z = np.empty((n * per_image, out_channels), dtype=X.dtype)
+    W_b = xp.concatenate([W.reshape(K, out_channels), b])
+    Z = xp.empty((n * per_image, out_channels), dtype=X.dtype)
 
     def block(k, slot):
         start, stop = blocks[k]
@@ -160,7 +163,7 @@ def _channel_major_forward(X, W, b, stride, pads, out_shape, workspace=None):
         columns[:K].reshape(kr, kc, channels, stop - start, out_rows, out_cols)[...] = \
             fields[:, :, :, start:stop]
         columns[K] = 1
-        np.matmul(columns.T, W_b, out=Z[start * per_image:stop * per_image])
+        xp.matmul(columns.T, W_b, out=Z[start * per_image:stop * per_image])
 
     parallel.for_each(block, len(blocks))
     return Z, cols
@@ -220,14 +223,16 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
     two_rounds = kr * kc > 2 * kr + kc + 1
     W_mat = (W.transpose(1, 0, 2, 3) if two_rounds else W).reshape(K, out_channels)
     slots = parallel.slots()
+    xp = backend.get_array_module(dZ_mat)
     if input_gradient:
-        dcols = blocking.reusable(workspace, "dcols", (slots, K, size * per_image), dZ_mat.dtype)
+        dcols = blocking.reusable(workspace, "dcols", (slots, K, size * per_image), dZ_mat.dtype,
+                                  xp)
         if two_rounds:
             shifted = blocking.reusable(workspace, "shifted",
                                         (slots, kc, in_channels, size, rows + 2 * pr, out_cols),
-                                        dZ_mat.dtype)
-        dX_t = np.zeros((in_channels, n, rows + 2 * pr, width + 2 * pc), dtype=dZ_mat.dtype)
-        dX = np.empty(X_shape, dtype=dZ_mat.dtype)
+                                        dZ_mat.dtype, xp)
+        dX_t = xp.zeros((in_channels, n, rows + 2 * pr, width + 2 * pc), dtype=dZ_mat.dtype)
+        dX = xp.empty(X_shape, dtype=dZ_mat.dtype)
     parts = [None] * len(blocks)
 
     def block(k, slot):
@@ -239,7 +244,7 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
         if not input_gradient:
             return
         columns = dcols[slot, :, :images * per_image]
-        np.matmul(W_mat, dZ_block.T, out=columns)
+        xp.matmul(W_mat, dZ_block.T, out=columns)
         columns = columns.reshape(-1, in_channels, images, out_rows, out_cols)
         dX_block = dX_t[:, start:stop]
         if two_rounds:
@@ -293,12 +298,13 @@ def _row_shift_input_gradient(W, pads, X_shape, out_shape, size, workspace, dtyp
     kr, kc, in_channels, out_channels = W.shape
     _, rows, width, _ = X_shape
     out_rows, out_cols = out_shape
-    W_rows = np.ascontiguousarray(W.transpose(0, 3, 1, 2)).reshape(kr * out_channels, -1)
+    xp = backend.get_array_module(W)
+    W_rows = xp.ascontiguousarray(W.transpose(0, 3, 1, 2)).reshape(kr * out_channels, -1)
     slots = parallel.slots()
     shifted = blocking.reusable(workspace, "shifted_dZ",
-                                (slots, size, rows, out_cols, kr, out_channels), dtype)
+                                (slots, size, rows, out_cols, kr, out_channels), dtype, xp)
     S = blocking.reusable(workspace, "row_sums",
-                          (slots, size, rows, out_cols, kc, in_channels), dtype)
+                          (slots, size, rows, out_cols, kc, in_channels), dtype, xp)
     row_clips = [geometry.clip(i, pads[0], rows, out_rows, 1) for i in range(kr)]
     col_clips = {j: clip for j in range(kc)
                  if (clip := geometry.clip(j, pads[1], width, out_cols, 1)) is not None}
@@ -320,7 +326,7 @@ def _row_shift_input_gradient(W, pads, X_shape, out_shape, size, workspace, dtyp
             A[:, :in_span.start, :, i] = 0
             A[:, in_span.stop:, :, i] = 0
         sums = S[slot, :images]
-        np.matmul(A.reshape(-1, kr * out_channels), W_rows,
+        xp.matmul(A.reshape(-1, kr * out_channels), W_rows,
                   out=sums.reshape(-1, kc * in_channels))
         if first is None:
             dX_block[...] = 0
@@ -349,22 +355,24 @@ def _rows_backward(dZ_mat, X, X_shape, W, stride, pads, out_shape, workspace,
     per_image = out_rows * out_cols
     W_mat = W.reshape(-1, out_channels)
     K = W_mat.shape[0]
+    xp = backend.get_array_module(dZ_mat)
     # A few images at a time, so that each block's im2col matrix (rebuilt
     # here from X) and its dcols are still in the CPU cache when used.
-    size, blocks = blocking.image_blocks(n, per_image * K * dZ_mat.itemsize)
+    size, blocks = blocking.image_blocks(n, per_image * K * dZ_mat.itemsize, xp=xp)
     shifts = input_gradient and _row_shifts(W.shape, stride)
     if shifts:
         dX_block_gradient = _row_shift_input_gradient(W, pads, X_shape, out_shape, size,
                                                       workspace, dZ_mat.dtype)
-        dX = np.empty(X_shape, dtype=dZ_mat.dtype)  # every block writes all of its images
+        dX = xp.empty(X_shape, dtype=dZ_mat.dtype)  # every block writes all of its images
     elif input_gradient:
         offsets = list(_clipped_offsets((kr, kc), stride, pads, X_shape[1:3], out_shape))
         dcols = blocking.reusable(workspace, "dcols", (parallel.slots(), size * per_image, K),
-                                  dZ_mat.dtype)
-        dX = np.zeros(X_shape, dtype=dZ_mat.dtype)
+                                  dZ_mat.dtype, xp)
+        dX = xp.zeros(X_shape, dtype=dZ_mat.dtype)
     parts = [None] * len(blocks)
-    ones = np.ones((1, size * per_image), dtype=dZ_mat.dtype)
-    cols = blocking.reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype)
+    ones = xp.ones((1, size * per_image), dtype=dZ_mat.dtype)
+    cols = blocking.reusable(workspace, "cols", (parallel.slots(), size * per_image, K), X.dtype,
+                             xp)
 
     def block(k, slot):
         start, stop = blocks[k]
@@ -380,7 +388,7 @@ def _rows_backward(dZ_mat, X, X_shape, W, stride, pads, out_shape, workspace,
         if shifts or not input_gradient:
             return
         columns = dcols[slot, :count]
-        np.matmul(dZ_block, W_mat.T, out=columns)
+        xp.matmul(dZ_block, W_mat.T, out=columns)
         columns = columns.reshape(stop - start, out_rows, out_cols, kr, kc, in_channels)
         dX_block = dX[start:stop]
         for i, j, out_index, in_index in offsets:

@@ -7,7 +7,7 @@ X is (batch, n_in), W (n_in, n_out), b (1, n_out).
 
 import numpy as np
 
-from .. import parallel
+from .. import backend, parallel
 
 
 #: Multiply-adds from which a fully connected layer's products use two threads.
@@ -15,8 +15,10 @@ PARALLEL_AFFINE_FLOPS = 1 << 22
 
 
 def _large_product(X, W):
-    """True when the products of a fully connected layer are worth two threads."""
-    return X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS
+    """True when the products of a fully connected layer are worth two threads (never
+    on a GPU, which runs each product on all its cores)."""
+    return X.shape[0] * W.shape[0] * W.shape[1] >= PARALLEL_AFFINE_FLOPS \
+        and backend.get_array_module(X) is np
 
 
 def affine_forward(X, W, b):
@@ -35,14 +37,15 @@ def affine_forward(X, W, b):
     Large products run in two halves of the outputs (each reads half of W)
     inside a ``parallel.session()``.
     """
-    Z = np.empty((X.shape[0], W.shape[1]), dtype=np.result_type(X, W))
+    xp = backend.get_array_module(X)
+    Z = xp.empty((X.shape[0], W.shape[1]), dtype=np.result_type(X.dtype, W.dtype))
     n_out = W.shape[1]
     halves = _large_product(X, W) and n_out >= 2
     outputs = [(0, n_out // 2), (n_out // 2, n_out)] if halves else [(0, n_out)]
 
     def block(k, slot):
         part = slice(*outputs[k])
-        np.matmul(X, W[:, part], out=Z[:, part])
+        xp.matmul(X, W[:, part], out=Z[:, part])
         Z[:, part] += b[:, part]
 
     parallel.for_each(block, len(outputs))
@@ -68,14 +71,15 @@ def affine_backward(dZ, X, W, input_gradient=True):
     Large products (dX and dW) run on two threads inside a
     ``parallel.session()``, each as one whole product.
     """
-    dX = np.empty(X.shape, dtype=np.result_type(dZ, W)) if input_gradient else None
-    dW = np.empty(W.shape, dtype=np.result_type(X, dZ))
+    xp = backend.get_array_module(dZ)
+    dX = xp.empty(X.shape, dtype=np.result_type(dZ.dtype, W.dtype)) if input_gradient else None
+    dW = xp.empty(W.shape, dtype=np.result_type(X.dtype, dZ.dtype))
 
     def product(k, slot):
         if k == 0:
-            np.matmul(X.T, dZ, out=dW)
+            xp.matmul(X.T, dZ, out=dW)
         else:
-            np.matmul(dZ, W.T, out=dX)
+            xp.matmul(dZ, W.T, out=dX)
 
     products = 2 if input_gradient else 1
     if products == 2 and _large_product(X, W):

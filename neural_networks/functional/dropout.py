@@ -2,12 +2,15 @@
 
 import numpy as np
 
+from .. import backend
+
 
 def dropout_forward(X, p, training=True):
     """Inverted dropout: zero each value with probability p, scale the rest by 1 / (1 - p).
 
-    The mask is drawn from numpy's global generator, so ``np.random.seed``
-    fixes it.
+    The mask is drawn from numpy's global generator on the host, whatever
+    device X is on (a GPU gets it copied over), so ``np.random.seed`` fixes it
+    and one seed drops the same values on either device.
 
     Parameters
     ----------
@@ -18,12 +21,12 @@ def dropout_forward(X, p, training=True):
     Returns
     -------
     Y     X's shape and dtype; X itself when nothing is dropped
-    mask  X's shape and dtype, each entry 0 or 1 / (1 - p); None when
-          nothing is dropped (eval mode or p == 0: no draw is made)
+    mask  X's shape and dtype, on X's device, each entry 0 or 1 / (1 - p); None
+          when nothing is dropped (eval mode or p == 0: no draw is made)
     """
     if not training or p == 0:
         return X, None
-    keep = np.random.random_sample(X.shape) >= p
+    keep = backend.to_device_of(np.random.random_sample(X.shape) >= p, X)
     mask = keep.astype(X.dtype) * X.dtype.type(1 / (1 - p))
     return X * mask, mask
 

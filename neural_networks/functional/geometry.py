@@ -11,7 +11,8 @@ Images are NHWC: (batch, rows, cols, channels).
 import numbers
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+
+from .. import backend
 
 
 def as_pair(value, what):
@@ -96,7 +97,14 @@ def pad_input(X, pads, value=0):
     if pr == 0 and pc == 0:
         return X
     n, rows, cols, ch = X.shape
-    Xpad = np.empty((n, rows + 2 * pr, cols + 2 * pc, ch), dtype=X.dtype)
+    shape = (n, rows + 2 * pr, cols + 2 * pc, ch)
+    xp = backend.get_array_module(X)
+    if xp is not np:
+        # On a GPU each fill is a kernel: fill all at once, then copy the interior.
+        Xpad = xp.full(shape, value, dtype=X.dtype)
+        Xpad[:, pr:pr + rows, pc:pc + cols] = X
+        return Xpad
+    Xpad = np.empty(shape, dtype=X.dtype)
     # Fill only the border, then copy the interior once.
     Xpad[:, :pr] = value
     Xpad[:, pr + rows:] = value
@@ -107,7 +115,7 @@ def pad_input(X, pads, value=0):
 
 
 def windows(Xpad, kernel_shape, stride, out_shape):
-    """A read-only view of every receptive field, without copying.
+    """A view of every receptive field, without copying (read-only on the host).
 
     Returns
     -------
@@ -116,11 +124,10 @@ def windows(Xpad, kernel_shape, stride, out_shape):
     kr, kc = kernel_shape
     out_rows, out_cols = out_shape
     sn, sr, sc, sch = Xpad.strides
-    return as_strided(
+    return backend.as_strided(
         Xpad,
         shape=(Xpad.shape[0], out_rows, out_cols, kr, kc, Xpad.shape[3]),
         strides=(sn, sr * stride, sc * stride, sr, sc, sch),
-        writeable=False,
     )
 
 

@@ -5,22 +5,22 @@ Batch normalisation's input comes with every axis but the channels flattened
 into rows, (n, channels): a fully connected layer's (batch, features), or an
 NHWC image batch as (batch*rows*cols, channels). Sums over rows run in blocks
 (``blocking.REDUCE_BLOCK_BYTES``, ``blocking.CHAIN_BLOCK_BYTES``), in
-parallel inside a ``parallel.session()``, and are added in block order.
+parallel inside a ``parallel.session()``, and are added in block order. On a
+GPU the same code runs with CuPy, all rows as one block.
 
 Group normalisation's statistics belong to one example each, so its input
 keeps its batch axis: (batch, ..., channels).
 """
 
-import numpy as np
 
-from .. import parallel
+from .. import backend, parallel
 from . import blocking
 
 
 def _row_blocks(X, block_bytes):
-    """(start, stop) blocks of the rows of a 2-D array, about block_bytes each."""
+    """(start, stop) blocks of the rows of a 2-D array, about block_bytes each (one on a GPU)."""
     return blocking.image_blocks(X.shape[0], X.shape[1] * X.itemsize, block_bytes,
-                                 min_blocks=1)[1]
+                                 min_blocks=1, xp=backend.get_array_module(X))[1]
 
 
 def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, training,
@@ -57,35 +57,42 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
     statistics, then the output.
     """
     n = X.shape[0]
+    xp = backend.get_array_module(X)
     if training:
         # Each block's mean and sum of squared deviations from it, in cache,
         # then combined (Chan, Golub and LeVeque's pairwise update): the
         # variance keeps the digits that E[x^2] - mean^2 would lose in float32.
         blocks = _row_blocks(X, blocking.REDUCE_BLOCK_BYTES)
         stats = [None] * len(blocks)
-        scratch = np.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
+        scratch = xp.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
 
         def block_statistics(k, slot):
             start, stop = blocks[k]
             part = X[start:stop]
-            block_mean = np.einsum("ij->j", part) / (stop - start)
-            centred = np.subtract(part, block_mean, out=scratch[slot, :stop - start])
-            stats[k] = (block_mean, np.einsum("ij,ij->j", centred, centred))
+            block_mean = xp.einsum("ij->j", part) / (stop - start)
+            centred = xp.subtract(part, block_mean, out=scratch[slot, :stop - start])
+            stats[k] = (block_mean, xp.einsum("ij,ij->j", centred, centred))
 
         parallel.for_each(block_statistics, len(blocks))
-        counts = [stop - start for start, stop in blocks]
-        mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
-        squares = blocking.sum_in_order([m2 for _, m2 in stats])
-        squares += sum(count * (m - mean) ** 2 for count, (m, _) in zip(counts, stats, strict=True))
+        if len(stats) == 1:
+            # One block (always on a GPU): its statistics are the batch's, and
+            # combining would only add rounding and a dozen small kernels.
+            mean, squares = stats[0]
+        else:
+            counts = [stop - start for start, stop in blocks]
+            mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
+            squares = blocking.sum_in_order([m2 for _, m2 in stats])
+            squares += sum(count * (m - mean) ** 2
+                           for count, (m, _) in zip(counts, stats, strict=True))
         mean = mean[None, :].astype(X.dtype, copy=False)
         var = (squares / n)[None, :].astype(X.dtype, copy=False)
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
     else:
         mean, var = running_mean, running_var
-    inv_std = 1 / np.sqrt(var + eps)
+    inv_std = 1 / xp.sqrt(var + eps)
     scale = gamma * inv_std
-    Z = np.empty_like(X)
+    Z = xp.empty_like(X)
     chain = _row_blocks(X, blocking.CHAIN_BLOCK_BYTES)
 
     # One multiply and one add per value: Z = X * scale + (beta - mean * scale).
@@ -93,10 +100,10 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
 
     def block_output(k, slot):
         start, stop = chain[k]
-        out = np.multiply(X[start:stop], scale, out=Z[start:stop])
+        out = xp.multiply(X[start:stop], scale, out=Z[start:stop])
         out += shift
         if relu:
-            np.maximum(out, 0, out=out)
+            xp.maximum(out, 0, out=out)
 
     parallel.for_each(block_output, len(chain))
     return Z, mean, inv_std, running_mean, running_var
@@ -131,8 +138,9 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     mask and the sums, then dX.
     """
     n = dZ.shape[0]
+    xp = backend.get_array_module(dZ)
     scale = gamma * inv_std
-    dX = dZ if overwrite_dZ else np.empty_like(dZ)
+    dX = dZ if overwrite_dZ else xp.empty_like(dZ)
     blocks = _row_blocks(dZ, blocking.REDUCE_BLOCK_BYTES)
     sums = [None] * len(blocks)
 
@@ -141,10 +149,10 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
         part = dZ[start:stop]
         if relu_output is not None:
             # dX holds the masked dZ until the second pass overwrites it.
-            part = np.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
+            part = xp.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
         # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
         # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
-        sums[k] = (np.einsum("ij->j", part), np.einsum("ij,ij->j", part, X[start:stop]))
+        sums[k] = (xp.einsum("ij->j", part), xp.einsum("ij,ij->j", part, X[start:stop]))
 
     parallel.for_each(block_sums, len(blocks))
     dbeta = blocking.sum_in_order([s for s, _ in sums])[None, :]
@@ -153,7 +161,7 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
         return None, dgamma, dbeta
     source = dZ if relu_output is None else dX
     if not training:
-        np.multiply(source, scale, out=dX)
+        xp.multiply(source, scale, out=dX)
         return dX, dgamma, dbeta
     # d/dX of gamma * (X - mean(X)) * inv_std + beta, batch statistics included,
     # is scale * (dZ - dbeta / n - X_hat * dgamma / n); with X_hat written out
@@ -163,25 +171,25 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     # Four elementwise steps, block by block: the steps after the first find
     # the block in cache, which saves most of their passes over memory.
     size, chain = blocking.image_blocks(n, dZ.shape[1] * dZ.itemsize, blocking.CHAIN_BLOCK_BYTES,
-                                        min_blocks=1)
-    through_statistics = np.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
+                                        min_blocks=1, xp=xp)
+    through_statistics = xp.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
 
     def block_gradient(k, slot):
         start, stop = chain[k]
         part, out = through_statistics[slot, :stop - start], dX[start:stop]
-        np.multiply(X[start:stop], slope, out=part)
+        xp.multiply(X[start:stop], slope, out=part)
         part += offset
-        np.multiply(source[start:stop], scale, out=out)
+        xp.multiply(source[start:stop], scale, out=out)
         out += part
 
     parallel.for_each(block_gradient, len(chain))
     return dX, dgamma, dbeta
 
 
-
 def _per_channel(values, channels):
     """(batch, groups) values as (batch, 1, channels): each group's value on its channels."""
-    return np.repeat(values, channels // values.shape[1], axis=1)[:, None, :]
+    xp = backend.get_array_module(values)
+    return xp.repeat(values, channels // values.shape[1], axis=1)[:, None, :]
 
 
 def _group_sums(values, groups):
@@ -211,16 +219,17 @@ def groupnorm_forward(X, gamma, beta, groups, eps):
     """
     # Sums run over positions per channel first, with the channels as numpy's
     # inner loop: a group's few channels as the inner loop would be slow.
+    xp = backend.get_array_module(X)
     rows = X.reshape(X.shape[0], -1, X.shape[-1])
     channels = rows.shape[2]
     size = rows.shape[1] * channels // groups
-    mean = _group_sums(np.einsum("npc->nc", rows), groups) / size
+    mean = _group_sums(xp.einsum("npc->nc", rows), groups) / size
     # The variance from the centred values (two passes), not E[x^2] - mean^2,
     # which loses the digits of a group far from zero in float32.
     centred = rows - _per_channel(mean, channels)
-    inv_std = 1 / np.sqrt(_group_sums(np.einsum("npc,npc->nc", centred, centred), groups) / size
+    inv_std = 1 / xp.sqrt(_group_sums(xp.einsum("npc,npc->nc", centred, centred), groups) / size
                           + eps)
-    Z = np.multiply(centred, gamma * _per_channel(inv_std, channels), out=centred)
+    Z = xp.multiply(centred, gamma * _per_channel(inv_std, channels), out=centred)
     Z += beta
     return Z.reshape(X.shape), mean, inv_std
 
@@ -243,6 +252,7 @@ def groupnorm_backward(dZ, X, mean, inv_std, gamma, input_gradient=True):
             X_hat = (X - mean) * inv_std
     dbeta   (1, channels) = sum over examples and positions of dZ
     """
+    xp = backend.get_array_module(dZ)
     groups = mean.shape[1]
     dZ_rows = dZ.reshape(dZ.shape[0], -1, dZ.shape[-1])
     X_rows = X.reshape(dZ_rows.shape)
@@ -250,8 +260,8 @@ def groupnorm_backward(dZ, X, mean, inv_std, gamma, input_gradient=True):
     mean_c, inv_std_c = _per_channel(mean, channels)[:, 0], _per_channel(inv_std, channels)[:, 0]
     # Per example and channel, sums over positions: of dZ, and of dZ * X_hat
     # from X, so that X_hat is never stored: (sum(dZ * X) - mean * sum(dZ)) * inv_std.
-    dZ_sum = np.einsum("npc->nc", dZ_rows)
-    dZ_X_hat = (np.einsum("npc,npc->nc", dZ_rows, X_rows) - mean_c * dZ_sum) * inv_std_c
+    dZ_sum = xp.einsum("npc->nc", dZ_rows)
+    dZ_X_hat = (xp.einsum("npc,npc->nc", dZ_rows, X_rows) - mean_c * dZ_sum) * inv_std_c
     dbeta = dZ_sum.sum(axis=0, keepdims=True)
     dgamma = dZ_X_hat.sum(axis=0, keepdims=True)
     if not input_gradient:
@@ -264,7 +274,7 @@ def groupnorm_backward(dZ, X, mean, inv_std, gamma, input_gradient=True):
     mean_dX_hat_X_hat = _group_sums(gamma * dZ_X_hat, groups) / size
     slope = -inv_std * inv_std * mean_dX_hat_X_hat
     offset = -inv_std * mean_dX_hat - slope * mean
-    dX = np.multiply(dZ_rows, gamma * _per_channel(inv_std, channels))
-    dX += np.multiply(X_rows, _per_channel(slope, channels))
+    dX = xp.multiply(dZ_rows, gamma * _per_channel(inv_std, channels))
+    dX += xp.multiply(X_rows, _per_channel(slope, channels))
     dX += _per_channel(offset, channels)
     return dX.reshape(dZ.shape), dgamma, dbeta
