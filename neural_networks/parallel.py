@@ -98,7 +98,11 @@ def session():
         return
     with _lock:
         if _depth == 0:
-            _limiter = _blas_controller().limit(limits=1, user_api="blas")
+            # A fresh look at the loaded libraries (under a millisecond, once per
+            # outermost session): a BLAS loaded since the last session (PyTorch's,
+            # SciPy's) is held to one thread as well.
+            from threadpoolctl import threadpool_limits
+            _limiter = threadpool_limits(limits=1, user_api="blas")
         _depth += 1
     try:
         yield

@@ -321,9 +321,15 @@ def _create_lock(path):
     """Create the lock file ``path`` naming this process (its id, machine and start, see
     ``utils.processes``), all at once: it is written to a private file first and then
     linked to ``path``, so no process ever reads a lock that exists but is still
-    empty. FileExistsError if ``path`` exists."""
+    empty. FileExistsError if ``path`` exists.
+
+    The private file lies beside the run folder, not in it: another run may rename
+    the folder aside at any moment, and what is in it then goes along (a private
+    file inside would turn up in the moved run, or be gone when it is removed)."""
     pid = os.getpid()
-    private = f"{path}.{pid}.{secrets.token_hex(4)}"
+    folder = os.path.dirname(path)
+    private = os.path.join(os.path.dirname(folder) or ".",
+                           f".{os.path.basename(folder)}{LOCK_NAME}.{pid}.{secrets.token_hex(4)}")
     started = processes.start_mark(pid)
     with open(private, "w") as f:
         f.write(f"{pid}\nhost {processes.host_tag()}\n"

@@ -37,8 +37,8 @@ def _log_after(barrier, save_dir, k, results):
             logger = Logger("run", {"worker": k}, {}, save=True, save_dir=save_dir)
         logger.push(epoch_log(k))
         results.put((k, os.path.basename(os.path.normpath(logger.save_dir))))
-    except FileExistsError as error:
-        results.put((k, f"FileExistsError: {error}"))
+    except Exception as error:  # reported, so the test fails on it rather than waiting
+        results.put((k, f"{type(error).__name__}: {error}"))
 
 
 class TestLogger(unittest.TestCase):

@@ -9,6 +9,9 @@
 
 import multiprocessing
 import os
+import subprocess
+import sys
+import textwrap
 import threading
 import unittest
 
@@ -257,6 +260,28 @@ class TestSession(unittest.TestCase):
                 self.assertEqual(set(blas_threads()), {1})
             self.assertFalse(parallel.active())
         self.assertEqual(blas_threads(), before)
+
+    def test_a_blas_loaded_after_the_first_session_is_held_too(self):
+        # SciPy brings a BLAS of its own; loaded after a session has been and gone,
+        # the next session holds it to one thread as well. A fresh process, so
+        # SciPy is surely not loaded before.
+        script = textwrap.dedent("""
+            from threadpoolctl import threadpool_info
+            from neural_networks import parallel
+            def counts():
+                return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+            parallel.set_threads(2)
+            with parallel.session():
+                pass
+            import scipy.linalg
+            with parallel.session():
+                print(len(counts()), sorted(set(counts())))
+        """)
+        env = dict(os.environ, PYTHONPATH=os.getcwd())
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             env=env, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.strip(), "2 [1]")
 
     def test_an_exception_inside_still_gives_blas_its_threads_back(self):
         before = blas_threads()
