@@ -8,12 +8,12 @@ makes them reproducible. A batch on a GPU is augmented there, with the same
 draws, made on the host.
 """
 
-import numbers
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import backend
+from .utils.checks import check_flag, check_number
 from .utils.registry import build, factory
 
 
@@ -34,19 +34,10 @@ class RandomCropFlip:
     """
 
     def __init__(self, pad=4, flip=True, flip_probability=0.5):
-        if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
-            raise ValueError(f"pad must be an int >= 0, got {pad!r}")
-        if flip is not True and flip is not False:
-            raise ValueError(f"flip must be True or False, got {flip!r}")
-        # The negated test also refuses NaN; a string or None fails the isinstance.
-        if (isinstance(flip_probability, bool) or not isinstance(flip_probability, numbers.Real)
-                or not 0 <= flip_probability <= 1):
-            raise ValueError(
-                f"flip_probability must be a number in [0, 1], got {flip_probability!r}"
-            )
-        self.pad = int(pad)
-        self.flip = flip
-        self.flip_probability = flip_probability
+        self.pad = check_number("pad", pad, at_least=0, whole=True)
+        self.flip = check_flag("flip", flip)
+        self.flip_probability = check_number("flip_probability", flip_probability,
+                                             at_least=0, at_most=1)
 
     def __call__(self, X):
         """Parameters: X (batch, rows, cols, channels), on either device.

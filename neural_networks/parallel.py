@@ -23,10 +23,11 @@ differently when it runs on several threads, outside a session.)
 """
 
 import contextlib
-import numbers
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+
+from .utils.checks import check_number
 
 _lock = threading.Lock()
 _threads = None  # set by set_threads, or found on first use
@@ -68,8 +69,7 @@ def threads():
 def set_threads(n):
     """Use ``n`` threads (an int >= 1) in later sessions; 1 turns threading off."""
     global _threads
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"threads must be an int >= 1, got {n!r}")
+    n = check_number("threads", n, at_least=1, whole=True)
     with _lock:
         if _depth:
             raise ValueError("set_threads cannot be called while a session is open")

@@ -183,10 +183,10 @@ class TestMinLastBatch(unittest.TestCase):
     def test_bad_values(self):
         for bad in (0, -1, 1.5, True, "2", None):
             with self.subTest(value=bad):
-                with self.assertRaisesRegex(ValueError, r"min_last_batch must be an int >= 1"):
+                with self.assertRaisesRegex(ValueError, r"min_last_batch must be a whole number and >= 1"):
                     self.make(10, 3, min_last_batch=bad)
                 data = self.make(10, 3)
-                with self.assertRaisesRegex(ValueError, r"min_last_batch must be an int >= 1"):
+                with self.assertRaisesRegex(ValueError, r"min_last_batch must be a whole number and >= 1"):
                     data.min_last_batch = bad
 
 

@@ -254,7 +254,7 @@ class TestLayoutAndScaling(CifarTest):
         self.assertIs(self.load(augment=mine).train.augment, mine)
 
     def test_default_validation_size_needs_the_full_data(self):
-        with self.assertRaisesRegex(ValueError, r"validation_size must be an int in \[0, 20\), got 5000"):
+        with self.assertRaisesRegex(ValueError, r"validation_size must be a whole number and >= 0 and < 20, got 5000"):
             initialize_dataset("cifar10", data_dir=self.root)
 
 

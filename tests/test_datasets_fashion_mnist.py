@@ -276,7 +276,7 @@ class TestLoader(TempDirTest):
 
     def test_bad_options(self):
         for size in (-1, 60, 2.5, True):
-            with self.assertRaisesRegex(ValueError, r"validation_size must be an int in \[0, 60\)"):
+            with self.assertRaisesRegex(ValueError, r"validation_size must be a whole number and >= 0 and < 60"):
                 self.load(validation_size=size)
         with self.assertRaisesRegex(ValueError, r"floating"):
             self.load(dtype=np.int32)

@@ -65,7 +65,7 @@ class TestLoader(MnistTest):
             self.load(data_dir=self.tmp / "bad")
 
     def test_default_validation_size_is_ten_thousand(self):
-        with self.assertRaisesRegex(ValueError, r"validation_size must be an int in \[0, 60\), "
+        with self.assertRaisesRegex(ValueError, r"validation_size must be a whole number and >= 0 and < 60, "
                                                 r"got 10000"):
             initialize_dataset("mnist", data_dir=self.folder)
 

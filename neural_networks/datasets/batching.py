@@ -1,7 +1,6 @@
 """Mini-batches of one split (``Data``) and the splits of one dataset (``Dataset``)."""
 
 import math
-import numbers
 
 import numpy as np
 
@@ -45,9 +44,7 @@ def check_label_rows(labels, what, classes=None):
 
 
 def _check_min_last_batch(value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"min_last_batch must be an int >= 1, got {value!r}")
-    return int(value)
+    return check_number("min_last_batch", value, at_least=1, whole=True)
 
 
 class Data:
@@ -116,9 +113,7 @@ class Data:
 
     @label_smoothing.setter
     def label_smoothing(self, value):
-        # The negated test also refuses NaN.
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-            raise ValueError(f"label_smoothing must be a number in [0, 1), got {value!r}")
+        check_number("label_smoothing", value, at_least=0, below=1)
         if value and self.labels is not None and self.labels.ndim != 2:
             raise ValueError(f"label_smoothing needs one-hot label rows (n, classes), got "
                              f"labels of shape {self.labels.shape}")

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from ..utils.checks import check_flag
 from ..utils.files import move_into_place, remove_dead_temporaries, temporary_name
 from ..utils.registry import lookup
 
@@ -103,9 +104,7 @@ def _import_pooch():
 def wanted(download):
     """``download`` if it is True or False; a ValueError for anything else (a string
     such as "no" must not start a download)."""
-    if not isinstance(download, bool):
-        raise ValueError(f"download must be True or False, got {download!r}")
-    return download
+    return check_flag("download", download)
 
 
 def fetcher(name):

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..augmentation import initialize_augmentation
+from ..utils.checks import check_number
 from ..utils.data_structures import integers_to_one_hot
 from .batching import Dataset
 
@@ -24,11 +25,7 @@ def split_off_validation(n_examples, validation_size, seed):
     (train_idx, validation_idx), each sorted, sizes n_examples - validation_size
     and validation_size
     """
-    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)) \
-            or not 0 <= validation_size < n_examples:
-        raise ValueError(
-            f"validation_size must be an int in [0, {n_examples}), got {validation_size!r}"
-        )
+    check_number("validation_size", validation_size, at_least=0, below=n_examples, whole=True)
     order = np.random.default_rng(seed).permutation(n_examples)
     return np.sort(order[validation_size:]), np.sort(order[:validation_size])
 

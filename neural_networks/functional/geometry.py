@@ -8,11 +8,11 @@ never over positions.
 Images are NHWC: (batch, rows, cols, channels).
 """
 
-import numbers
 
 import numpy as np
 
 from .. import backend
+from ..utils.checks import is_whole
 
 
 def as_pair(value, what):
@@ -20,11 +20,9 @@ def as_pair(value, what):
 
     Raises ValueError naming ``what`` for anything else.
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if is_whole(value):
         return int(value), int(value)
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value
-    ):
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(map(is_whole, value)):
         return int(value[0]), int(value[1])
     raise ValueError(f"{what} must be an int or a pair of ints, got {value!r}")
 

@@ -38,8 +38,8 @@ def check_number(what, value, above=None, at_least=None, below=None, at_most=Non
               ((">", above), (">=", at_least), ("<", below), ("<=", at_most)) if bound is not None]
     kind = "a whole number" if whole else "a finite number"
     expected = " and ".join([kind] + [f"{sign} {bound}" for sign, bound in limits])
-    is_number = isinstance(value, numbers.Integral if whole else numbers.Real) \
-        and not isinstance(value, bool)
+    is_number = is_whole(value) if whole else (isinstance(value, numbers.Real)
+                                               and not isinstance(value, bool))
     # An int too large for a float is still finite; math.isfinite would overflow on it.
     if (not is_number or not (isinstance(value, numbers.Integral) or math.isfinite(value))
             or not all(_COMPARE[sign](value, bound) for sign, bound in limits)):
@@ -54,6 +54,11 @@ def check_flag(what, value):
     return value
 
 
+def is_whole(value):
+    """True for an integer, Python's or numpy's, that is not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def is_count(value):
     """True for a Python int >= 0 that is not a bool: a count as JSON gives it."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -66,8 +71,7 @@ def check_example_shape(input_shape):
     dims = input_shape.tolist() if hasattr(input_shape, "tolist") else input_shape
     dims = [dims] if isinstance(dims, numbers.Integral) else dims
     dims = list(dims) if isinstance(dims, (list, tuple, range)) else []
-    if not dims or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                           and d >= 1 for d in dims):
+    if not dims or not all(is_whole(d) and d >= 1 for d in dims):
         raise ValueError(f"input_shape must be the shape of one example, whole numbers "
                          f">= 1 such as (28, 28, 1), got {input_shape!r}")
     return tuple(int(d) for d in dims)
