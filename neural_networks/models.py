@@ -1,12 +1,14 @@
 """The network: a stack of layers, a loss and an optimizer.
 
 ``NeuralNetwork`` builds, runs and updates the network. The rest lives
-beside it, and its methods are thin calls into it: the training loop in
-``training.Trainer`` and its progress in ``training_state.TrainingState``, the
-parameters and buffers in and out (state dicts, a checkpoint restored) in
-``network_state``, the checkpoint format in ``checkpoints``, the table of
-layers in ``summary``, and the scores and the predictions file in
-``scoring``. ``load_model`` rebuilds a network from a checkpoint file alone.
+beside it: the training loop in ``training.Trainer`` (``train`` is a thin call
+into it) and its progress in ``training_state.TrainingState``, the
+parameters and buffers in and out (state dicts, save and load, a checkpoint
+restored) in ``network_state``, whose ``StateMethods`` the network inherits,
+the checkpoint format in ``checkpoints``, the table of layers in ``summary``,
+and predict, the scores and the predictions file in ``scoring``, whose
+``ScoringMethods`` the network inherits. ``load_model`` rebuilds a network
+from a checkpoint file alone.
 
 A network lives on one device, "cpu" (numpy) or "gpu" (CuPy; see
 ``backend``): ``initialize_model(..., device="gpu")`` or ``model.to("gpu")``.
@@ -23,10 +25,14 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import backend, checkpoints, network_state, parallel, scoring, summary
+from . import backend, checkpoints, network_state, parallel, summary
 from .layers import initialize_layer
 from .losses import initialize_loss
+from .network_state import StateMethods
 from .optimizers import initialize_optimizer
+from .scoring import GPU_PREDICT_BATCH as GPU_PREDICT_BATCH
+from .scoring import PREDICT_BATCH as PREDICT_BATCH
+from .scoring import ScoringMethods
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
 from .training_state import TrainingState
 from .utils.checks import check_example_shape
@@ -35,17 +41,6 @@ from .utils.registry import factory, lookup
 
 __all__ = ["NeuralNetwork", "NonFiniteLossError", "TrainingInterrupted", "initialize_model",
            "load_model"]
-
-
-#: Examples per forward pass in ``predict`` and ``evaluate`` on the CPU. Small
-#: chunks keep a convolutional network's activations in cache: for the
-#: Fashion-MNIST CNN, 10,000 images in chunks of 128 took 3.5 s and 650 MB less
-#: peak memory than chunks of 1000 (6-7 s); an MLP is as fast either way.
-PREDICT_BATCH = 128
-
-#: The same on a GPU, which has no cache to fit and many cores to fill: larger
-#: chunks launch fewer kernels.
-GPU_PREDICT_BATCH = 1024
 
 
 def _is_float_dtype(dtype):
@@ -84,7 +79,7 @@ def _progress(name):
                     doc=f"``training_state.{name}`` (see ``TrainingState``)")
 
 
-class NeuralNetwork:
+class NeuralNetwork(ScoringMethods, StateMethods):
     """A feed-forward network built from a list of layer argument dicts.
 
     Parameters
@@ -209,13 +204,6 @@ class NeuralNetwork:
         """One description per built layer: type, settings, parameter shapes."""
         return [layer.describe() for layer in self.layers]
 
-    def parameter_dtype(self):
-        """The parameters' dtype, or None before they exist."""
-        for layer in self.layers:
-            for value in layer.parameters.values():
-                return value.dtype
-        return None
-
     def summary(self):
         """Print the network as a table, as Keras' ``model.summary()`` does (see
         ``__repr__``). Returns None, so Jupyter shows the table and no string;
@@ -224,13 +212,7 @@ class NeuralNetwork:
 
     def __repr__(self):
         """The network as a table of its layers (``summary.summary_text``)."""
-        layers = list(self.layers)
-        if not self.built:
-            # Only to describe it: the output layer's n_out comes from the data.
-            layers.append(self.make_output_layer(self.layer_args[-1].get("n_out") or 1))
-        return summary.summary_text(self, layers)
-
-    # ---------------------------------------------------------------- modes
+        return summary.summary_text(self)
 
     # --------------------------------------------------------------- device
 
@@ -373,23 +355,6 @@ class NeuralNetwork:
             return parallel.session()
         return contextlib.nullcontext()
 
-    def parameter_norms(self):
-        """{"layer index.name": Euclidean norm} of every parameter (the logger's "params"),
-        read from a GPU in one transfer."""
-        names = [f"{i}.{name}" for i, layer in enumerate(self.layers) for name in layer.parameters]
-        norms = [np.linalg.norm(param) for layer in self.layers
-                 for param in layer.parameters.values()]
-        return dict(zip(names, backend.read_scalars(norms), strict=True))
-
-    def clear_gradients(self):
-        """Zero every gradient and drop every layer's cache."""
-        for layer in self.layers:
-            layer.clear_gradients()
-
-    def error(self, target, out):
-        """1 - accuracy for cross-entropy, mean squared error for l2 (``scoring.error``)."""
-        return scoring.error(self, target, out)
-
     def train(self, dataset, epochs, verbose=True, progress="epochs", checkpoint=None,
               best_checkpoint=None, on_epoch_end=None, patience=None):
         """Train for ``epochs`` more epochs, validating after each one.
@@ -409,115 +374,6 @@ class NeuralNetwork:
                           on_epoch_end=on_epoch_end, verbose=verbose, progress=progress,
                           patience=patience)
         return trainer.run(epochs)
-
-    def predict(self, X, Y=None, batch_size=None):
-        """Forward pass only (no backpropagation), in eval mode, in chunks.
-
-        Parameters
-        ----------
-        X           inputs, batch first (on either device)
-        Y           labels of the network's output shape, or None
-        batch_size  examples per forward pass (bounds memory); None:
-                    ``PREDICT_BATCH`` on the CPU, ``GPU_PREDICT_BATCH`` on a GPU
-
-        Returns
-        -------
-        (Y_hat, loss): outputs for all of X, a numpy array whatever the device, and
-        the loss (None without Y)
-        """
-        if batch_size is None:
-            batch_size = PREDICT_BATCH if self.device == "cpu" else GPU_PREDICT_BATCH
-        X = backend.as_array(X)
-        if X.ndim == 0 or X.shape[0] == 0:
-            raise ValueError(f"predict needs at least one example, got an array of shape {X.shape}")
-        if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
-            raise ValueError("predict got inputs holding NaN or infinity")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
-        with self.evaluating(), self.session():
-            outputs = [self.forward(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-        for layer in self.layers:
-            layer.cache.clear()
-        Y_hat = backend.to_host(np.concatenate(outputs, axis=0))
-        loss = None
-        if Y is not None:
-            # Both losses average over rows, so the whole-set loss is one call.
-            loss = self.loss.forward(Y, Y_hat)
-        return Y_hat, loss
-
-    def classify(self, X, batch_size=None):
-        """``(labels, probabilities)`` of the inputs ``X``: ``scoring.classify``."""
-        return scoring.classify(self, X, batch_size)
-
-    def predict_proba(self, X, batch_size=None):
-        """The class probabilities of the inputs ``X``: ``scoring.predict_proba``."""
-        return scoring.predict_proba(self, X, batch_size)
-
-    def evaluate(self, X, Y, batch_size=None):
-        """The loss and metrics on ``(X, Y)``, in eval mode: ``scoring.evaluate``."""
-        return scoring.evaluate(self, X, Y, batch_size)
-
-    def score(self, Y, Y_hat):
-        """The loss and metrics of outputs ``Y_hat`` against targets ``Y`` (that
-        order, the loss's): ``scoring.score``."""
-        return scoring.score(self, Y, Y_hat)
-
-    def test(self, dataset, save_predictions=False, verbose=True):
-        """The course's test: loss and error on ``dataset.test``, per batch and whole,
-        the course's line printed (``scoring.test``)."""
-        return scoring.test(self, dataset, save_predictions, verbose)
-
-    def test_kaggle(self, dataset, path=None):
-        """Write ``kaggle_predictions.csv`` (columns Id,Category) for ``dataset.test``
-        (``scoring.test_kaggle``); returns the path written."""
-        return scoring.test_kaggle(self, dataset, path)
-
-    def save_parameters(self, epoch):
-        """Save every layer's parameters to ``<logger dir>/parameters_epoch{epoch}.npz``
-        (``network_state.save_parameters``); returns the path written."""
-        return network_state.save_parameters(self, epoch)
-
-    # ------------------------------------------------------------- state
-
-    def buffer_names(self):
-        """The "<layer>.<name>" keys of ``state_dict`` that are buffers, not parameters."""
-        return network_state.buffer_names(self)
-
-    def state_dict(self):
-        """Copies of every parameter and buffer, keyed "<layer index>.<name>"."""
-        return network_state.state_dict(self)
-
-    def load_state_dict(self, state):
-        """Set parameters and buffers from ``state`` (as ``state_dict`` returns), each
-        checked first (``network_state.load_state_dict``)."""
-        network_state.load_state_dict(self, state)
-
-    # ----------------------------------------------------------- checkpoints
-
-    def save(self, path, batch_size=None):
-        """Write a complete checkpoint to ``path`` (atomically; see ``checkpoints``).
-
-        It holds every parameter, BatchNorm's running statistics, the
-        optimizer state, the progress, numpy's generator state and the layer
-        arguments, so ``load`` followed by ``train`` continues exactly as the
-        uninterrupted run would. ``batch_size`` is needed only in the middle
-        of an epoch (it defaults to the batch size of that epoch).
-        """
-        return checkpoints.save(path, self, batch_size or self.data_batch_size)
-
-    def load(self, path):
-        """Restore a checkpoint written by ``save`` into this model.
-
-        Everything is checked before anything changes: a corrupt file, or a
-        checkpoint of another architecture, loss or optimizer, is a
-        ValueError naming the file and the problem.
-
-        Returns
-        -------
-        self
-        """
-        return network_state.restore(self, checkpoints.read(path))
 
 
 MODELS = {"feed_forward": NeuralNetwork}

@@ -47,15 +47,15 @@ def _shape_text(shape):
     return "?" if shape is None else f"({', '.join(map(str, ('None', *shape)))})"
 
 
-def summary_text(model, layers):
+def summary_text(model):
     """The table of ``model``: one row per layer (index, type with its key settings,
     output shape with None for the batch axis, parameter count), then the total.
+    The output layer has its row even before it is built (one is made only to be
+    described).
 
     Parameters
     ----------
     model   a ``NeuralNetwork``
-    layers  its layers, the output layer included even before it is built (made
-            only to be described)
 
     Shapes and counts need the input shape, known once the network has seen a
     batch (or ``build(input_shape, n_out)``); before that they are "?" and the
@@ -66,6 +66,10 @@ def summary_text(model, layers):
     -------
     the table, a str
     """
+    layers = list(model.layers)
+    if not model.built:
+        # Only to describe it: the output layer's n_out comes from the data.
+        layers.append(model.make_output_layer(model.layer_args[-1].get("n_out") or 1))
     # A checkpoint of the older format brings parameters but no input shape.
     counted = model.built and model.parameter_dtype() is not None
     shaped = counted and model.input_shape is not None

@@ -159,6 +159,24 @@ def best_epoch(history):
     return min(errors)[1] if errors else None
 
 
+def stop_line(stop):
+    """The line printed when training stops early, from the record ``stop``
+    (``history["stopped_early"]``: {"epoch", "best_epoch", "patience"})."""
+    return (f"stopped early after epoch {stop['epoch']}: the validation error has not "
+            f"improved since epoch {stop['best_epoch']} (patience {stop['patience']}); the "
+            f"model has epoch {stop['best_epoch']}'s parameters")
+
+
+def checkpoint_kept(checkpoint):
+    """What the error of a non-finite value says of the ``checkpoint`` path (nothing
+    without one)."""
+    if checkpoint is None:
+        return ""
+    if os.path.isfile(checkpoint):
+        return f"; the last checkpoint ({checkpoint}) is kept"
+    return f"; no checkpoint was written yet ({checkpoint})"
+
+
 def check_labels(model, dataset):
     """Raise ValueError before training if the labels cannot suit the model's loss."""
     if dataset.train.labels is None:
@@ -292,7 +310,7 @@ class Trainer:
                 if "stopped_early" in model.history:
                     model.load_state_dict(self.best_state[1])
                     if self.verbose:
-                        epoch_bar.write(self._stop_line(model.history["stopped_early"]))
+                        epoch_bar.write(stop_line(model.history["stopped_early"]))
                     break
         return metrics_history(model.history)
 
@@ -329,12 +347,6 @@ class Trainer:
             self.best_state = (best, model.state_dict())
         elif model.epoch - best >= self.patience:
             model.training_state.stop_early(best, self.patience)
-
-    @staticmethod
-    def _stop_line(stop):
-        return (f"stopped early after epoch {stop['epoch']}: the validation error has not "
-                f"improved since epoch {stop['best_epoch']} (patience {stop['patience']}); the "
-                f"model has epoch {stop['best_epoch']}'s parameters")
 
     # -------------------------------------------------------------- one epoch
 
@@ -397,7 +409,7 @@ class Trainer:
             model.clear_gradients()
             raise NonFiniteLossError(
                 f"the loss became {L} at epoch {epoch + 1}, iteration {model.iteration + 1}; "
-                f"training stopped before updating the parameters{self._kept()}. Try a lower "
+                f"training stopped before updating the parameters{checkpoint_kept(self.checkpoint)}. Try a lower "
                 f"learning rate (the rate at this step was "
                 f"{model.optimizer.lr(self._schedule_epoch(epoch, n_steps)):.3g})."
             )
@@ -456,7 +468,7 @@ class Trainer:
         if bad is not None:
             # The epoch is not counted: its end state must never reach a checkpoint.
             raise NonFiniteLossError(
-                f"{bad} became NaN or infinite during epoch {record['epoch']}{self._kept()}. Try a "
+                f"{bad} became NaN or infinite during epoch {record['epoch']}{checkpoint_kept(self.checkpoint)}. Try a "
                 f"lower learning rate or gradient clipping (clip_norm)."
             )
         previous_best = min((r["validate_error"] for r in state.history["epochs"]
@@ -474,14 +486,6 @@ class Trainer:
         if self.best_checkpoint is not None and \
                 record.get("validate_error", np.inf) < previous_best:
             self._save(self.best_checkpoint)
-
-    def _kept(self):
-        """What the error of a non-finite value says of the checkpoint (nothing without one)."""
-        if self.checkpoint is None:
-            return ""
-        if os.path.isfile(self.checkpoint):
-            return f"; the last checkpoint ({self.checkpoint}) is kept"
-        return f"; no checkpoint was written yet ({self.checkpoint})"
 
     def _save(self, path):
         if path is not None:
