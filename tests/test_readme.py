@@ -143,7 +143,9 @@ class TestReadme(unittest.TestCase):
             "NEURAL_NETWORKS_DATA": str(cls.tmp / "downloads"),
             "NEURAL_NETWORKS_MIRROR": cls.mirror.url + "/{dataset}/",
             "FASHION_MNIST_DIR": str(cls.tmp / "fashion_mnist"),
-            "PYTHONPATH": str(site),
+            # The checkout too: sitecustomize imports the package before a script's
+            # folder is on the path, and the package may not be installed.
+            "PYTHONPATH": os.pathsep.join([str(site), str(cls.checkout)]),
             "PYTHONUNBUFFERED": "1",
             "MPLBACKEND": "Agg",
             **write_sitecustomize(site, md5),
