@@ -26,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 
 import numpy as np
 
@@ -156,11 +157,15 @@ def take_over(save_dir, name, on_move=None):
     moved_to = None
     for _ in range(10):
         _mkdir(path)
-        if os.path.islink(path) or not os.path.isdir(path):
-            what = "a symbolic link" if os.path.islink(path) else "not a folder"
+        try:
+            info = os.lstat(path)  # one look, so what is judged is what is locked
+        except FileNotFoundError:
+            continue  # made, then moved aside by another run before this look: again
+        folder = info.st_dev, info.st_ino
+        if not stat.S_ISDIR(info.st_mode):
+            what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a folder"
             raise ValueError(f"{path} is {what}; a run needs a folder of its own there: move "
                              f"it or choose another model_name")
-        folder = _identity(path)
         try:
             with locked(path):
                 # Lock files (and another run's lock on its way in) are no run.
