@@ -20,7 +20,6 @@ hold host arrays: saved on one device, they load on the other.
 """
 
 import contextlib
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -35,7 +34,7 @@ from .scoring import PREDICT_BATCH as PREDICT_BATCH
 from .scoring import ScoringMethods
 from .training import NonFiniteLossError, Trainer, TrainingInterrupted
 from .training_state import TrainingState
-from .utils.checks import check_example_shape
+from .utils.checks import check_example_shape, check_number
 from .utils.data_structures import AttrDict
 from .utils.registry import factory, lookup
 
@@ -65,9 +64,8 @@ def _check_arguments(layer_args, optimizer_args, seed):
     if not isinstance(optimizer_args, Mapping) or "name" not in optimizer_args:
         raise ValueError(f"optimizer_args must be a dict with a 'name' for "
                          f"initialize_optimizer, got {optimizer_args!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
-                             or not 0 <= seed < 2**32):
-        raise ValueError(f"seed must be None or a whole number in [0, 2**32), got {seed!r}")
+    if seed is not None:
+        check_number("seed (or None)", seed, at_least=0, below=2**32, whole=True)
     return layer_args
 
 

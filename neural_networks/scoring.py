@@ -9,13 +9,13 @@ importing the library does not load it. What they return is on the host
 """
 
 import io
-import numbers
 import os
 import pickle
 
 import numpy as np
 
 from . import backend
+from .utils.checks import check_number
 from .utils.files import write_atomic, write_text
 
 #: Examples per forward pass in ``predict`` and ``evaluate`` on the CPU. Small
@@ -73,9 +73,7 @@ class ScoringMethods:
             raise ValueError(f"predict needs at least one example, got an array of shape {X.shape}")
         if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
             raise ValueError("predict got inputs holding NaN or infinity")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
-                or batch_size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+        batch_size = check_number("batch_size", batch_size, at_least=1, whole=True)
         with self.evaluating(), self.session():
             outputs = [self.forward(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
         for layer in self.layers:

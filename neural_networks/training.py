@@ -11,7 +11,6 @@ a model whose run raised, or that was loaded from a checkpoint, trains on
 from where it stopped.
 """
 
-import numbers
 import os
 import signal
 import threading
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from . import backend, checkpoints, scoring
 from .datasets.batching import check_label_rows
 from .run_folder import METRIC_COLUMNS
+from .utils.checks import check_number
 from .utils.files import check_writable, make_folder_for
 
 
@@ -87,9 +87,7 @@ class StopSignals:
 
 def check_epochs(epochs):
     """``epochs`` as an int >= 0, or ValueError."""
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-        raise ValueError(f"epochs must be a whole number >= 0, got {epochs!r}")
-    return int(epochs)
+    return check_number("epochs", epochs, at_least=0, whole=True)
 
 
 def epoch_metrics(record):
@@ -239,10 +237,7 @@ class Trainer:
             raise ValueError(f"expected a Dataset (with train, validate and out_dim) to train "
                              f"on, got {type(dataset).__name__}")
         if patience is not None:
-            if isinstance(patience, bool) or not isinstance(patience, numbers.Integral) \
-                    or patience < 1:
-                raise ValueError(f"patience must be a whole number of epochs >= 1, or None, "
-                                 f"got {patience!r}")
+            check_number("patience (epochs, or None)", patience, at_least=1, whole=True)
             if dataset.validate is None or dataset.validate.labels is None:
                 raise ValueError("patience (early stopping) watches the validation error, but "
                                  "the dataset has no labeled validation split")

@@ -191,6 +191,19 @@ class TestBuild(unittest.TestCase):
                 self.assertEqual(model.input_shape, (4,))
                 self.assertEqual(model.layers[0].parameters["W"].shape, (4, 8))
 
+    def test_a_seed_is_a_whole_number_that_fits_32_bits(self):
+        for seed in (True, -1, 2**32, 1.5, "3", np.float64(3)):
+            with self.subTest(seed=repr(seed)):
+                with self.assertRaisesRegex(ValueError, r"seed \(or None\) must be a whole "
+                                                        r"number and >= 0 and < 4294967296, got "
+                                                        + re.escape(repr(seed))):
+                    build(seed=seed)
+        # numpy's integers are integers: the same draws as the Python int.
+        same = [build(seed=seed).build(input_shape=(4,), n_out=3).layers[0].parameters["W"]
+                for seed in (7, np.int64(7), np.uint32(7))]
+        np.testing.assert_array_equal(same[0], same[1])
+        np.testing.assert_array_equal(same[0], same[2])
+
     def test_a_bad_input_shape_is_refused_before_anything_changes(self):
         # True is no number of features, though numpy would read (True, 4) as (1, 4).
         for shape in ((True, 4), (np.float64(4),), (4.0,), ("4",), [[4]], (0,), ()):

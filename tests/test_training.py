@@ -497,8 +497,8 @@ class TestEarlyStopping(TempDirTestCase):
         for patience in (0, -1, 1.5, True, "2"):
             with self.subTest(patience=patience):
                 model = small_classifier()
-                with self.assertRaisesRegex(ValueError, "patience must be a whole number of "
-                                                        f"epochs >= 1, or None, got {patience!r}"):
+                with self.assertRaisesRegex(ValueError, r"patience \(epochs, or None\) must be a "
+                                                        f"whole number and >= 1, got {patience!r}"):
                     model.train(wandering_validation(), 3, verbose=False, patience=patience)
                 self.assertEqual(model.epoch, 0)
         data = wandering_validation()
@@ -521,7 +521,7 @@ class TestMisuse(unittest.TestCase):
     def test_epochs_must_be_a_whole_number_at_least_zero(self):
         for epochs in (-1, 1.5, "3", True, None):
             with self.subTest(epochs=epochs):
-                with self.assertRaisesRegex(ValueError, "epochs must be a whole number >= 0"):
+                with self.assertRaisesRegex(ValueError, "epochs must be a whole number and >= 0"):
                     self.model.train(self.dataset, epochs, verbose=False)
         self.model.train(self.dataset, 0, verbose=False)
         self.assertEqual(self.model.epoch, 0)
