@@ -53,6 +53,7 @@ IMPLEMENTATIONS = [
     ("Layers", "neural_networks.functional.conv", "_rows_backward"),
     ("Layers", "neural_networks.functional.conv", "_row_shift_input_gradient"),
     ("Layers", "neural_networks.functional.conv", "_channel_major_backward"),
+    ("Layers", "neural_networks.functional.conv", "_add_columns"),
     ("Layers", "neural_networks.functional.pooling", "maxpool2d_forward"),
     ("Layers", "neural_networks.functional.pooling", "maxpool2d_backward"),
     ("Layers", "neural_networks.functional.pooling", "avgpool2d_forward"),

@@ -32,6 +32,8 @@ same):
   the declared arrays (``parameters``, ``gradients``, ``buffers``) and drops
   the cache. An input or dLdY on another device than the parameters is a
   ValueError.
+- **checks** the layers' modules share: ``as_batch`` (an input as a float
+  batch of the expected rank, or ValueError) and ``check_positive_int``.
 """
 
 import functools
@@ -348,3 +350,46 @@ class Layer(ABC):
                 f"{out_shape}, got {dLdY.shape}"
             )
         return dLdY
+
+
+def as_batch(X, layer_name, layout, rank=None, min_rank=1):
+    """X as a float32/float64 array with a non-empty batch axis, or ValueError.
+
+    Integer and bool inputs become float64. Only shapes and the dtype are
+    looked at, never the values: this runs on every forward pass.
+
+    Parameters
+    ----------
+    X           the input
+    layer_name  for the messages
+    layout      the expected axes, for the messages, e.g. "(batch, features)"
+    rank        the number of axes required, or None
+    min_rank    the fewest axes allowed when ``rank`` is None
+    """
+    X = backend.as_array(X)
+    if X.dtype == np.float16:
+        # Half precision underflows in the optimizers (Adam's eps is 1e-8).
+        raise ValueError(f"{layer_name}: float16 is not supported; use float32 or float64 "
+                         f"(got an input of dtype float16)")
+    if not np.issubdtype(X.dtype, np.floating):
+        if not (np.issubdtype(X.dtype, np.integer) or X.dtype == bool):
+            raise ValueError(f"{layer_name}: expected a numeric array, got dtype {X.dtype}")
+        X = X.astype(np.float64)
+    if rank is not None and X.ndim != rank:
+        raise ValueError(
+            f"{layer_name}: expected a {rank}-D input {layout}, got an array of shape {X.shape}"
+        )
+    if X.ndim < min_rank:
+        raise ValueError(f"{layer_name}: expected an input of shape {layout}, got {X.shape}")
+    if X.shape[0] == 0:
+        raise ValueError(
+            f"{layer_name}: expected a batch of at least one example, got input shape {X.shape}"
+        )
+    return X
+
+
+def check_positive_int(value, what):
+    """``value`` as an int if it is a whole number >= 1 (not a bool); ValueError naming ``what``."""
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} must be an int >= 1, got {value!r}")
+    return int(value)

@@ -7,73 +7,25 @@ forward saves for backward). Parameters are created lazily on the first
 array math is one call into ``functional`` each way, as in PyTorch's
 ``nn.Module`` and ``nn.functional``. What every layer shares, and declares
 about itself to the network, checkpoints and summary, is ``base_layer.Layer``'s.
+The normalisation layers (``BatchNorm``, ``GroupNorm``) live in
+``normalization_layers`` and are registered and importable here with the rest.
 """
 
 from collections import OrderedDict
-import math
-import numbers
 
 import numpy as np
 
 from . import backend
 from . import functional as F
-from .activations import Linear, ReLU, canonical_name, initialize_activation
-from .base_layer import Layer
+from .activations import canonical_name, initialize_activation
+from .base_layer import Layer, as_batch, check_positive_int
+from .normalization_layers import BatchNorm, GroupNorm
+from .utils.checks import check_number
 from .utils.registry import accepted_keywords, check_keywords, check_required, factory, lookup
 from .weights import initialize_weights
 
 __all__ = ["LAYERS", "BatchNorm", "Conv2D", "Dropout", "Flatten", "FullyConnected", "GroupNorm",
            "Layer", "Pool2D", "initialize_layer"]
-
-
-def _as_batch(X, layer_name, layout, rank=None, min_rank=1):
-    """X as a float32/float64 array with a non-empty batch axis, or ValueError.
-
-    Integer and bool inputs become float64. Only shapes and the dtype are
-    looked at, never the values: this runs on every forward pass.
-
-    Parameters
-    ----------
-    X           the input
-    layer_name  for the messages
-    layout      the expected axes, for the messages, e.g. "(batch, features)"
-    rank        the number of axes required, or None
-    min_rank    the fewest axes allowed when ``rank`` is None
-    """
-    X = backend.as_array(X)
-    if X.dtype == np.float16:
-        # Half precision underflows in the optimizers (Adam's eps is 1e-8).
-        raise ValueError(f"{layer_name}: float16 is not supported; use float32 or float64 "
-                         f"(got an input of dtype float16)")
-    if not np.issubdtype(X.dtype, np.floating):
-        if not (np.issubdtype(X.dtype, np.integer) or X.dtype == bool):
-            raise ValueError(f"{layer_name}: expected a numeric array, got dtype {X.dtype}")
-        X = X.astype(np.float64)
-    if rank is not None and X.ndim != rank:
-        raise ValueError(
-            f"{layer_name}: expected a {rank}-D input {layout}, got an array of shape {X.shape}"
-        )
-    if X.ndim < min_rank:
-        raise ValueError(f"{layer_name}: expected an input of shape {layout}, got {X.shape}")
-    if X.shape[0] == 0:
-        raise ValueError(
-            f"{layer_name}: expected a batch of at least one example, got input shape {X.shape}"
-        )
-    return X
-
-
-def _check_positive_int(value, what):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}")
-    return int(value)
-
-
-def _check_finite_number(value, what):
-    """Refuse bools, non-numbers, NaN and infinities (ValueError naming ``what``)."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not math.isfinite(value)):
-        raise ValueError(f"{what} must be a finite number, got {value!r}")
-    return value
 
 
 class FullyConnected(Layer):
@@ -92,7 +44,7 @@ class FullyConnected(Layer):
 
     def __init__(self, n_out, activation, weight_init="xavier_uniform"):
         super().__init__()
-        self.n_out = _check_positive_int(n_out, "FullyConnected n_out")
+        self.n_out = check_positive_int(n_out, "FullyConnected n_out")
         self.set_activation(activation)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
 
@@ -107,7 +59,7 @@ class FullyConnected(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, n_in). Returns: activation(X W + b), (batch, n_out)."""
-        X = _as_batch(X, "FullyConnected", "(batch, features)", rank=2)
+        X = as_batch(X, "FullyConnected", "(batch, features)", rank=2)
         if self.n_in is None:
             self.create_parameters(X)
         elif X.shape[1] != self.n_in:
@@ -154,12 +106,12 @@ class Conv2D(Layer):
     def __init__(self, n_out, kernel_shape, activation, stride=1, pad="same",
                  weight_init="xavier_uniform"):
         super().__init__()
-        self.n_out = _check_positive_int(n_out, "Conv2D n_out")
+        self.n_out = check_positive_int(n_out, "Conv2D n_out")
         self.kernel_shape = self.settle("kernel_shape",
                                         F.as_pair(kernel_shape, "Conv2D kernel_shape"))
         if min(self.kernel_shape) < 1:
             raise ValueError(f"Conv2D kernel_shape must be >= 1, got {kernel_shape!r}")
-        self.stride = _check_positive_int(stride, "Conv2D stride")
+        self.stride = check_positive_int(stride, "Conv2D stride")
         self.pad = pad
         self.pads = F.pad_amounts(pad, self.kernel_shape)
         self.set_activation(activation)
@@ -179,7 +131,7 @@ class Conv2D(Layer):
     def forward(self, X):
         """Parameters: X (batch, rows, cols, n_in).
         Returns: (batch, out_rows, out_cols, n_out)."""
-        X = _as_batch(X, "Conv2D", "(batch, rows, cols, channels)", rank=4)
+        X = as_batch(X, "Conv2D", "(batch, rows, cols, channels)", rank=4)
         F.output_shape(X.shape[1:3], self.kernel_shape, self.stride, self.pads)
         if self.n_in is None:
             self.create_parameters(X)
@@ -250,7 +202,7 @@ class Pool2D(Layer):
         if mode not in self.MODES:
             raise ValueError(f"Pool2D mode must be one of {list(self.MODES)}, got {mode!r}")
         self.mode = mode
-        self.stride = _check_positive_int(stride, "Pool2D stride")
+        self.stride = check_positive_int(stride, "Pool2D stride")
         self.pad = pad
         self.pads = F.pad_amounts(pad, self.kernel_shape)
         self.activation = initialize_activation("linear")
@@ -258,7 +210,7 @@ class Pool2D(Layer):
     def forward(self, X):
         """Parameters: X (batch, rows, cols, channels).
         Returns: (batch, out_rows, out_cols, channels)."""
-        X = _as_batch(X, "Pool2D", "(batch, rows, cols, channels)", rank=4)
+        X = as_batch(X, "Pool2D", "(batch, rows, cols, channels)", rank=4)
         if self.n_in is None:
             self.n_in = self.n_out = X.shape[3]
         elif X.shape[3] != self.n_in:
@@ -301,7 +253,7 @@ class Flatten(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, ...). Returns: (batch, prod(rest))."""
-        X = _as_batch(X, "Flatten", "(batch, ...)")
+        X = as_batch(X, "Flatten", "(batch, ...)")
         Y = F.flatten_forward(X, self.keep_dim)
         self.cache["in_dims"] = X.shape
         self.n_in, self.n_out = X.shape[1:], Y.shape[1]
@@ -310,194 +262,6 @@ class Flatten(Layer):
     def backward(self, dLdY):
         """Parameters: dLdY (batch, prod(rest)). Returns: dL/dX of the input's shape."""
         return F.flatten_backward(dLdY, self.cache["in_dims"])
-
-
-class BatchNorm(Layer):
-    """Batch normalisation over every axis but the last, then an activation.
-
-    Serves fully connected inputs (batch, features) and NHWC images
-    (batch, rows, cols, channels) alike. In training mode it normalises with
-    the batch's mean and (biased) variance and updates the running statistics
-    as PyTorch's BatchNorm does: running = (1 - momentum) * running +
-    momentum * batch statistic, with the unbiased variance. In eval mode it
-    uses the running statistics.
-
-    Parameters
-    ----------
-    momentum    weight of the newest batch in the running statistics, in [0, 1]
-    eps         added to the variance before the square root, > 0
-    activation  name of the activation applied after normalising
-
-    Attributes
-    ----------
-    parameters  "gamma", "beta": shape (1, channels), trained
-    buffers     "running_mean", "running_var": shape (1, channels), not trained
-    """
-
-    # The batch statistics need two values per channel at least.
-    min_train_batch = 2
-    examples = [(dict(activation="relu"), (3, 4, 3, 2)),
-                (dict(momentum=0.2, eps=1e-3, activation="tanh"), (6, 4))]
-
-    def __init__(self, momentum=0.1, eps=1e-5, activation="linear"):
-        super().__init__()
-        _check_finite_number(momentum, "BatchNorm momentum")
-        _check_finite_number(eps, "BatchNorm eps")
-        if not 0 <= momentum <= 1:
-            raise ValueError(f"BatchNorm momentum must be in [0, 1], got {momentum!r}")
-        if eps <= 0:
-            raise ValueError(f"BatchNorm eps must be > 0, got {eps!r}")
-        self.momentum = momentum
-        self.eps = eps
-        self.set_activation(activation)
-
-    def _init_parameters(self, X_shape, dtype=np.float64):
-        """Set n_in = n_out = X_shape[-1]; gamma ones, beta zeros, running mean 0, var 1."""
-        self.n_in = self.n_out = X_shape[-1]
-        self.parameters = OrderedDict(
-            [("gamma", np.ones((1, self.n_in))), ("beta", np.zeros((1, self.n_in)))]
-        )
-        self.set_parameter_dtype(dtype)
-        self.buffers = OrderedDict(
-            [("running_mean", np.zeros((1, self.n_in), dtype=dtype)),
-             ("running_var", np.ones((1, self.n_in), dtype=dtype))]
-        )
-
-    def forward(self, X):
-        """Parameters: X (batch, ..., channels). Returns: same shape."""
-        X = _as_batch(X, "BatchNorm", "(batch, ..., channels)", min_rank=2)
-        if self.n_in is None:
-            self.create_parameters(X)
-        elif X.shape[-1] != self.n_in:
-            raise ValueError(
-                f"BatchNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
-                f"(input shape {X.shape})"
-            )
-        self.check_device(X)
-        flat = X.reshape(-1, self.n_in)
-        if self.training and flat.shape[0] < 2:
-            raise ValueError(
-                f"BatchNorm needs more than one value per channel in training mode, got "
-                f"input shape {X.shape}. Train on batches of at least 2 examples (drop or "
-                f"merge a last batch of one), or switch the layer to eval mode "
-                f"(layer.training = False, model.set_mode('eval')) to use the running statistics"
-            )
-        # ReLU (and the identity) are done inside batchnorm_forward, in its
-        # output array; other activations come after, as in the other layers.
-        relu = type(self.activation) is ReLU
-        fused = relu or type(self.activation) is Linear
-        Z, mean, inv_std, running_mean, running_var = F.batchnorm_forward(
-            flat, self.parameters["gamma"], self.parameters["beta"],
-            self.buffers["running_mean"], self.buffers["running_var"],
-            self.momentum, self.eps, self.training, relu=relu,
-        )
-        self.buffers["running_mean"] = running_mean
-        self.buffers["running_var"] = running_var
-        self.cache["X"] = flat
-        self.cache["mean"] = mean
-        self.cache["inv_std"] = inv_std
-        # After a fused ReLU, Z is its output, positive exactly where its input
-        # was, so ReLU.backward reads the same mask from it.
-        self.cache["Z"] = Z
-        self.cache["training"] = self.training
-        Z = Z.reshape(X.shape)
-        return Z if fused else self.activation(Z)
-
-    def backward(self, dLdY, input_gradient=True):
-        """Parameters: dLdY, the output's shape; input_gradient=False skips dL/dX.
-        Returns: dL/dX, same shape, or None without input_gradient."""
-        Z, training = self.cache["Z"], self.cache["training"]
-        relu_output = None
-        if type(self.activation) is ReLU:
-            # The fused ReLU's mask is applied inside batchnorm_backward, in
-            # the same pass over memory as its sums.
-            dZ, relu_output = dLdY.reshape(Z.shape), Z
-        else:
-            dZ = self.activation.backward(Z, dLdY.reshape(Z.shape))
-        # dZ may serve as scratch space unless it is dLdY itself.
-        dX, self.gradients["gamma"], self.gradients["beta"] = F.batchnorm_backward(
-            dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
-            self.parameters["gamma"], training,
-            overwrite_dZ=not backend.may_share_memory(dZ, dLdY),
-            relu_output=relu_output, input_gradient=input_gradient,
-        )
-        return None if dX is None else dX.reshape(dLdY.shape)
-
-
-class GroupNorm(Layer):
-    """Group normalisation, then an activation (Wu and He, 2018; PyTorch's GroupNorm).
-
-    Each example's channels (the last axis) fall into ``groups`` groups of
-    consecutive channels, and each group is normalised by its own mean and
-    (biased) variance over its channels and every other axis of the example;
-    then each channel is scaled by gamma and shifted by beta. No statistic
-    spans the batch: training and eval mode compute the same, with any batch
-    size. Serves (batch, features) and NHWC (batch, rows, cols, channels)
-    inputs; ``groups=1`` is layer normalisation over (rows, cols, channels),
-    ``groups=channels`` instance normalisation.
-
-    Parameters
-    ----------
-    groups      the number of groups, which must divide the channels
-    eps         added to the variance before the square root, > 0
-    activation  name of the activation applied after normalising
-
-    Attributes
-    ----------
-    parameters  "gamma", "beta": shape (1, channels), trained
-    """
-
-    examples = [(dict(groups=2, activation="relu"), (3, 4, 3, 6)),
-                (dict(groups=1), (4, 6)),
-                (dict(groups=3, eps=1e-3, activation="tanh"), (2, 3, 2, 3))]
-
-    def __init__(self, groups, eps=1e-5, activation="linear"):
-        super().__init__()
-        self.groups = _check_positive_int(groups, "GroupNorm groups")
-        _check_finite_number(eps, "GroupNorm eps")
-        if eps <= 0:
-            raise ValueError(f"GroupNorm eps must be > 0, got {eps!r}")
-        self.eps = eps
-        self.set_activation(activation)
-
-    def _init_parameters(self, X_shape, dtype=np.float64):
-        """Set n_in = n_out = the channels of X_shape; gamma ones, beta zeros."""
-        channels = X_shape[-1]
-        if channels % self.groups:
-            raise ValueError(
-                f"GroupNorm: groups={self.groups} must divide the channels (last axis), got "
-                f"{channels} channels (input shape {X_shape})"
-            )
-        self.n_in = self.n_out = channels
-        self.parameters = OrderedDict([("gamma", np.ones((1, channels))),
-                                       ("beta", np.zeros((1, channels)))])
-        self.set_parameter_dtype(dtype)
-
-    def forward(self, X):
-        """Parameters: X (batch, ..., channels). Returns: same shape."""
-        X = _as_batch(X, "GroupNorm", "(batch, ..., channels)", min_rank=2)
-        if self.n_in is None:
-            self.create_parameters(X)
-        elif X.shape[-1] != self.n_in:
-            raise ValueError(
-                f"GroupNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
-                f"(input shape {X.shape})"
-            )
-        self.check_device(X)
-        Z, self.cache["mean"], self.cache["inv_std"] = F.groupnorm_forward(
-            X, self.parameters["gamma"], self.parameters["beta"], self.groups, self.eps)
-        self.cache["X"] = X
-        self.keep_Z(Z)
-        return self.activation(Z)
-
-    def backward(self, dLdY, input_gradient=True):
-        """Parameters: dLdY, the output's shape; input_gradient=False skips dL/dX.
-        Returns: dL/dX, same shape, or None without input_gradient."""
-        dZ = self.activation_gradient(dLdY)
-        dX, self.gradients["gamma"], self.gradients["beta"] = F.groupnorm_backward(
-            dZ, self.cache["X"], self.cache["mean"], self.cache["inv_std"],
-            self.parameters["gamma"], input_gradient=input_gradient)
-        return dX
 
 
 class Dropout(Layer):
@@ -513,7 +277,7 @@ class Dropout(Layer):
 
     def __init__(self, p=0.5):
         super().__init__()
-        _check_finite_number(p, "Dropout p")
+        check_number("Dropout p", p)
         if not 0 <= p < 1:
             raise ValueError(f"Dropout p must be in [0, 1), got {p!r}")
         self.p = p
@@ -521,7 +285,7 @@ class Dropout(Layer):
 
     def forward(self, X):
         """Parameters: X, any shape (batch first). Returns: same shape."""
-        X = _as_batch(X, "Dropout", "(batch, ...)")
+        X = as_batch(X, "Dropout", "(batch, ...)")
         self.n_in = self.n_out = X.shape[-1] if X.ndim > 1 else None
         Y, self.cache["mask"] = F.dropout_forward(X, self.p, self.training)
         return Y

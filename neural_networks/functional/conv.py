@@ -247,24 +247,43 @@ def _channel_major_backward(dZ_mat, cols, X_shape, W, stride, pads, out_shape, w
         xp.matmul(W_mat, dZ_block.T, out=columns)
         columns = columns.reshape(-1, in_channels, images, out_rows, out_cols)
         dX_block = dX_t[:, start:stop]
-        if two_rounds:
-            moved = shifted[slot, :, :, :images]
-            moved[...] = 0
-            for i in range(kr):
-                moved[:, :, :, geometry.span(i, out_rows, stride)] += columns[i::kr]
-            for j in range(kc):
-                dX_block[:, :, :, geometry.span(j, out_cols, stride)] += moved[j]
-        else:
-            for i in range(kr):
-                for j in range(kc):
-                    dX_block[:, :, geometry.span(i, out_rows, stride),
-                             geometry.span(j, out_cols, stride)] += columns[i * kc + j]
+        _add_columns(columns, dX_block, shifted[slot, :, :, :images] if two_rounds else None,
+                     (kr, kc), stride)
         dX[start:stop] = dX_block[:, :, pr:pr + rows, pc:pc + width].transpose(1, 2, 3, 0)
 
     parallel.for_each(block, len(blocks))
     dW_db = blocking.sum_in_order(parts)
     dW = dW_db[:-1].reshape(kr, kc, in_channels, out_channels)
     return (dX if input_gradient else None), dW, dW_db[-1:].copy()
+
+
+def _add_columns(columns, dX_block, moved, kernel_shape, stride):
+    """col2im for a block of the channel-major layout: adds every kernel offset's
+    gradient columns into the padded input gradient.
+
+    Parameters
+    ----------
+    columns       (kr*kc, in_channels, images, out_rows, out_cols), the rows of
+                  dcols by kernel offset: in the order (i, j), or (j, i) with ``moved``
+    dX_block      (in_channels, images, padded rows, padded cols), added into
+    moved         None: one add per kernel offset; or a buffer (kc, in_channels,
+                  images, padded rows, out_cols) for the two rounds, zeroed here
+    kernel_shape  (kr, kc)
+    stride        int >= 1
+    """
+    kr, kc = kernel_shape
+    out_rows, out_cols = columns.shape[3:]
+    if moved is not None:
+        moved[...] = 0
+        for i in range(kr):
+            moved[:, :, :, geometry.span(i, out_rows, stride)] += columns[i::kr]
+        for j in range(kc):
+            dX_block[:, :, :, geometry.span(j, out_cols, stride)] += moved[j]
+    else:
+        for i in range(kr):
+            for j in range(kc):
+                dX_block[:, :, geometry.span(i, out_rows, stride),
+                         geometry.span(j, out_cols, stride)] += columns[i * kc + j]
 
 
 def _row_shifts(W_shape, stride):

@@ -59,44 +59,61 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
     n = X.shape[0]
     xp = backend.get_array_module(X)
     if training:
-        # Each block's mean and sum of squared deviations from it, in cache,
-        # then combined (Chan, Golub and LeVeque's pairwise update): the
-        # variance keeps the digits that E[x^2] - mean^2 would lose in float32.
-        blocks = _row_blocks(X, blocking.REDUCE_BLOCK_BYTES)
-        stats = [None] * len(blocks)
-        scratch = xp.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
-
-        def block_statistics(k, slot):
-            start, stop = blocks[k]
-            part = X[start:stop]
-            block_mean = xp.einsum("ij->j", part) / (stop - start)
-            centred = xp.subtract(part, block_mean, out=scratch[slot, :stop - start])
-            stats[k] = (block_mean, xp.einsum("ij,ij->j", centred, centred))
-
-        parallel.for_each(block_statistics, len(blocks))
-        if len(stats) == 1:
-            # One block (always on a GPU): its statistics are the batch's, and
-            # combining would only add rounding and a dozen small kernels.
-            mean, squares = stats[0]
-        else:
-            counts = [stop - start for start, stop in blocks]
-            mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
-            squares = blocking.sum_in_order([m2 for _, m2 in stats])
-            squares += sum(count * (m - mean) ** 2
-                           for count, (m, _) in zip(counts, stats, strict=True))
-        mean = mean[None, :].astype(X.dtype, copy=False)
-        var = (squares / n)[None, :].astype(X.dtype, copy=False)
+        mean, var = _batch_statistics(X)
         running_mean = (1 - momentum) * running_mean + momentum * mean
         running_var = (1 - momentum) * running_var + momentum * var * (n / (n - 1))
     else:
         mean, var = running_mean, running_var
     inv_std = 1 / xp.sqrt(var + eps)
     scale = gamma * inv_std
+    # One multiply and one add per value: Z = X * scale + (beta - mean * scale).
+    Z = _scale_and_shift(X, scale, beta - mean * scale, relu)
+    return Z, mean, inv_std, running_mean, running_var
+
+
+def _batch_statistics(X):
+    """The mean and biased variance of each column of X (n, channels), each
+    (1, channels) in X's dtype, from one pass over X in blocks of rows (in
+    parallel in a session)."""
+    n = X.shape[0]
+    xp = backend.get_array_module(X)
+    # Each block's mean and sum of squared deviations from it, in cache,
+    # then combined (Chan, Golub and LeVeque's pairwise update): the
+    # variance keeps the digits that E[x^2] - mean^2 would lose in float32.
+    blocks = _row_blocks(X, blocking.REDUCE_BLOCK_BYTES)
+    stats = [None] * len(blocks)
+    scratch = xp.empty((parallel.slots(), blocks[0][1], X.shape[1]), dtype=X.dtype)
+
+    def block_statistics(k, slot):
+        start, stop = blocks[k]
+        part = X[start:stop]
+        block_mean = xp.einsum("ij->j", part) / (stop - start)
+        centred = xp.subtract(part, block_mean, out=scratch[slot, :stop - start])
+        stats[k] = (block_mean, xp.einsum("ij,ij->j", centred, centred))
+
+    parallel.for_each(block_statistics, len(blocks))
+    if len(stats) == 1:
+        # One block (always on a GPU): its statistics are the batch's, and
+        # combining would only add rounding and a dozen small kernels.
+        mean, squares = stats[0]
+    else:
+        counts = [stop - start for start, stop in blocks]
+        mean = sum(count * m for count, (m, _) in zip(counts, stats, strict=True)) / n
+        squares = blocking.sum_in_order([m2 for _, m2 in stats])
+        squares += sum(count * (m - mean) ** 2
+                       for count, (m, _) in zip(counts, stats, strict=True))
+    mean = mean[None, :].astype(X.dtype, copy=False)
+    var = (squares / n)[None, :].astype(X.dtype, copy=False)
+    return mean, var
+
+
+def _scale_and_shift(X, scale, shift, relu):
+    """Z = X * scale + shift, or max(that, 0) with ``relu``: a new array of X's
+    shape (n, channels), scale and shift (1, channels). One pass over X in
+    blocks of rows (in parallel in a session), each block's steps in cache."""
+    xp = backend.get_array_module(X)
     Z = xp.empty_like(X)
     chain = _row_blocks(X, blocking.CHAIN_BLOCK_BYTES)
-
-    # One multiply and one add per value: Z = X * scale + (beta - mean * scale).
-    shift = beta - mean * scale
 
     def block_output(k, slot):
         start, stop = chain[k]
@@ -106,7 +123,7 @@ def batchnorm_forward(X, gamma, beta, running_mean, running_var, momentum, eps, 
             xp.maximum(out, 0, out=out)
 
     parallel.for_each(block_output, len(chain))
-    return Z, mean, inv_std, running_mean, running_var
+    return Z
 
 
 def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False,
@@ -141,22 +158,12 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     xp = backend.get_array_module(dZ)
     scale = gamma * inv_std
     dX = dZ if overwrite_dZ else xp.empty_like(dZ)
-    blocks = _row_blocks(dZ, blocking.REDUCE_BLOCK_BYTES)
-    sums = [None] * len(blocks)
-
-    def block_sums(k, slot):
-        start, stop = blocks[k]
-        part = dZ[start:stop]
-        if relu_output is not None:
-            # dX holds the masked dZ until the second pass overwrites it.
-            part = xp.multiply(part, relu_output[start:stop] > 0, out=dX[start:stop])
-        # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
-        # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
-        sums[k] = (xp.einsum("ij->j", part), xp.einsum("ij,ij->j", part, X[start:stop]))
-
-    parallel.for_each(block_sums, len(blocks))
-    dbeta = blocking.sum_in_order([s for s, _ in sums])[None, :]
-    dgamma = inv_std * (blocking.sum_in_order([sx for _, sx in sums])[None, :] - mean * dbeta)
+    # With relu_output, dX holds the masked dZ until the second pass overwrites it.
+    dZ_sum, dZ_X_sum = _parameter_sums(dZ, X, relu_output, dX)
+    # sum(dZ * X_hat) from X, so that X_hat is never stored or rebuilt:
+    # sum(dZ * (X - mean)) * inv_std = (sum(dZ * X) - mean * sum(dZ)) * inv_std.
+    dbeta = dZ_sum[None, :]
+    dgamma = inv_std * (dZ_X_sum[None, :] - mean * dbeta)
     if not input_gradient:
         return None, dgamma, dbeta
     source = dZ if relu_output is None else dX
@@ -168,22 +175,53 @@ def batchnorm_backward(dZ, X, mean, inv_std, gamma, training, overwrite_dZ=False
     # in X it is scale * dZ + slope * X + offset, per-channel slope and offset.
     slope = -scale * inv_std * dgamma / n
     offset = -scale * dbeta / n - slope * mean
+    _through_statistics(source, X, scale, slope, offset, out=dX)
+    return dX, dgamma, dbeta
+
+
+def _parameter_sums(dZ, X, relu_output, masked):
+    """The column sums of dZ and of dZ * X, each (channels,), from one pass in
+    blocks of rows (in parallel in a session), the blocks' sums added in order.
+
+    With ``relu_output`` (n, channels), dZ is first masked where it is 0 (the
+    ReLU's backward), into ``masked`` (n, channels), which may be dZ itself.
+    """
+    xp = backend.get_array_module(dZ)
+    blocks = _row_blocks(dZ, blocking.REDUCE_BLOCK_BYTES)
+    sums = [None] * len(blocks)
+
+    def block_sums(k, slot):
+        start, stop = blocks[k]
+        part = dZ[start:stop]
+        if relu_output is not None:
+            part = xp.multiply(part, relu_output[start:stop] > 0, out=masked[start:stop])
+        sums[k] = (xp.einsum("ij->j", part), xp.einsum("ij,ij->j", part, X[start:stop]))
+
+    parallel.for_each(block_sums, len(blocks))
+    return (blocking.sum_in_order([s for s, _ in sums]),
+            blocking.sum_in_order([sx for _, sx in sums]))
+
+
+def _through_statistics(source, X, scale, slope, offset, out):
+    """out = source * scale + (X * slope + offset): batch norm's dX in training
+    mode, written into ``out`` (n, channels), which may be ``source`` itself;
+    scale, slope and offset (1, channels)."""
+    xp = backend.get_array_module(out)
     # Four elementwise steps, block by block: the steps after the first find
     # the block in cache, which saves most of their passes over memory.
-    size, chain = blocking.image_blocks(n, dZ.shape[1] * dZ.itemsize, blocking.CHAIN_BLOCK_BYTES,
-                                        min_blocks=1, xp=xp)
-    through_statistics = xp.empty((parallel.slots(), size, dZ.shape[1]), dtype=dZ.dtype)
+    size, chain = blocking.image_blocks(out.shape[0], out.shape[1] * out.itemsize,
+                                        blocking.CHAIN_BLOCK_BYTES, min_blocks=1, xp=xp)
+    scratch = xp.empty((parallel.slots(), size, out.shape[1]), dtype=out.dtype)
 
     def block_gradient(k, slot):
         start, stop = chain[k]
-        part, out = through_statistics[slot, :stop - start], dX[start:stop]
+        part, out_block = scratch[slot, :stop - start], out[start:stop]
         xp.multiply(X[start:stop], slope, out=part)
         part += offset
-        xp.multiply(source[start:stop], scale, out=out)
-        out += part
+        xp.multiply(source[start:stop], scale, out=out_block)
+        out_block += part
 
     parallel.for_each(block_gradient, len(chain))
-    return dX, dgamma, dbeta
 
 
 def _per_channel(values, channels):
