@@ -33,12 +33,12 @@ same):
   the cache. An input or dLdY on another device than the parameters is a
   ValueError.
 - **checks** the layers' modules share: ``as_batch`` (an input as a float
-  batch of the expected rank, or ValueError) and ``check_positive_int``.
+  batch of the expected rank, or ValueError); numbers are checked with
+  ``utils.checks``.
 """
 
 import functools
 import inspect
-import numbers
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 
@@ -46,17 +46,16 @@ import numpy as np
 
 from . import backend
 from .activations import canonical_name, initialize_activation
-from .utils.checks import check_flag
+from .utils.checks import check_flag, is_whole
 
 
 def _as_n_in(value):
     """``n_in`` as an int, a tuple of ints (the shape of one example) or None."""
     if value is None or type(value) is int:
         return value
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if is_whole(value):
         return int(value)
-    if isinstance(value, (tuple, list)) and all(
-            isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+    if isinstance(value, (tuple, list)) and all(map(is_whole, value)):
         return tuple(int(v) for v in value)
     raise ValueError(f"n_in must be an int, a tuple of ints or None, got {value!r}")
 
@@ -387,9 +386,3 @@ def as_batch(X, layer_name, layout, rank=None, min_rank=1):
         )
     return X
 
-
-def check_positive_int(value, what):
-    """``value`` as an int if it is a whole number >= 1 (not a bool); ValueError naming ``what``."""
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{what} must be an int >= 1, got {value!r}")
-    return int(value)

@@ -18,7 +18,7 @@ import numpy as np
 from . import backend
 from . import functional as F
 from .activations import canonical_name, initialize_activation
-from .base_layer import Layer, as_batch, check_positive_int
+from .base_layer import Layer, as_batch
 from .normalization_layers import BatchNorm, GroupNorm
 from .utils.checks import check_number
 from .utils.registry import accepted_keywords, check_keywords, check_required, factory, lookup
@@ -44,7 +44,7 @@ class FullyConnected(Layer):
 
     def __init__(self, n_out, activation, weight_init="xavier_uniform"):
         super().__init__()
-        self.n_out = check_positive_int(n_out, "FullyConnected n_out")
+        self.n_out = check_number("FullyConnected n_out", n_out, at_least=1, whole=True)
         self.set_activation(activation)
         self.init_weights = initialize_weights(weight_init, activation=self.activation_name)
 
@@ -106,12 +106,12 @@ class Conv2D(Layer):
     def __init__(self, n_out, kernel_shape, activation, stride=1, pad="same",
                  weight_init="xavier_uniform"):
         super().__init__()
-        self.n_out = check_positive_int(n_out, "Conv2D n_out")
+        self.n_out = check_number("Conv2D n_out", n_out, at_least=1, whole=True)
         self.kernel_shape = self.settle("kernel_shape",
                                         F.as_pair(kernel_shape, "Conv2D kernel_shape"))
         if min(self.kernel_shape) < 1:
             raise ValueError(f"Conv2D kernel_shape must be >= 1, got {kernel_shape!r}")
-        self.stride = check_positive_int(stride, "Conv2D stride")
+        self.stride = check_number("Conv2D stride", stride, at_least=1, whole=True)
         self.pad = pad
         self.pads = F.pad_amounts(pad, self.kernel_shape)
         self.set_activation(activation)
@@ -202,7 +202,7 @@ class Pool2D(Layer):
         if mode not in self.MODES:
             raise ValueError(f"Pool2D mode must be one of {list(self.MODES)}, got {mode!r}")
         self.mode = mode
-        self.stride = check_positive_int(stride, "Pool2D stride")
+        self.stride = check_number("Pool2D stride", stride, at_least=1, whole=True)
         self.pad = pad
         self.pads = F.pad_amounts(pad, self.kernel_shape)
         self.activation = initialize_activation("linear")

@@ -14,7 +14,7 @@ import numpy as np
 from . import backend
 from . import functional as F
 from .activations import Linear, ReLU
-from .base_layer import Layer, as_batch, check_positive_int
+from .base_layer import Layer, as_batch
 from .utils.checks import check_number
 
 __all__ = ["BatchNorm", "GroupNorm"]
@@ -161,7 +161,7 @@ class GroupNorm(Layer):
 
     def __init__(self, groups, eps=1e-5, activation="linear"):
         super().__init__()
-        self.groups = check_positive_int(groups, "GroupNorm groups")
+        self.groups = check_number("GroupNorm groups", groups, at_least=1, whole=True)
         check_number("GroupNorm eps", eps)
         if eps <= 0:
             raise ValueError(f"GroupNorm eps must be > 0, got {eps!r}")

@@ -191,7 +191,7 @@ class TestGroupNorm(unittest.TestCase):
     def test_bad_settings(self):
         for groups in (0, -2, 2.0, True, "2", None):
             with self.subTest(groups=groups), self.assertRaisesRegex(
-                    ValueError, "GroupNorm groups must be an int >= 1"):
+                    ValueError, "GroupNorm groups must be a whole number and >= 1"):
                 GroupNorm(groups)
         for eps in (0, -1e-5, float("nan"), float("inf"), True):
             with self.subTest(eps=eps), self.assertRaisesRegex(ValueError, "GroupNorm eps"):
