@@ -2,6 +2,7 @@
 
     python train_cifar10.py --data-dir path/to/cifar-10-batches-py
     python train_cifar10.py --resume                         # after Ctrl-C
+    python train_cifar10.py --device gpu                     # on a GPU (CuPy)
 
 CIFAR-10 is the "CIFAR-10 python version" (the cifar-10-batches-py folder or
 cifar-10-python.tar.gz). Runs are saved to experiments/<name>/ as for

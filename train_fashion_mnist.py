@@ -3,6 +3,7 @@
     python train_fashion_mnist.py --model mlp
     python train_fashion_mnist.py --model cnn
     python train_fashion_mnist.py --model cnn --resume      # after Ctrl-C
+    python train_fashion_mnist.py --model cnn --device gpu  # on a GPU (CuPy)
 
 Runs are saved to experiments/<name>/ (metrics.csv, loss.png, accuracy.png,
 last.npz, best.npz, predictions.csv). The last line printed is

@@ -8,6 +8,7 @@
     python train_ffnn.py --resume --name my_run  # after Ctrl-C (or --epochs 200 to train on)
     python train_ffnn.py --resume             # the one run left unfinished
     python train_ffnn.py --sweep --resume     # a sweep stopped by Ctrl-C
+    python train_ffnn.py --device gpu         # on a GPU (CuPy: pip install -e ".[gpu]")
 
 The options and the summary are ``neural_networks.train_ffnn`` (also run as
 ``python -m neural_networks.train_ffnn`` after ``pip install .``); the

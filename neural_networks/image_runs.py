@@ -128,15 +128,17 @@ def settings_rules(dataset_name):
     }
 
 
-def build_model(recipe, lr, epochs, seed):
-    """The recipe's network with its optimizer; a cosine schedule spans ``epochs``."""
+def build_model(recipe, lr, epochs, seed, device="cpu"):
+    """The recipe's network with its optimizer, on ``device`` ("cpu" or "gpu"); a
+    cosine schedule spans ``epochs``."""
     optimizer = AttrDict(recipe.optimizer, lr=lr)
     if optimizer.get("lr_scheduler") == "cosine":
         optimizer["total_epochs"] = epochs
         # A run shorter than the recipe's warm-up (e.g. --epochs 1) warms up for less.
         if "warmup_epochs" in optimizer:
             optimizer["warmup_epochs"] = min(optimizer["warmup_epochs"], epochs - 1)
-    return initialize_model("feed_forward", "cross_entropy", recipe.layers, optimizer, seed=seed)
+    return initialize_model("feed_forward", "cross_entropy", recipe.layers, optimizer, seed=seed,
+                            device=device)
 
 
 @dataclasses.dataclass
@@ -173,6 +175,8 @@ class ImageRunOptions:
                               name (``plot_format``: "png", "pdf" or "svg", for every
                               picture); None or missing: the default, or when
                               resuming the run's own
+    device                    where the network trains, "cpu" or "gpu"; no setting of
+                              the run, so a run resumes on either
     """
 
     dataset: str
@@ -192,6 +196,7 @@ class ImageRunOptions:
     save_dir: str = "experiments"
     overwrite: bool = False
     common: dict = dataclasses.field(default_factory=dict)
+    device: str = "cpu"
 
     @classmethod
     def from_args(cls, dataset, script, args):
@@ -218,7 +223,7 @@ class ImageRun(TrainingRun):
         elif not options.resume:
             self.model_name = "cnn" if "cnn" in self.models else self.models[0]
         super().__init__(options.save_dir, options.name, options.overwrite, options.resume,
-                         {"epochs": options.epochs}, out)
+                         {"epochs": options.epochs}, out, options.device)
 
     def default_name(self):
         return f"{self.kind}_{self.model_name}"
@@ -265,7 +270,8 @@ class ImageRun(TrainingRun):
                              "validation split (--validation-size > 0)")
 
     def build(self, settings, epochs):
-        return build_model(self.recipe(), settings["lr"], epochs, settings["seed"])
+        return build_model(self.recipe(), settings["lr"], epochs, settings["seed"],
+                           self.device)
 
     def record(self, model):
         recipe = self.recipe()
@@ -276,7 +282,8 @@ class ImageRun(TrainingRun):
         return f"{DATASET_TITLES[self.kind]}, {MODEL_TITLES[self.settings['model']]}"
 
     def resume_options(self):
-        return {"data_dir": self.options.data_dir, "test_file": self.options.test_file}
+        return {"data_dir": self.options.data_dir, "test_file": self.options.test_file,
+                "device": None if self.device == "cpu" else self.device}
 
     def score(self):
         """Evaluate the epoch with the best validation accuracy (chosen without the test
@@ -357,6 +364,7 @@ def parse_args(dataset_name, script, argv=None):
                         help="stop once this many epochs bring no better validation error "
                              "(default: train every epoch)")
     scripts.add_common_options(parser)
+    scripts.add_device_option(parser)
     parser.add_argument("--download", action="store_true",
                         help="download the dataset's official files if they are not found "
                              "(into --data-dir if given, else $NEURAL_NETWORKS_DATA or the "

@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 
-from . import plots, run_folder
+from . import backend, plots, run_folder
 from .resume import check_best, check_kept_settings, extend, open_run, resume_line
 from .scripts import (EXIT_INTERRUPTED, EXIT_NON_FINITE, EXIT_OK, Terminated,
                       resume_command)
@@ -240,6 +240,9 @@ class Run:
                run a new total of "epochs" and settings that must equal its own
     out        where the run's lines go (None: sys.stdout, looked up now, so
                ``redirect_stdout`` takes it)
+    device     where the network trains, "cpu" or "gpu": checked before the folder
+               is claimed or opened (``backend.check_device``), so a GPU that is
+               not there leaves nothing behind; no setting of the run
 
     A subclass supplies ``default_name()`` and ``new_settings()`` (a new run's folder
     name and settings, from ``asked``), ``prepare()`` (as for ``start``), ``open()``
@@ -247,8 +250,9 @@ class Run:
     """
 
     def __init__(self, save_dir="experiments", name=None, overwrite=False, resume=False,
-                 asked=None, out=None):
+                 asked=None, out=None, device="cpu"):
         self.save_dir, self.name, self.overwrite, self.resume = save_dir, name, overwrite, resume
+        self.device = device
         self.asked = dict(asked or {})
         self.out = out or sys.stdout
         self.folder = self.settings = None
@@ -262,6 +266,7 @@ class Run:
     def held(self):
         """The run's folder, locked over the ``with`` block and unlocked after it; a new
         run's folder is given back if the block raises."""
+        backend.check_device(self.device)
         if self.resume:
             self.open()
         else:
@@ -302,7 +307,8 @@ class TrainingRun(Run):
     kept()                   the settings asked for that a resumed run must share
     load_data(settings)      the dataset
     check(dataset)           ValueError when a new run cannot go on with it
-    build(settings, epochs)  a new network for a run of ``epochs`` epochs in all
+    build(settings, epochs)  a new network for a run of ``epochs`` epochs in all, on
+                             ``device``
     record(model)            what args.json holds beside "settings"
     title()                  what the run is, in words, for the pictures
     resume_options()         options the resume command repeats (None: left out)

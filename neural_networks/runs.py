@@ -35,9 +35,10 @@ def check_run_name(name):
     return run_folder.check_name(name)
 
 
-def iris_model(hidden, lr, momentum, seed, logger=None):
+def iris_model(hidden, lr, momentum, seed, logger=None, device="cpu"):
     """The course's two-layer network: ``hidden`` ReLU units, softmax output,
-    cross-entropy loss, SGD with momentum. The output size comes from the data."""
+    cross-entropy loss, SGD with momentum, on ``device`` ("cpu" or "gpu"). The
+    output size comes from the data."""
     layer_args = [
         AttrDict(name="fully_connected", activation="relu", weight_init="xavier_uniform",
                  n_out=hidden),
@@ -46,7 +47,7 @@ def iris_model(hidden, lr, momentum, seed, logger=None):
     ]
     optimizer_args = AttrDict(name="SGD", lr=lr, lr_scheduler="constant", momentum=momentum)
     return initialize_model("feed_forward", "cross_entropy", layer_args, optimizer_args,
-                            logger=logger, seed=seed)
+                            logger=logger, seed=seed, device=device)
 
 
 def iris_data(batch_size):
@@ -150,7 +151,7 @@ class IrisRun(TrainingRun):
 
     def build(self, settings, epochs):
         return iris_model(settings["hidden"], settings["lr"], settings["momentum"],
-                          settings["seed"])
+                          settings["seed"], device=self.device)
 
     def record(self, model):
         return {"layers": model.layer_args, "optimizer": model.optimizer_args}
@@ -158,13 +159,16 @@ class IrisRun(TrainingRun):
     def title(self):
         return "Iris, two-layer network"
 
+    def resume_options(self):
+        return {"device": None if self.device == "cpu" else self.device}
+
     def score(self):
         predict_test(self.model, self.dataset, self.folder)
         return summarize(self.model, self.dataset)
 
 
 def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=True,
-                   resume=False, out=None, **settings):
+                   resume=False, out=None, device="cpu", **settings):
     """Train one network in the run folder ``save_dir/<run name>/``, or resume one.
 
     The folder gets the files of every run (see ``lifecycle``): ``args.json``,
@@ -175,7 +179,8 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     ``settings`` are those of ``run_settings``; when resuming, ``epochs`` is a
     new total and any other setting given must equal the run's own (else
     ValueError), and ``name`` None resumes the one unfinished default-named
-    run (see ``resume.choose_run``).
+    run (see ``resume.choose_run``). ``device`` ("cpu" or "gpu") is where the
+    network trains, no setting: a run resumes on either.
 
     Returns
     -------
@@ -184,7 +189,7 @@ def train_and_save(save_dir="experiments", name=None, overwrite=False, verbose=T
     value; the status says which)
     """
     run = IrisRun(verbose, save_dir=save_dir, name=name, overwrite=overwrite, resume=resume,
-                  asked=settings, out=out)
+                  asked=settings, out=out, device=device)
     summary, status = run.execute()
     return run.folder, summary, status
 

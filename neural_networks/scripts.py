@@ -2,7 +2,8 @@
 ``train_fashion_mnist.py``, ``train_cifar10.py``): the exit statuses, one line
 on stderr and status 2 for a user's mistake (``run_main``), the options every
 script has (``COMMON_OPTIONS``), which options a command line gave
-(``given_options``) and the command that resumes a run (``resume_command``).
+(``given_options``), the ``--device`` a run trains on (``add_device_option``) and
+the command that resumes a run (``resume_command``).
 
 A run's folder, training and report are ``lifecycle``'s; what ``--resume``
 reads back and checks is ``resume``'s.
@@ -14,6 +15,7 @@ import shlex
 import signal
 import sys
 
+from .backend import DEVICES
 from .plots import PLOT_FORMATS, check_plot_format
 
 #: Exit statuses: success, a non-finite value stopped training, a user error,
@@ -39,6 +41,21 @@ def add_common_options(parser):
     for dest, option in COMMON_OPTIONS.items():
         parser.add_argument(option["flag"], dest=dest, choices=option["choices"],
                             default=option["default"], help=option["help"])
+
+
+def add_device_option(parser):
+    """Add ``--device`` to the argparse ``parser``: where the network trains, "cpu"
+    (numpy, the default) or "gpu" (CuPy).
+
+    Unlike ``COMMON_OPTIONS`` it is no setting of the run: args.json does not hold
+    it, and a run may be resumed on either device, whichever it started on (its
+    checkpoints hold host arrays). ``lifecycle.Run`` checks it before a folder is
+    claimed or opened.
+    """
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where the network trains: cpu (numpy) or gpu (CuPy: "
+                             "pip install -e \".[gpu]\"); not kept with the run, so a run "
+                             "may be resumed on the other (default %(default)s)")
 
 
 def common_values(args):

@@ -119,10 +119,10 @@ STOP_NAME = ".stop"
 _one_pair_at_a_time = threading.Lock()
 
 
-def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
+def train_pair(folder, lr, hidden, settings, resume, sweep_pid, device="cpu"):
     """Train the sweep pair (lr, hidden) in its run folder ``folder/<pair_name>``: a
     new run, or (``resume``) the run its last.npz holds, finished if it was stopped,
-    scored without writing anything if it is finished. A whole run per call, so
+    scored without writing anything if it is finished; on ``device``. A whole run per call, so
     that any of joblib's workers can run it; nothing when the sweep is stopping.
 
     Returns
@@ -140,10 +140,10 @@ def train_pair(folder, lr, hidden, settings, resume, sweep_pid):
     with _one_pair_at_a_time:
         if os.path.exists(os.path.join(folder, STOP_NAME)):
             return lr, hidden, None, None, ""
-        return (lr, hidden, *_train_pair(folder, lr, hidden, settings, resume))
+        return (lr, hidden, *_train_pair(folder, lr, hidden, settings, resume, device))
 
 
-def _train_pair(folder, lr, hidden, settings, resume):
+def _train_pair(folder, lr, hidden, settings, resume, device):
     """``train_pair``'s (row, status, printed), in the one thread training here."""
     path = os.path.join(folder, pair_name(lr, hidden))
     last = os.path.join(path, "last.npz")
@@ -152,7 +152,8 @@ def _train_pair(folder, lr, hidden, settings, resume):
     resume = state is not None
     out = io.StringIO()
     if state is not None and state[0] and os.path.isfile(os.path.join(path, "predictions.csv")):
-        model = iris_model(hidden, lr, settings["momentum"], settings["seed"]).load(last)
+        model = iris_model(hidden, lr, settings["momentum"], settings["seed"],
+                           device=device).load(last)
         summary = summarize(model, iris_data(settings["batch_size"]))
         status = scripts.EXIT_OK
     else:
@@ -162,14 +163,16 @@ def _train_pair(folder, lr, hidden, settings, resume):
                                  **{dest: settings[dest] for dest in COMMON_OPTIONS}}
         # overwrite: a new sweep replaces what an earlier one left in the pair's folder.
         _, summary, status = train_and_save(folder, pair_name(lr, hidden), overwrite=True,
-                                            verbose=False, resume=resume, out=out, **new)
+                                            verbose=False, resume=resume, out=out,
+                                            device=device, **new)
     row = None if summary is None else {"lr": lr, "hidden": hidden,
                                         **{k: summary[k] for k in RESULT_COLUMNS[2:]}}
     return row, status, out.getvalue()
 
 
-def train_grid(folder, settings, resume=False, jobs=1, progress=True):
-    """Train every pair of the sweep ``settings`` with ``train_pair``, ``jobs`` at once.
+def train_grid(folder, settings, resume=False, jobs=1, progress=True, device="cpu"):
+    """Train every pair of the sweep ``settings`` with ``train_pair``, ``jobs`` at once,
+    on ``device``.
 
     ``jobs`` > 1 hands the pairs to joblib's processes (its default backend, or
     the one a ``joblib.parallel_config`` around the call names: Dask, Ray ...);
@@ -201,7 +204,8 @@ def train_grid(folder, settings, resume=False, jobs=1, progress=True):
         with StopSignals(enabled=True, on_stop=stop_pairs) as signals:
             for lr, hidden, row, status, printed in Parallel(
                     n_jobs=jobs, return_as="generator_unordered")(
-                    delayed(train_pair)(folder, lr, hidden, settings, resume, os.getpid())
+                    delayed(train_pair)(folder, lr, hidden, settings, resume, os.getpid(),
+                                        device)
                     for lr, hidden in grid):
                 if row is not None:
                     done[lr, hidden] = row
@@ -374,7 +378,7 @@ class Sweep(Run):
 
     def carry_out(self):
         rows, status, notes = train_grid(self.folder, self.settings, self.resume, self.jobs,
-                                         self.progress)
+                                         self.progress, self.device)
         # Under way: an earlier sweep this one overwrites goes.
         run_folder.drop_set_aside(self.folder)
         if status is None:
@@ -404,13 +408,15 @@ class Sweep(Run):
               f"results.md.", file=out)
         if status != scripts.EXIT_NON_FINITE:
             hint = scripts.resume_command("train_ffnn.py", folder, "--sweep",
-                                          jobs=self.jobs if self.jobs != 1 else None)
+                                          jobs=self.jobs if self.jobs != 1 else None,
+                                          device=None if self.device == "cpu" else self.device)
             print(f"Resume with: {hint}", file=out)
         return rows, None, table, status
 
 
 def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=True,
-                   plot_format="png", jobs=1, resume=False, out=None, **settings):
+                   plot_format="png", jobs=1, resume=False, out=None, device="cpu",
+                   **settings):
     """Train every pair of a sweep, each in its own run folder
     ``save_dir/<sweep name>/<pair_name>/`` (the files of every run), and write
     the results to ``save_dir/<sweep name>/`` (``write_sweep_results``).
@@ -424,6 +430,8 @@ def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=
     resume    continue the stopped sweep ``name`` (None: the one unfinished
               default-named sweep, see ``resume.choose_run``) with its own
               settings: finished pairs are read back, stopped ones finished
+    device    where the pairs train, "cpu" or "gpu"; no setting of the sweep, so a
+              sweep resumes on either
 
     When the sweep stops before every pair finished (Ctrl-C, SIGTERM, a
     non-finite loss), the results are written as partial and ``out`` is told
@@ -435,7 +443,8 @@ def sweep_and_save(save_dir="experiments", name=None, overwrite=False, progress=
     when the sweep did not finish, else status 0
     """
     sweep = Sweep(jobs, progress, save_dir=save_dir, name=name, overwrite=overwrite,
-                  resume=resume, asked={**settings, "plot_format": plot_format}, out=out)
+                  resume=resume, asked={**settings, "plot_format": plot_format}, out=out,
+                  device=device)
     rows, best, table, status = sweep.execute()
     return sweep.folder, rows, best, table, status
 

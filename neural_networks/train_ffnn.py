@@ -62,7 +62,8 @@ def parse_args(argv=None):
     A combination that cannot run (``--lr`` with ``--sweep``, ``--lrs`` or
     ``--jobs`` without it, ``--resume`` with settings of its own, a bad
     ``--name``) exits with status 2 and argparse's message. A setting given
-    with ``--resume`` is refused even when it equals the default.
+    with ``--resume`` is refused even when it equals the default; ``--device`` is
+    no setting, and a run resumes on either device.
     """
     parser = argparse.ArgumentParser(
         description="Train a two-layer network (ReLU hidden layer, softmax output, "
@@ -109,6 +110,7 @@ def parse_args(argv=None):
                         help="stop once this many epochs bring no better validation error "
                              "(default: train every epoch; not with --sweep)")
     scripts.add_common_options(parser)
+    scripts.add_device_option(parser)
     return _checked(parser, parser.parse_args(argv), argv)
 
 
@@ -148,10 +150,10 @@ def run(args):
     if args.sweep:
         if args.resume:
             folder, rows, best, table, status = sweeps.sweep_and_save(
-                args.save_dir, args.name, jobs=args.jobs, resume=True)
+                args.save_dir, args.name, jobs=args.jobs, resume=True, device=args.device)
         else:
             folder, rows, best, table, status = sweeps.sweep_and_save(
-                args.save_dir, args.name, args.overwrite, jobs=args.jobs,
+                args.save_dir, args.name, args.overwrite, jobs=args.jobs, device=args.device,
                 lrs=args.lrs or sweeps.SWEEP_LRS, hiddens=args.hiddens or sweeps.SWEEP_HIDDENS,
                 **common)
         if best is None:
@@ -163,10 +165,10 @@ def run(args):
         return status
     if args.resume:
         folder, summary, status = runs.train_and_save(args.save_dir, args.name, resume=True,
-                                                      epochs=args.epochs)
+                                                      epochs=args.epochs, device=args.device)
     else:
         folder, summary, status = runs.train_and_save(
-            args.save_dir, args.name, args.overwrite,
+            args.save_dir, args.name, args.overwrite, device=args.device,
             hidden=args.hidden or D.hidden, lr=args.lr or D.lr, patience=args.patience,
             **common)
     if summary is None:
