@@ -252,11 +252,65 @@ class RunChecks(unittest.TestCase):
         _, best = checkpoint_arrays(folder / "best.npz")
         self.assertEqual(best["epoch"], int(rows[np.argmax(rows[:, 4]), 0]))
 
+    # What follows needs ``script``, ``args`` (the reference's command, without --name),
+    # ``data_dir``, ``save_dir``, ``folder`` and ``proc`` (the reference run's folder and
+    # its CompletedProcess).
+
+    def kill(self, name, moment, status=-9):
+        """Run the reference's command in folder ``name`` until ``moment`` (``KILL_AT``);
+        return the CompletedProcess, which exited with ``status``."""
+        child = subprocess.run(
+            [sys.executable, "-c", KILL_AT, moment, self.script, *map(str, self.args),
+             "--name", name], cwd=REPO_ROOT, env=script_env(), capture_output=True,
+            text=True, timeout=300)
+        self.assertEqual(child.returncode, status, f"{child.stdout}\n{child.stderr}")
+        return child
+
+    def resume(self, name):
+        return run_script(self.script, "--resume", "--name", name, "--data-dir", self.data_dir,
+                          "--save-dir", self.save_dir)
+
+    def assert_same_scoring(self, resumed, folder):
+        """The resumed run scored the reference's best model: same best.npz, predictions,
+        pictures and printed test accuracy."""
+        arrays, _ = checkpoint_arrays(folder / "best.npz")
+        reference, _ = checkpoint_arrays(self.folder / "best.npz")
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
+        for name in ("predictions.csv", "confusion_matrix.png", "misclassified.png"):
+            self.assertEqual((folder / name).read_bytes(), (self.folder / name).read_bytes(),
+                             name)
+        self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
+        self.assertEqual(sorted(p.name for p in folder.iterdir()),
+                         sorted(p.name for p in self.folder.iterdir()))
+
+    def assert_same_run(self, resumed, folder):
+        """The resumed run ended exactly as the reference: scored the same (above), and
+        the same last.npz and best.npz (every array, and the history but for the
+        seconds) and metrics.csv (but for the seconds)."""
+        self.assert_same_scoring(resumed, folder)
+        for checkpoint in ("last.npz", "best.npz"):
+            arrays, meta = checkpoint_arrays(folder / checkpoint)
+            reference, reference_meta = checkpoint_arrays(self.folder / checkpoint)
+            self.assertEqual(sorted(arrays), sorted(reference), checkpoint)
+            for key in reference:
+                np.testing.assert_array_equal(arrays[key], reference[key],
+                                              err_msg=f"{checkpoint} {key}")
+            for record in (*meta["history"]["epochs"], *reference_meta["history"]["epochs"]):
+                del record["seconds"]
+            self.assertEqual(meta["history"], reference_meta["history"], checkpoint)
+        header, rows = read_csv(folder / "metrics.csv")
+        _, reference_rows = read_csv(self.folder / "metrics.csv")
+        self.assertEqual(header[-1], "seconds")
+        self.assertEqual([r[:-1] for r in rows], [r[:-1] for r in reference_rows])
+
 
 class TestFashionMnistMlp(RunChecks):
-    """``--model mlp`` for 3 epochs: the reference run, then a run stopped by Ctrl-C."""
+    """``--model mlp`` for 3 epochs: the reference run, then runs stopped by Ctrl-C,
+    SIGTERM or SIGKILL and resumed."""
 
     EPOCHS = 3
+    script = FASHION
 
     @classmethod
     def setUpClass(cls):
@@ -365,34 +419,6 @@ class TestFashionMnistMlp(RunChecks):
         resumed = run_script(*shlex.split(hint[0][len("Resume with: "):])[1:])
         self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
 
-    def kill(self, name, moment, status=-9):
-        """Run the reference's command in folder ``name`` until ``moment`` (``KILL_AT``);
-        return the CompletedProcess, which exited with ``status``."""
-        child = subprocess.run(
-            [sys.executable, "-c", KILL_AT, moment, FASHION, *map(str, self.args),
-             "--name", name], cwd=REPO_ROOT, env=script_env(), capture_output=True,
-            text=True, timeout=300)
-        self.assertEqual(child.returncode, status, f"{child.stdout}\n{child.stderr}")
-        return child
-
-    def assert_same_scoring(self, resumed, folder):
-        """The resumed run scored the reference's best model: same best.npz, predictions,
-        pictures and printed test accuracy."""
-        arrays, _ = checkpoint_arrays(folder / "best.npz")
-        reference, _ = checkpoint_arrays(self.folder / "best.npz")
-        for key in reference:
-            np.testing.assert_array_equal(arrays[key], reference[key], err_msg=key)
-        for name in ("predictions.csv", "confusion_matrix.png", "misclassified.png"):
-            self.assertEqual((folder / name).read_bytes(), (self.folder / name).read_bytes(),
-                             name)
-        self.assertEqual(last_line_accuracy(resumed.stdout), last_line_accuracy(self.proc.stdout))
-        self.assertEqual(sorted(p.name for p in folder.iterdir()),
-                         sorted(p.name for p in self.folder.iterdir()))
-
-    def resume(self, name):
-        return run_script(FASHION, "--resume", "--name", name, "--data-dir", self.data_dir,
-                          "--save-dir", self.save_dir)
-
     def test_killed_between_the_two_checkpoint_writes(self):
         """last.npz is in place at the end of the best epoch, best.npz not yet: the resumed
         run writes best.npz from last.npz and scores the same model as the reference."""
@@ -404,6 +430,32 @@ class TestFashionMnistMlp(RunChecks):
         if (folder / "best.npz").exists():
             self.assertLess(checkpoint_arrays(folder / "best.npz")[1]["epoch"], best["epoch"])
         self.assert_same_scoring(self.resume("between"), folder)
+
+    def test_killed_during_a_step(self):
+        """SIGKILL mid-way through epoch 2 (its third step), after the epoch 1 checkpoint:
+        the resumed run goes on from that checkpoint and ends as the reference."""
+        steps_per_epoch = -(-(N_TRAIN - N_VALIDATION) // BATCH)
+        self.kill("step", f"step:{steps_per_epoch + 3}:SIGKILL")
+        folder = self.save_dir / "step"
+        self.assertFalse((folder / "predictions.csv").exists())
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual((last["epoch"], last["iteration"]), (1, 0))
+        resumed = self.resume("step")
+        self.assertIn(f"Resuming {folder} at epoch 2/{self.EPOCHS}, iteration "
+                      f"1/{steps_per_epoch} (1 epoch done)", resumed.stdout)
+        self.assert_same_run(resumed, folder)
+
+    def test_killed_during_a_checkpoint_write(self):
+        """SIGKILL when epoch 2's last.npz is whole in its temporary file but not yet
+        renamed into place: epoch 1's last.npz is what the run has; the resumed run
+        trains epoch 2 again, leaves no temporary file, and ends as the reference."""
+        self.kill("writing", "before:last.npz:2:SIGKILL")
+        folder = self.save_dir / "writing"
+        left = [p.name for p in folder.iterdir() if p.name.startswith(".last.npz.")]
+        self.assertEqual(len(left), 1, sorted(p.name for p in folder.iterdir()))
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual((last["epoch"], last["iteration"]), (1, 0))
+        self.assert_same_run(self.resume("writing"), folder)
 
     def test_stopped_while_the_test_pictures_are_made(self):
         """Killed, or stopped by Ctrl-C or SIGTERM, after training: the resumed run trains
@@ -766,6 +818,79 @@ class TestCifar10(RunChecks):
                 self.assertTrue(lines[0].startswith(
                     f"error: test_file {path} is not a readable .npy/.npz file: "), lines[0])
                 self.assertFalse((self.save_dir / "corrupt").exists())
+
+
+class TestCifar10Resumed(RunChecks):
+    """train_cifar10.py for 2 epochs of 3 steps (random crops and flips): the reference
+    run, then a run killed and resumed, and a resume that asks for other settings."""
+
+    EPOCHS, PER_BATCH, N_TEST, N_VALIDATION, BATCH = 2, 8, 10, 10, 10
+    script = CIFAR
+
+    @classmethod
+    def setUpClass(cls):
+        cls._tmp = tempfile.TemporaryDirectory()
+        tmp = Path(cls._tmp.name)
+        cls.batches = make_batches(per_batch=cls.PER_BATCH, n_test=cls.N_TEST)
+        cls.data_dir = tmp / "cifar"
+        write_folder(cls.data_dir, cls.batches)
+        cls.save_dir = tmp / "experiments"
+        cls.args = ("--epochs", cls.EPOCHS, "--batch-size", cls.BATCH, "--validation-size",
+                    cls.N_VALIDATION, "--data-dir", cls.data_dir, "--save-dir", cls.save_dir)
+        cls.proc = run_script(CIFAR, *cls.args, "--name", "reference")
+        cls.folder = cls.save_dir / "reference"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._tmp.cleanup()
+
+    def test_killed_during_a_step(self):
+        """SIGKILL at the second step of epoch 2: the resumed run goes on from epoch 1's
+        checkpoint (its augmentation's generator too) and ends as the reference."""
+        self.kill("step", "step:5:SIGKILL")
+        folder = self.save_dir / "step"
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual((last["epoch"], last["iteration"]), (1, 0))
+        self.assertFalse((folder / "predictions.csv").exists())
+        resumed = self.resume("step")
+        self.assertIn(f"Resuming {folder} at epoch 2/2, iteration 1/3 (1 epoch done)",
+                      resumed.stdout)
+        self.assert_finished_run(resumed, folder, self.EPOCHS,
+                                 5 * self.PER_BATCH - self.N_VALIDATION, self.N_VALIDATION,
+                                 self.batches["test_batch"][1], first_epoch=2)
+        self.assert_same_run(resumed, folder)
+
+    def test_killed_between_the_two_checkpoint_writes(self):
+        """last.npz is in place at the end of the best epoch, best.npz not yet: the resumed
+        run writes best.npz from last.npz and ends as the reference."""
+        _, best = checkpoint_arrays(self.folder / "best.npz")
+        self.kill("between", f"after:last.npz:{best['epoch']}:SIGKILL")
+        folder = self.save_dir / "between"
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual(last["epoch"], best["epoch"])
+        if (folder / "best.npz").exists():
+            self.assertLess(checkpoint_arrays(folder / "best.npz")[1]["epoch"], best["epoch"])
+        self.assert_same_run(self.resume("between"), folder)
+
+    def test_resume_refuses_other_settings_in_one_line(self):
+        copy = self.save_dir / "kept"
+        shutil.copytree(self.folder, copy)
+        saved = {name: (copy / name).read_bytes() for name in ("args.json", "metrics.csv",
+                                                               "last.npz")}
+        for more in ((), ("--epochs", self.EPOCHS + 1)):
+            with self.subTest(more=more):
+                proc = run_script(CIFAR, "--resume", "--name", "kept", "--lr", "0.5",
+                                  "--batch-size", 7, "--seed", 3, *more, "--data-dir",
+                                  self.data_dir, "--save-dir", self.save_dir, check=False)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertEqual(proc.stderr,
+                                 f"error: cannot resume {copy} with --batch-size 7 (the run's "
+                                 f"is {self.BATCH}), --lr 0.5 (the run's is 0.002), --seed 3 "
+                                 f"(the run's is 0): a resumed run keeps its own settings; "
+                                 f"drop the option or start a new run\n")
+                self.assertNotIn("Test accuracy", proc.stdout)
+                self.assertEqual({name: (copy / name).read_bytes() for name in saved}, saved)
+                self.assertFalse((copy / ".lock").exists())
 
 
 class TestPlotFormatAndPatience(RunChecks):
