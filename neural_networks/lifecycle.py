@@ -182,6 +182,9 @@ def fit(model, dataset, folder, epochs, title, resume_hint, out=None, fmt="png",
     except MemoryError as error:
         raise ValueError(f"out of memory training the run in {folder} ({error or 'no detail'}); "
                          f"a smaller network or batch size needs less") from None
+    # A run killed after its last epoch's checkpoint but before that epoch's row of
+    # metrics.csv resumes with nothing to train: the row comes from last.npz's history.
+    run_folder.write_metrics(folder, metrics_rows(model.history))
     _, status = after_training(lambda: files.draw(model), folder, resume_hint, out)
     return status
 

@@ -457,6 +457,17 @@ class TestFashionMnistMlp(RunChecks):
         self.assertEqual((last["epoch"], last["iteration"]), (1, 0))
         self.assert_same_run(self.resume("writing"), folder)
 
+    def test_killed_right_after_the_last_epochs_checkpoint(self):
+        """last.npz of the last epoch is in place, metrics.csv's last row not yet: the
+        resumed run trains nothing, and its metrics.csv has every epoch's row."""
+        self.kill("trained", f"after:last.npz:{self.EPOCHS}:SIGKILL")
+        folder = self.save_dir / "trained"
+        self.assertEqual(len(read_csv(folder / "metrics.csv")[1]), self.EPOCHS - 1)
+        resumed = self.resume("trained")
+        self.assertIn(f"{folder} is finished: it trained all {self.EPOCHS} of its epochs",
+                      resumed.stdout)
+        self.assert_same_run(resumed, folder)
+
     def test_stopped_while_the_test_pictures_are_made(self):
         """Killed, or stopped by Ctrl-C or SIGTERM, after training: the resumed run trains
         nothing and makes the predictions and pictures. Ctrl-C and SIGTERM say so and print
