@@ -173,6 +173,21 @@ def last_line_accuracy(stdout):
     return match.group(1)
 
 
+def assert_same_checkpoints(test, folder, reference_folder):
+    """last.npz and best.npz in ``folder`` hold every array of the reference run's, equal,
+    and the same history but for the seconds."""
+    for checkpoint in ("last.npz", "best.npz"):
+        arrays, meta = checkpoint_arrays(folder / checkpoint)
+        reference, reference_meta = checkpoint_arrays(reference_folder / checkpoint)
+        test.assertEqual(sorted(arrays), sorted(reference), checkpoint)
+        for key in reference:
+            np.testing.assert_array_equal(arrays[key], reference[key],
+                                          err_msg=f"{checkpoint} {key}")
+        for record in (*meta["history"]["epochs"], *reference_meta["history"]["epochs"]):
+            del record["seconds"]
+        test.assertEqual(meta["history"], reference_meta["history"], checkpoint)
+
+
 class RunChecks(unittest.TestCase):
     """Checks of a finished run's output and folder."""
 
@@ -266,6 +281,18 @@ class RunChecks(unittest.TestCase):
         self.assertEqual(child.returncode, status, f"{child.stdout}\n{child.stderr}")
         return child
 
+    def kill_between_the_two_writes(self):
+        """Kill the reference's command in folder "between" once last.npz of the best
+        epoch is in place and best.npz not yet; return the folder."""
+        _, best = checkpoint_arrays(self.folder / "best.npz")
+        self.kill("between", f"after:last.npz:{best['epoch']}:SIGKILL")
+        folder = self.save_dir / "between"
+        _, last = checkpoint_arrays(folder / "last.npz")
+        self.assertEqual(last["epoch"], best["epoch"])
+        if (folder / "best.npz").exists():
+            self.assertLess(checkpoint_arrays(folder / "best.npz")[1]["epoch"], best["epoch"])
+        return folder
+
     def resume(self, name):
         return run_script(self.script, "--resume", "--name", name, "--data-dir", self.data_dir,
                           "--save-dir", self.save_dir)
@@ -289,16 +316,7 @@ class RunChecks(unittest.TestCase):
         the same last.npz and best.npz (every array, and the history but for the
         seconds) and metrics.csv (but for the seconds)."""
         self.assert_same_scoring(resumed, folder)
-        for checkpoint in ("last.npz", "best.npz"):
-            arrays, meta = checkpoint_arrays(folder / checkpoint)
-            reference, reference_meta = checkpoint_arrays(self.folder / checkpoint)
-            self.assertEqual(sorted(arrays), sorted(reference), checkpoint)
-            for key in reference:
-                np.testing.assert_array_equal(arrays[key], reference[key],
-                                              err_msg=f"{checkpoint} {key}")
-            for record in (*meta["history"]["epochs"], *reference_meta["history"]["epochs"]):
-                del record["seconds"]
-            self.assertEqual(meta["history"], reference_meta["history"], checkpoint)
+        assert_same_checkpoints(self, folder, self.folder)
         header, rows = read_csv(folder / "metrics.csv")
         _, reference_rows = read_csv(self.folder / "metrics.csv")
         self.assertEqual(header[-1], "seconds")
@@ -422,13 +440,7 @@ class TestFashionMnistMlp(RunChecks):
     def test_killed_between_the_two_checkpoint_writes(self):
         """last.npz is in place at the end of the best epoch, best.npz not yet: the resumed
         run writes best.npz from last.npz and scores the same model as the reference."""
-        _, best = checkpoint_arrays(self.folder / "best.npz")
-        self.kill("between", f"after:last.npz:{best['epoch']}:SIGKILL")
-        folder = self.save_dir / "between"
-        _, last = checkpoint_arrays(folder / "last.npz")
-        self.assertEqual(last["epoch"], best["epoch"])
-        if (folder / "best.npz").exists():
-            self.assertLess(checkpoint_arrays(folder / "best.npz")[1]["epoch"], best["epoch"])
+        folder = self.kill_between_the_two_writes()
         self.assert_same_scoring(self.resume("between"), folder)
 
     def test_killed_during_a_step(self):
@@ -874,13 +886,7 @@ class TestCifar10Resumed(RunChecks):
     def test_killed_between_the_two_checkpoint_writes(self):
         """last.npz is in place at the end of the best epoch, best.npz not yet: the resumed
         run writes best.npz from last.npz and ends as the reference."""
-        _, best = checkpoint_arrays(self.folder / "best.npz")
-        self.kill("between", f"after:last.npz:{best['epoch']}:SIGKILL")
-        folder = self.save_dir / "between"
-        _, last = checkpoint_arrays(folder / "last.npz")
-        self.assertEqual(last["epoch"], best["epoch"])
-        if (folder / "best.npz").exists():
-            self.assertLess(checkpoint_arrays(folder / "best.npz")[1]["epoch"], best["epoch"])
+        folder = self.kill_between_the_two_writes()
         self.assert_same_run(self.resume("between"), folder)
 
     def test_resume_refuses_other_settings_in_one_line(self):

@@ -24,11 +24,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import matplotlib
-import numpy as np
 
 from neural_networks import lifecycle, plots, run_folder, runs, scripts
 from neural_networks.models import load_model
-from tests.test_image_runs import KILL_AT, checkpoint_arrays
+from tests.test_image_runs import KILL_AT, assert_same_checkpoints, checkpoint_arrays
 from tests.test_run_folder import race
 from tests.test_train_ffnn import last_line, read_csv, train_ffnn
 from tests.test_training import small_classifier, wandering_validation
@@ -100,16 +99,7 @@ class TestKilledAtAnyMoment(unittest.TestCase):
         self.assertEqual(last_line(resumed.stdout), last_line(self.reference.stdout))
         self.assertEqual(sorted(p.name for p in folder.iterdir()),
                          sorted(p.name for p in self.folder.iterdir()))
-        for checkpoint in ("last.npz", "best.npz"):
-            arrays, meta = checkpoint_arrays(folder / checkpoint)
-            reference, reference_meta = checkpoint_arrays(self.folder / checkpoint)
-            self.assertEqual(sorted(arrays), sorted(reference))
-            for key in reference:
-                np.testing.assert_array_equal(arrays[key], reference[key],
-                                              err_msg=f"{checkpoint} {key}")
-            for record in (*meta["history"]["epochs"], *reference_meta["history"]["epochs"]):
-                del record["seconds"]
-            self.assertEqual(meta["history"], reference_meta["history"], checkpoint)
+        assert_same_checkpoints(self, folder, self.folder)
         self.assertEqual((folder / "predictions.csv").read_bytes(),
                          (self.folder / "predictions.csv").read_bytes())
         self.assertEqual([{k: v for k, v in row.items() if k != "seconds"}
