@@ -20,6 +20,19 @@ from .utils.checks import check_number
 __all__ = ["BatchNorm", "GroupNorm"]
 
 
+def _channels_input(layer, X, name):
+    """``X`` as a batch (batch, ..., channels) for the normalisation layer ``layer``:
+    its parameters made from the first input, the same channels and device after."""
+    X = as_batch(X, name, "(batch, ..., channels)", min_rank=2)
+    if layer.n_in is None:
+        layer.create_parameters(X)
+    elif X.shape[-1] != layer.n_in:
+        raise ValueError(f"{name}: expected {layer.n_in} channels (last axis), got "
+                         f"{X.shape[-1]} (input shape {X.shape})")
+    layer.check_device(X)
+    return X
+
+
 class BatchNorm(Layer):
     """Batch normalisation over every axis but the last, then an activation.
 
@@ -73,15 +86,7 @@ class BatchNorm(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, ..., channels). Returns: same shape."""
-        X = as_batch(X, "BatchNorm", "(batch, ..., channels)", min_rank=2)
-        if self.n_in is None:
-            self.create_parameters(X)
-        elif X.shape[-1] != self.n_in:
-            raise ValueError(
-                f"BatchNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
-                f"(input shape {X.shape})"
-            )
-        self.check_device(X)
+        X = _channels_input(self, X, "BatchNorm")
         flat = X.reshape(-1, self.n_in)
         if self.training and flat.shape[0] < 2:
             raise ValueError(
@@ -183,15 +188,7 @@ class GroupNorm(Layer):
 
     def forward(self, X):
         """Parameters: X (batch, ..., channels). Returns: same shape."""
-        X = as_batch(X, "GroupNorm", "(batch, ..., channels)", min_rank=2)
-        if self.n_in is None:
-            self.create_parameters(X)
-        elif X.shape[-1] != self.n_in:
-            raise ValueError(
-                f"GroupNorm: expected {self.n_in} channels (last axis), got {X.shape[-1]} "
-                f"(input shape {X.shape})"
-            )
-        self.check_device(X)
+        X = _channels_input(self, X, "GroupNorm")
         Z, self.cache["mean"], self.cache["inv_std"] = F.groupnorm_forward(
             X, self.parameters["gamma"], self.parameters["beta"], self.groups, self.eps)
         self.cache["X"] = X
