@@ -330,19 +330,33 @@ def _create_lock(path):
 
     The private file lies beside the run folder, not in it: another run may rename
     the folder aside at any moment, and what is in it then goes along (a private
-    file inside would turn up in the moved run, or be gone when it is removed)."""
+    file inside would turn up in the moved run, or be gone when it is removed).
+    Where the folder around it cannot be written (a resumed run in a read-only
+    ``save_dir``), nobody can move the folder either, and the file goes inside."""
     pid = os.getpid()
     folder = os.path.dirname(path)
-    private = os.path.join(os.path.dirname(folder) or ".",
-                           f".{os.path.basename(folder)}{LOCK_NAME}.{pid}.{secrets.token_hex(4)}")
+    mark = f"{LOCK_NAME}.{pid}.{secrets.token_hex(4)}"
     started = processes.start_mark(pid)
-    with open(private, "w") as f:
-        f.write(f"{pid}\nhost {processes.host_tag()}\n"
-                + (f"started {started}\n" if started else ""))
+    text = (f"{pid}\nhost {processes.host_tag()}\n"
+            + (f"started {started}\n" if started else ""))
+    try:
+        private = _write_new(os.path.join(os.path.dirname(folder) or ".",
+                                          f".{os.path.basename(folder)}{mark}"), text)
+    except OSError as error:
+        if error.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise
+        private = _write_new(os.path.join(folder, mark), text)  # a lock file by its name
     try:
         os.link(private, path)
     finally:
         os.remove(private)
+
+
+def _write_new(path, text):
+    """Write ``text`` to a new file ``path``; return the path."""
+    with open(path, "x") as f:
+        f.write(text)
+    return path
 
 
 def _in_use_message(folder, path, held):

@@ -4,12 +4,14 @@ taken over, a live one's is not, and the refusal says how to clear a stale one),
 and the text files every run writes (the pictures are test_plots.py's)."""
 
 import csv
+import errno
 import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
+from unittest import mock
 
 import numpy as np
 
@@ -307,6 +309,35 @@ class TestLock(unittest.TestCase):
             run_folder.lock(self.folder)
         run_folder.unlock(self.folder)  # not ours: left alone
         self.assertTrue(os.path.exists(os.path.join(self.folder, run_folder.LOCK_NAME)))
+
+    def test_the_private_file_lies_beside_the_folder_or_inside_where_that_is_read_only(self):
+        # The lock is written to a private file and linked into place. Beside the
+        # folder, so a run moving the folder aside never carries it; inside where the
+        # folder around cannot be written (nobody can move the folder then either).
+        # Either way nothing is left but the lock.
+        folder = os.path.join(self.folder, "run")
+        os.mkdir(folder)
+        written = []
+        write_new = run_folder._write_new
+
+        def record(path, text, refuse_outside=False):
+            written.append(os.path.dirname(path))
+            if refuse_outside and os.path.dirname(path) != folder:
+                raise OSError(errno.EROFS, "Read-only file system", path)
+            return write_new(path, text)
+
+        for refuse_outside, where in ((False, [self.folder]), (True, [self.folder, folder])):
+            with self.subTest(refuse_outside=refuse_outside):
+                written.clear()
+                with mock.patch.object(run_folder, "_write_new",
+                                       lambda p, t: record(p, t, refuse_outside)):
+                    run_folder.lock(folder)
+                self.assertEqual(written, where)
+                self.assertEqual(os.listdir(folder), [run_folder.LOCK_NAME])
+                self.assertEqual(sorted(os.listdir(self.folder)), ["run"])
+                with open(os.path.join(folder, run_folder.LOCK_NAME)) as f:
+                    self.assertEqual(int(f.readline()), os.getpid())
+                run_folder.unlock(folder)
 
     def test_a_dead_holder_is_taken_over(self):
         dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
