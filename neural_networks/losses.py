@@ -14,7 +14,7 @@ from . import backend
 from .utils.registry import build, factory
 
 
-def _check_pair(name, Y, Y_hat):
+def check_pair(name, Y, Y_hat):
     """Labels and predictions as arrays on the predictions' device; ValueError
     unless they have the same shape."""
     Y_hat = backend.as_array(Y_hat)
@@ -66,14 +66,14 @@ class CrossEntropy(Loss):
         return float(self.value(Y, Y_hat))
 
     def value(self, Y, Y_hat):
-        Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
+        Y, Y_hat = check_pair("CrossEntropy", Y, Y_hat)
         m = Y.shape[0]
         # Labels take the predictions' dtype: no float64 temporaries for float32.
         Y = Y.astype(Y_hat.dtype, copy=False)
         return -np.sum(Y * np.log(self._floor(Y_hat))) / m
 
     def backward(self, Y, Y_hat):
-        Y, Y_hat = _check_pair("CrossEntropy", Y, Y_hat)
+        Y, Y_hat = check_pair("CrossEntropy", Y, Y_hat)
         m = Y.shape[0]
         Y = Y.astype(Y_hat.dtype, copy=False)
         return (-Y / (m * self._floor(Y_hat))).astype(Y_hat.dtype, copy=False)
@@ -86,12 +86,12 @@ class L2(Loss):
         return float(self.value(Y, Y_hat))
 
     def value(self, Y, Y_hat):
-        Y, Y_hat = _check_pair("L2", Y, Y_hat)
+        Y, Y_hat = check_pair("L2", Y, Y_hat)
         m = Y.shape[0]
         return np.sum((Y - Y_hat) ** 2) / (2 * m)
 
     def backward(self, Y, Y_hat):
-        Y, Y_hat = _check_pair("L2", Y, Y_hat)
+        Y, Y_hat = check_pair("L2", Y, Y_hat)
         m = Y.shape[0]
         return ((Y_hat - Y) / m).astype(Y_hat.dtype, copy=False)
 

@@ -15,6 +15,7 @@ import pickle
 import numpy as np
 
 from . import backend
+from .losses import check_pair
 from .utils.checks import check_number
 from .utils.files import write_atomic, write_text
 
@@ -32,13 +33,7 @@ GPU_PREDICT_BATCH = 1024
 def error_value(model, target, out):
     """``error`` as a 0-d array where ``out`` is, not read on the host (``target``
     is moved there); the Trainer reads it with the step's loss in one transfer."""
-    out = backend.as_array(out)
-    target = backend.to_device_of(target, out)
-    if target.shape != out.shape:
-        raise ValueError(
-            f"labels and predictions must have the same shape, got {target.shape} "
-            f"and {out.shape}"
-        )
+    target, out = check_pair("error", target, out)
     if model.loss.name == "cross_entropy":
         return 1 - np.mean(np.argmax(target, axis=-1) == np.argmax(out, axis=-1))
     return np.mean((target - out) ** 2)
